@@ -1,0 +1,513 @@
+"""The device store: one SQLite file, one connection owner, serialized writes.
+
+Every write commits the record, its search text and its change-log op in one
+transaction (`_commit`); nothing touches the network.  The connection is made with
+`check_same_thread=False` and guarded by one lock (the Datasette single-writer pattern),
+so the terminal app can call the store from thread workers.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+from sqlite_utils import Database
+
+from fieldrm.errors import Ambiguous, FieldrmError, InvalidInput, NotFound, StoreError
+from fieldrm.errors import describe_validation_error as _describe
+from fieldrm.models import KINDS, USER_KINDS, Record, format_timestamp, kind_info, now_utc
+from fieldrm.store.changelog import build_op
+from fieldrm.store.schema import SCHEMA_VERSION, migrations
+from fieldrm.store.text import fts_query, search_body
+from fieldrm.sync.clock import HybridClock
+
+_SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _user_default() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name in some containers
+        return "me"
+
+
+class Store:
+    """A device's records.  Use `Store.open(path)`; close with `close()` or `with`."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path | None) -> None:
+        self.path = path
+        self.conn = conn
+        self.db = Database(conn)
+        self.lock = threading.RLock()
+        self._clock: HybridClock | None = None
+
+    # ------------------------------------------------------------ opening
+
+    @classmethod
+    def open(cls, path: str | Path | None = None) -> Store:
+        """Open (creating or migrating) the device database; refuses foreign or newer files."""
+        if path is None:
+            from fieldrm.paths import database_path
+
+            path = database_path()
+        path = Path(path)
+        if path.exists() and path.stat().st_size > 0:
+            with path.open("rb") as handle:
+                if handle.read(16) != _SQLITE_HEADER:
+                    raise StoreError(f"{path.name} is not a fieldrm database (not SQLite)")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        except (OSError, sqlite3.Error) as error:
+            raise StoreError(f"cannot open {path}: {error}") from None
+        store = cls(conn, path)
+        try:
+            store._prepare()
+        except sqlite3.DatabaseError as error:
+            conn.close()
+            raise StoreError(f"{path.name} is not a usable fieldrm database ({error})") from None
+        except BaseException:
+            conn.close()
+            raise
+        return store
+
+    @classmethod
+    def memory(cls) -> Store:
+        conn = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
+        store = cls(conn, None)
+        store._prepare()
+        return store
+
+    def _prepare(self) -> None:
+        conn = self.conn
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"this database was written by a newer fieldrm (schema {version}; "
+                f"this version knows up to {SCHEMA_VERSION}): upgrade fieldrm"
+            )
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+        if version == 0 and tables and "records" not in tables:
+            raise StoreError("this file is an SQLite database, but not a fieldrm one")
+        if self.path is not None:
+            conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        if version < SCHEMA_VERSION:
+            migrations.apply(self.db)
+            conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        with self.transaction():
+            if self.get_state("device_id") is None:
+                self.set_state("device_id", uuid.uuid4().hex)
+
+    def close(self) -> None:
+        with self.lock:
+            self.conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------ transactions and state
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One serialized transaction; nested calls become savepoints."""
+        with self.lock:
+            try:
+                with self.db.atomic():
+                    yield self.conn
+            except sqlite3.OperationalError as error:
+                if "full" in str(error) or "readonly" in str(error) or "locked" in str(error):
+                    raise StoreError(f"could not save: {error}") from None
+                raise
+
+    def get_state(self, key: str, default: str | None = None) -> str | None:
+        with self.lock:
+            row = self.conn.execute("SELECT value FROM state WHERE key = ?", [key]).fetchone()
+        return default if row is None or row[0] is None else row[0]
+
+    def set_state(self, key: str, value: str | None) -> None:
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT INTO state(key, value) VALUES (?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                [key, value],
+            )
+
+    @property
+    def device_id(self) -> str:
+        return self.get_state("device_id") or ""
+
+    @property
+    def user(self) -> str:
+        return self.get_state("user") or _user_default()
+
+    def clock(self) -> HybridClock:
+        if self._clock is None:
+            self._clock = HybridClock(self.get_state("hlc"))
+        return self._clock
+
+    def _stamp(self) -> str:
+        stamp = self.clock().tick()
+        self.conn.execute(
+            "INSERT INTO state(key, value) VALUES ('hlc', ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            [stamp],
+        )
+        return stamp
+
+    # ------------------------------------------------------------ reading
+
+    def get(self, record_id: str, *, include_deleted: bool = True) -> Record:
+        row = self._row(record_id)
+        if row is None or (row["deleted"] and not include_deleted):
+            raise NotFound(f"no record with id {record_id}")
+        return self._model(row["data"])
+
+    def get_raw(self, record_id: str) -> dict[str, Any] | None:
+        row = self._row(record_id)
+        return None if row is None else json.loads(row["data"])
+
+    def _row(self, record_id: str) -> dict[str, Any] | None:
+        with self.lock:
+            cursor = self.conn.execute(
+                "SELECT rowid, data, meta, deleted FROM records WHERE id = ?", [record_id]
+            )
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        return {"rowid": row[0], "data": row[1], "meta": row[2], "deleted": row[3]}
+
+    @staticmethod
+    def _model(data: str | dict[str, Any]) -> Record:
+        record = json.loads(data) if isinstance(data, str) else data
+        model = KINDS.get(record.get("kind"))
+        if model is None:
+            return Record.model_validate(record)
+        # Stored data was valid when written; construct leniently so that a record
+        # written by a newer version (a new enum value, say) still shows.
+        try:
+            return model.model_validate(record)
+        except ValidationError:
+            return Record.model_construct(**record)
+
+    def list(
+        self,
+        kind: str,
+        *,
+        where: dict[str, Any] | None = None,
+        include_deleted: bool = False,
+        limit: int | None = None,
+        offset: int = 0,
+        order: str = "updated_at DESC",
+    ) -> list[Record]:
+        sql, params = self._list_sql(kind, where, include_deleted)
+        sql = f"SELECT data FROM records WHERE {sql} ORDER BY {order}"
+        if limit is not None:
+            sql += " LIMIT ? OFFSET ?"
+            params += [limit, offset]
+        with self.lock:
+            rows = self.conn.execute(sql, params).fetchall()
+        return [self._model(row[0]) for row in rows]
+
+    def count(
+        self, kind: str, *, where: dict[str, Any] | None = None, include_deleted: bool = False
+    ) -> int:
+        sql, params = self._list_sql(kind, where, include_deleted)
+        with self.lock:
+            return self.conn.execute(
+                f"SELECT count(*) FROM records WHERE {sql}", params
+            ).fetchone()[0]
+
+    def _list_sql(
+        self, kind: str, where: dict[str, Any] | None, include_deleted: bool
+    ) -> tuple[str, list[Any]]:
+        if kind not in KINDS:
+            raise InvalidInput(f"unknown kind {kind!r} (one of {', '.join(USER_KINDS)})")
+        clauses = ["kind = ?"]
+        params: list[Any] = [kind]
+        if not include_deleted:
+            clauses.append("deleted = 0")
+        info = kind_info(kind)
+        for name, value in (where or {}).items():
+            field = info.fields.get(name)
+            if field is None and name not in ("id", "created_by", "created_at", "updated_at"):
+                raise InvalidInput(f"{kind} has no field {name!r}")
+            path = "$." + name
+            if field is not None and field.is_set:
+                clauses.append("EXISTS (SELECT 1 FROM json_each(records.data, ?) WHERE value = ?)")
+                params += [path, value]
+            elif value is None:
+                clauses.append("json_extract(data, ?) IS NULL")
+                params.append(path)
+            else:
+                clauses.append("json_extract(data, ?) = ?")
+                params += [path, value]
+        return " AND ".join(clauses), params
+
+    def search(self, text: str, *, limit: int = 50, kinds: list[str] | None = None) -> list[Record]:
+        query = fts_query(text)
+        if query is None:
+            return []
+        sql = (
+            "SELECT records.data FROM search JOIN records ON records.rowid = search.rowid "
+            "WHERE search MATCH ? AND records.deleted = 0"
+        )
+        params: list[Any] = [query]
+        if kinds:
+            sql += f" AND records.kind IN ({','.join('?' * len(kinds))})"
+            params += kinds
+        sql += " ORDER BY rank LIMIT ?"
+        params.append(limit)
+        with self.lock:
+            rows = self.conn.execute(sql, params).fetchall()
+        return [self._model(row[0]) for row in rows]
+
+    def resolve(self, text: str, kinds: list[str] | tuple[str, ...] | None = None) -> Record:
+        """A record named by its id, a unique id prefix, or its exact name (case-insensitive)."""
+        text = text.strip()
+        if not text:
+            raise InvalidInput("a record name or id is required")
+        kinds = list(kinds or KINDS)
+        marks = ",".join("?" * len(kinds))
+        with self.lock:
+            rows = self.conn.execute(
+                f"SELECT data FROM records WHERE id = ? AND kind IN ({marks})", [text, *kinds]
+            ).fetchall()
+            if not rows and len(text) >= 4 and all(c in "0123456789abcdef-" for c in text.lower()):
+                rows = self.conn.execute(
+                    f"SELECT data FROM records WHERE id >= ? AND id < ? AND kind IN ({marks}) "
+                    "LIMIT 5",
+                    [text.lower(), text.lower() + "\uffff", *kinds],
+                ).fetchall()
+            if not rows:
+                rows = self.conn.execute(
+                    f"SELECT data FROM records WHERE kind IN ({marks}) AND deleted = 0 "
+                    "AND lower(json_extract(data, '$.name')) = lower(?) LIMIT 5",
+                    [*kinds, text],
+                ).fetchall()
+        what = " or ".join(kinds) if len(kinds) <= 3 else "record"
+        if not rows:
+            raise NotFound(f"no {what} named or with id {text!r}")
+        if len(rows) > 1:
+            labels = ", ".join(self._model(row[0]).label for row in rows[:4])
+            raise Ambiguous(f"{text!r} matches more than one {what}: {labels}")
+        return self._model(rows[0][0])
+
+    def contacts_matching(self, prefix: str, limit: int = 10) -> list[Record]:
+        """Contacts whose name, or a word of it, starts with `prefix` (for `@name`)."""
+        if not prefix:
+            return []
+        pattern = prefix.lower().replace("%", "").replace("_", "")
+        with self.lock:
+            rows = self.conn.execute(
+                "SELECT data FROM records WHERE kind = 'contact' AND deleted = 0 AND ("
+                "lower(json_extract(data, '$.name')) LIKE ? || '%' OR "
+                "lower(json_extract(data, '$.name')) LIKE '% ' || ? || '%') "
+                "ORDER BY json_extract(data, '$.name') LIMIT ?",
+                [pattern, pattern, limit],
+            ).fetchall()
+        return [self._model(row[0]) for row in rows]
+
+    def open_visit(self) -> Record | None:
+        with self.lock:
+            row = self.conn.execute(
+                "SELECT data FROM records WHERE kind = 'visit' AND deleted = 0 "
+                "AND json_extract(data, '$.ended_at') IS NULL "
+                "ORDER BY json_extract(data, '$.started_at') DESC LIMIT 1"
+            ).fetchone()
+        return None if row is None else self._model(row[0])
+
+    def pending_count(self) -> int:
+        with self.lock:
+            return self.conn.execute("SELECT count(*) FROM outbox").fetchone()[0]
+
+    # ------------------------------------------------------------ writing
+
+    def create(self, kind: str, values: dict[str, Any]) -> Record:
+        """Validate and save a new record with its change-log op, in one transaction."""
+        if kind not in USER_KINDS:
+            raise InvalidInput(f"unknown kind {kind!r} (one of {', '.join(USER_KINDS)})")
+        with self.transaction():
+            record = self._create(kind, values)
+        return record
+
+    def _create(self, kind: str, values: dict[str, Any]) -> Record:
+        now = now_utc()
+        data = {"created_at": now, "updated_at": now, "created_by": self.user, **values}
+        data["kind"] = kind
+        data.pop("deleted", None)
+        record = self._validate(data)
+        if self._row(record.id) is not None:
+            raise InvalidInput(f"a record with id {record.id} already exists")
+        self._commit(None, record.to_json(), {})
+        return record
+
+    def update(
+        self,
+        record_id: str,
+        *,
+        set: dict[str, Any] | None = None,  # noqa: A002 - mirrors the CLI's --set
+        add: dict[str, list[Any]] | None = None,
+        remove: dict[str, list[Any]] | None = None,
+        deleted: bool | None = None,
+    ) -> Record:
+        """Change fields, add or remove set elements, delete or restore; one transaction."""
+        with self.transaction():
+            return self._update(record_id, set or {}, add or {}, remove or {}, deleted)
+
+    def _update(
+        self,
+        record_id: str,
+        values: dict[str, Any],
+        add: dict[str, list[Any]],
+        remove: dict[str, list[Any]],
+        deleted: bool | None,
+    ) -> Record:
+        row = self._row(record_id)
+        if row is None:
+            raise NotFound(f"no record with id {record_id}")
+        before = json.loads(row["data"])
+        kind = before["kind"]
+        if kind not in KINDS:
+            raise InvalidInput(f"records of kind {kind!r} cannot be edited by this version")
+        info = kind_info(kind)
+        after = dict(before)
+        for name, value in values.items():
+            if name in ("id", "kind", "created_at", "created_by", "deleted", "updated_at"):
+                raise InvalidInput(f"{name} cannot be changed")
+            if name not in info.fields:
+                raise InvalidInput(f"{kind} has no field {name!r}")
+            after[name] = value
+        for name in [*add, *remove]:
+            if name not in info.fields or not info.fields[name].is_set:
+                raise InvalidInput(f"{kind}.{name} is not a set field (add/remove need one)")
+        for name, items in add.items():
+            after[name] = sorted(set(after.get(name) or []) | {str(i) for i in items})
+        for name, items in remove.items():
+            after[name] = sorted(set(after.get(name) or []) - {str(i) for i in items})
+        if deleted is not None:
+            after["deleted"] = deleted
+        after["updated_at"] = now_utc()
+        record = self._validate(after)
+        self._commit(before, record.to_json(), json.loads(row["meta"]), rowid=row["rowid"])
+        return record
+
+    def delete(self, record_id: str) -> Record:
+        return self.update(record_id, deleted=True)
+
+    def _validate(self, data: dict[str, Any]) -> Record:
+        try:
+            return KINDS[data["kind"]].model_validate(data)
+        except ValidationError as error:
+            raise InvalidInput(_describe(error, data["kind"])) from None
+
+    def _commit(
+        self,
+        before: dict[str, Any] | None,
+        after: dict[str, Any],
+        meta: dict[str, Any],
+        *,
+        rowid: int | None = None,
+    ) -> None:
+        """Write the record, its search text and its change-log op (caller holds a txn)."""
+        op = build_op(before, after, meta, hlc=self._stamp(), user=self.user)
+        if op is None:
+            return
+        data = _dumps(after)
+        if rowid is None:
+            cursor = self.conn.execute(
+                "INSERT INTO records(id, kind, data, meta, updated_at, deleted) "
+                "VALUES (?, ?, ?, '{}', ?, ?)",
+                [after["id"], after["kind"], data, after["updated_at"], int(after["deleted"])],
+            )
+            rowid = cursor.lastrowid
+        else:
+            self.conn.execute(
+                "UPDATE records SET data = ?, updated_at = ?, deleted = ? WHERE rowid = ?",
+                [data, after["updated_at"], int(after["deleted"]), rowid],
+            )
+            self.conn.execute("DELETE FROM search WHERE rowid = ?", [rowid])
+        self.conn.execute(
+            "INSERT INTO search(rowid, body) VALUES (?, ?)", [rowid, search_body(after)]
+        )
+        self._append_op(op)
+
+    def _append_op(self, op: dict[str, Any]) -> None:
+        self.conn.execute("INSERT INTO outbox(record_id, op) VALUES (?, ?)", [op["id"], _dumps(op)])
+
+    # ------------------------------------------------------------ bulk
+
+    def import_records(self, records: list[dict[str, Any]]) -> tuple[int, int]:
+        """Create or update each record through the normal write path; all or nothing.
+
+        Returns (created, updated).  Raises FieldrmError naming the first bad record.
+        """
+        created = updated = 0
+        with self.transaction():
+            for number, data in enumerate(records, start=1):
+                try:
+                    if not isinstance(data, dict) or data.get("kind") not in USER_KINDS:
+                        kind = data.get("kind") if isinstance(data, dict) else None
+                        raise InvalidInput(f"unknown kind {kind!r}")
+                    existing = self.get_raw(str(data.get("id", "")))
+                    if existing is None:
+                        self._create(data["kind"], data)
+                        created += 1
+                    else:
+                        self._import_update(existing, data)
+                        updated += 1
+                except FieldrmError as error:
+                    raise type(error)(f"record {number}: {error}") from None
+        return created, updated
+
+    def _import_update(self, existing: dict[str, Any], data: dict[str, Any]) -> None:
+        if existing["kind"] != data["kind"]:
+            raise InvalidInput(f"id {existing['id']} is a {existing['kind']}, not a {data['kind']}")
+        info = kind_info(existing["kind"])
+        values: dict[str, Any] = {}
+        add: dict[str, list[Any]] = {}
+        remove: dict[str, list[Any]] = {}
+        for name, value in data.items():
+            if name in ("id", "kind", "created_at", "created_by", "updated_at", "deleted"):
+                continue
+            field = info.fields.get(name)
+            if field is not None and field.is_set:
+                old, new = set(existing.get(name) or []), set(value or [])
+                if new - old:
+                    add[name] = sorted(new - old)
+                if old - new:
+                    remove[name] = sorted(old - new)
+            elif field is not None and existing.get(name) != value:
+                values[name] = value
+        deleted = data.get("deleted")
+        deleted = None if deleted is None or bool(deleted) == existing["deleted"] else bool(deleted)
+        if values or add or remove or deleted is not None:
+            self._update(existing["id"], values, add, remove, deleted)
+
+    def export_all(self) -> Iterator[dict[str, Any]]:
+        """Every record (deleted ones too) as its JSON dict, oldest first."""
+        with self.lock:
+            rows = self.conn.execute("SELECT data FROM records ORDER BY rowid").fetchall()
+        for row in rows:
+            yield json.loads(row[0])
+
+
+def timestamp_text(value: Any) -> str:
+    return format_timestamp(value) if not isinstance(value, str) else value

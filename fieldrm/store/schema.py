@@ -1,0 +1,71 @@
+"""The device database's schema and its forward migrations.
+
+Migrations are sqlite-utils `Migrations`; after they run, `PRAGMA user_version` holds how
+many this code knows, so a file from a newer fieldrm (a larger user_version) is refused
+before anything touches it.  Add a migration by appending a function: never edit one that
+has shipped.
+
+Tables:
+- `records`: one row per record; `data` is the record as JSON (§2 fields plus any fields
+  from a newer version), `meta` the sync versions this device has seen (see changelog).
+- `outbox`: the change log, one row per local change, numbered per device (`seq`).
+- `state`: the device's own settings: device id, clock, user, server, pull cursor.
+- `search`: FTS5 over each record's text, rowid = records.rowid.
+"""
+
+from __future__ import annotations
+
+from sqlite_utils import Database, Migrations
+
+migrations = Migrations("fieldrm")
+
+
+@migrations()
+def m001_records_and_change_log(db: Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE records (
+            rowid INTEGER PRIMARY KEY,
+            id TEXT NOT NULL UNIQUE,
+            kind TEXT NOT NULL,
+            data TEXT NOT NULL,
+            meta TEXT NOT NULL DEFAULT '{}',
+            updated_at TEXT NOT NULL,
+            deleted INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX records_by_kind ON records(kind, deleted, updated_at);
+        CREATE TABLE outbox (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            record_id TEXT NOT NULL,
+            op TEXT NOT NULL
+        );
+        CREATE INDEX outbox_by_record ON outbox(record_id);
+        CREATE TABLE state (
+            key TEXT PRIMARY KEY,
+            value TEXT
+        );
+        """
+    )
+
+
+@migrations()
+def m002_search(db: Database) -> None:
+    db.executescript(
+        """
+        CREATE VIRTUAL TABLE search USING fts5(
+            body, tokenize = 'unicode61 remove_diacritics 2'
+        );
+        CREATE INDEX records_by_name ON records(kind, lower(json_extract(data, '$.name')));
+        """
+    )
+    # Records written before search existed become searchable now.
+    from fieldrm.store.text import search_body
+
+    rows = db.execute("SELECT rowid, data FROM records").fetchall()
+    db.conn.executemany(
+        "INSERT INTO search(rowid, body) VALUES (?, ?)",
+        [(rowid, search_body(data)) for rowid, data in rows],
+    )
+
+
+SCHEMA_VERSION = len(migrations._migrations)
