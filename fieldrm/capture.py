@@ -1,0 +1,329 @@
+"""Quick capture (SPEC §3): one typed line becomes one observation, question or action.
+
+`parse_capture` is pure and cheap, so the terminal app can call it on every keystroke to
+show what a line will become; the only outside lookup goes through `find_contacts`.
+`capture` is the one-call version for the command line: parse against a store and save.
+
+The grammar, with the choices the SPEC leaves open:
+
+- `? …` is a question, `> …` an action, anything else an observation.
+- `#word` names a category (`#training`) or else becomes a tag (lower-cased).  Only
+  observations have categories and tags; on a question or action `#word` stays in the
+  text, with a warning.  A second category word becomes a tag.  `#4` (no letter first)
+  is plain text.
+- `!word` is a severity on an observation (`!concern`).  On an action it sets the
+  priority: `!low`, `!normal`, `!high`, and `!urgent`/`!critical` mean high.  Questions
+  have neither, so `!word` stays in their text.  Unknown words stay in the text, with a
+  warning.
+- `@name` names a contact by a unique prefix of their name or of a word of it;
+  `@priya.nair` and `@Priya_Nair` spell a full name.  If several contacts match, one
+  whose full name or a whole word of it equals what was typed is taken when it is the
+  only such one (`@Ravi` is Ravi Kumar even when Ravindra Singh exists); otherwise the
+  name is ambiguous.  Ambiguous and unknown names stay in the text as typed, with a
+  warning, never guessed.  A known name stays readable in the text (the name as the
+  contact spells it, the typed word when it was a whole word of the name).  The first
+  contact named fills `contact_id` on an observation, `owner_id` on an action, and
+  `escalated_to` (status escalated) on a question: naming someone on a floor question
+  means it went to them.
+- `^date` is a due date on an action (`models.parse_due`: `2026-12-01`, `fri`, `+3d`,
+  `tomorrow`); a bad date, a second date or a date on another kind stays in the text,
+  with a warning.
+- A question may end with `(asked_by: team 7)`, which fills `asked_by`.
+- Trailing punctuation after markup (`@Priya,`) stays in the text.
+
+Parsing never loses text: whatever is not recognized markup stays in `text`, in order,
+with runs of spaces collapsed to one.  A line with nothing but markup is `InvalidInput`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+from fieldrm.errors import InvalidInput
+from fieldrm.models import Category, Priority, Record, Severity, now_utc, parse_due
+
+if TYPE_CHECKING:
+    from fieldrm.store import Store
+
+__all__ = ["Capture", "capture", "parse_capture"]
+
+
+@dataclass
+class Capture:
+    """What a line parses to: a kind and the values to create it with."""
+
+    kind: str  # "observation" | "question" | "action"
+    values: dict[str, Any]  # ready for Store.create(kind, values)
+    warnings: list[str] = field(default_factory=list)  # one line each
+    contacts: list[Record] = field(default_factory=list)  # named unambiguously
+
+
+# A markup token starts a whitespace-separated word; its "core" is the part the grammar
+# reads, anything after it (`,` `'s` `.`) is punctuation that stays in the text.
+_TOKEN = re.compile(r"\S+")
+_CORES = {
+    "#": re.compile(r"[^\W\d_][\w\-]*", re.UNICODE),
+    "!": re.compile(r"[^\W\d_]\w*", re.UNICODE),
+    "@": re.compile(r"\w[\w.\-']*", re.UNICODE),
+    "^": re.compile(r"[+\w][\w\-]*", re.UNICODE),
+}
+_ASKED_BY = re.compile(r"\(\s*asked[ _]by\s*:\s*([^()]*?)\s*\)\s*$", re.IGNORECASE)
+
+_CATEGORIES = {member.value for member in Category}
+_SEVERITIES = {member.value for member in Severity}
+_PRIORITIES = {member.value: member.value for member in Priority} | {
+    "urgent": Priority.high.value,
+    "critical": Priority.high.value,
+}
+_DATE_HINT = "use 2026-12-01, fri, +3d, today or tomorrow"
+_KIND_BY_PREFIX = {"?": "question", ">": "action"}
+_A_KIND = {"observation": "an observation", "question": "a question", "action": "an action"}
+_CONTACT_FIELD = {"observation": "contact_id", "action": "owner_id", "question": "escalated_to"}
+
+
+def _split_core(sigil: str, word: str) -> tuple[str, str]:
+    """`@Priya,` → (`Priya`, `,`): the part the grammar reads and the trailing rest."""
+    match = _CORES[sigil].match(word)
+    if match is None:
+        return "", word
+    core = match.group(0)
+    # A name or date may contain `.`, `-` or `'` inside, never at its end ("@Priya." ends
+    # a sentence); a possessive "'s" is punctuation, not part of the name.
+    stripped = core.rstrip(".-'")
+    if sigil == "@" and stripped.lower().endswith("'s"):
+        stripped = stripped[:-2].rstrip(".-'")
+    return stripped, word[len(stripped) :]
+
+
+class _Parser:
+    def __init__(
+        self,
+        kind: str,
+        find_contacts: Callable[[str], list[Record]],
+        today: date,
+    ) -> None:
+        self.kind = kind
+        self.find_contacts = find_contacts
+        self.today = today
+        self.values: dict[str, Any] = {}
+        self.tags: list[str] = []
+        self.warnings: list[str] = []
+        self.contacts: list[Record] = []
+        self.words: list[str] = []  # the text being rebuilt
+        self.content_words = 0  # words that are not markup (a name read from @ is markup)
+
+    # ---------------------------------------------------------------- text
+
+    def keep(self, word: str) -> None:
+        self.words.append(word)
+        self.content_words += 1
+
+    def keep_suffix(self, suffix: str) -> None:
+        """Punctuation left after removed markup joins the word before it."""
+        if not suffix:
+            return
+        if self.words:
+            self.words[-1] += suffix
+        else:
+            self.words.append(suffix)
+        if any(ch.isalnum() for ch in suffix):
+            self.content_words += 1
+
+    # ---------------------------------------------------------------- markup
+
+    def word(self, word: str) -> None:
+        sigil = word[0]
+        if sigil not in _CORES or len(word) == 1:
+            self.keep(word)
+            return
+        core, suffix = _split_core(sigil, word[1:])
+        if not core:
+            self.keep(word)
+            return
+        handler = {"#": self.hash, "!": self.bang, "@": self.mention, "^": self.due}[sigil]
+        if handler(word[: 1 + len(core)], core):
+            self.keep_suffix(suffix)
+        else:
+            self.keep(word)
+
+    def hash(self, token: str, core: str) -> bool:
+        if self.kind != "observation":
+            self.warnings.append(
+                f"{token}: {_A_KIND[self.kind]} has no category or tags: kept as text"
+            )
+            return False
+        word = core.lower()
+        if word in _CATEGORIES and "category" not in self.values:
+            self.values["category"] = word
+            return True
+        if word in _CATEGORIES:
+            self.warnings.append(
+                f"{token}: category is already {self.values['category']}: kept as a tag"
+            )
+        if word not in self.tags:
+            self.tags.append(word)
+        return True
+
+    def bang(self, token: str, core: str) -> bool:
+        word = core.lower()
+        if self.kind == "observation":
+            if word not in _SEVERITIES:
+                self.warnings.append(
+                    f"{token} is not a severity ({', '.join(_SEVERITIES_ORDER)}): kept as text"
+                )
+                return False
+            if "severity" in self.values:
+                self.warnings.append(
+                    f"{token}: severity is already {self.values['severity']}: kept as text"
+                )
+                return False
+            self.values["severity"] = word
+            return True
+        if self.kind == "action":
+            if word not in _PRIORITIES:
+                self.warnings.append(
+                    f"{token} is not a priority (low, normal, high, urgent): kept as text"
+                )
+                return False
+            if "priority" in self.values:
+                self.warnings.append(
+                    f"{token}: priority is already {self.values['priority']}: kept as text"
+                )
+                return False
+            self.values["priority"] = _PRIORITIES[word]
+            return True
+        self.warnings.append(f"{token}: a question has no severity or priority: kept as text")
+        return False
+
+    def due(self, token: str, core: str) -> bool:
+        if self.kind != "action":
+            self.warnings.append(f"{token}: only actions have a due date: kept as text")
+            return False
+        if "due" in self.values:
+            self.warnings.append(f"{token}: due date is already {self.values['due']}: kept as text")
+            return False
+        try:
+            self.values["due"] = parse_due(core, self.today).isoformat()
+        except ValueError:
+            self.warnings.append(f"{token} is not a date ({_DATE_HINT}): kept as text")
+            return False
+        return True
+
+    def mention(self, token: str, core: str) -> bool:
+        typed = " ".join(part for part in re.split(r"[._]+", core) if part)
+        if not typed:
+            return False
+        contact = self._one_contact(token, typed)
+        if contact is None:
+            return False
+        if all(known.id != contact.id for known in self.contacts):
+            self.contacts.append(contact)
+        field_name = _CONTACT_FIELD[self.kind]
+        if field_name not in self.values:
+            self.values[field_name] = contact.id
+            if self.kind == "question":
+                self.values["status"] = "escalated"
+        elif self.values[field_name] != contact.id:
+            self.warnings.append(
+                f"{token}: only one contact per {self.kind}; {contact.label} is in the text"
+            )
+        self.words.append(_readable_name(typed, str(getattr(contact, "name", contact.label))))
+        return True
+
+    def _one_contact(self, token: str, typed: str) -> Record | None:
+        try:
+            found = list(self.find_contacts(typed))
+        except Exception as error:  # a lookup failure must not lose the line
+            self.warnings.append(f"{token}: contacts could not be looked up ({error})")
+            return None
+        if len(found) > 1:
+            exact = [c for c in found if _names_equal(typed, getattr(c, "name", ""))]
+            if len(exact) != 1:
+                exact = [c for c in found if _is_whole_words(typed, getattr(c, "name", ""))]
+            if len(exact) == 1:
+                return exact[0]
+            names = ", ".join(str(getattr(c, "name", c.label)) for c in found[:4])
+            more = ", …" if len(found) > 4 else ""
+            count = f"{len(found)}+" if len(found) >= 10 else str(len(found))
+            self.warnings.append(f"{token} matches {count} contacts ({names}{more}): kept as text")
+            return None
+        if not found:
+            self.warnings.append(f"{token} matches no contact: kept as text")
+            return None
+        return found[0]
+
+
+_SEVERITIES_ORDER = [member.value for member in Severity]
+
+
+def _names_equal(typed: str, name: str) -> bool:
+    return typed.casefold() == " ".join(name.split()).casefold()
+
+
+def _is_whole_words(typed: str, name: str) -> bool:
+    """`ravi` in "Ravi Kumar", `priya nair` in "Priya Nair": whole words, in order."""
+    words = name.casefold().split()
+    wanted = typed.casefold().split()
+    return any(words[i : i + len(wanted)] == wanted for i in range(len(words)))
+
+
+def _readable_name(typed: str, name: str) -> str:
+    """The name as it should read in the text: a whole typed word as the contact spells it."""
+    if _names_equal(typed, name):
+        return name
+    words = name.split()
+    wanted = typed.casefold().split()
+    for index in range(len(words)):
+        if [w.casefold() for w in words[index : index + len(wanted)]] == wanted:
+            return " ".join(words[index : index + len(wanted)])
+    return name
+
+
+def parse_capture(
+    line: str,
+    *,
+    find_contacts: Callable[[str], list[Record]],
+    today: date,
+    visit_id: str | None = None,
+) -> Capture:
+    """Parse one quick-capture line (SPEC §3); raises InvalidInput when it has no text."""
+    body = " ".join(line.split())
+    kind = "observation"
+    if body[:1] in _KIND_BY_PREFIX:
+        kind = _KIND_BY_PREFIX[body[0]]
+        body = body[1:].strip()
+    parser = _Parser(kind, find_contacts, today)
+    if kind == "question":
+        match = _ASKED_BY.search(body)
+        if match and match.group(1):
+            parser.values["asked_by"] = match.group(1)
+            body = body[: match.start()].rstrip()
+    for token in _TOKEN.findall(body):
+        parser.word(token)
+    if parser.content_words == 0:
+        raise InvalidInput(f"nothing to save: {_A_KIND[kind]} needs some text besides markup")
+    values: dict[str, Any] = {"text": " ".join(parser.words), **parser.values}
+    if parser.tags:
+        values["tags"] = parser.tags
+    if visit_id:
+        values["visit_id"] = visit_id
+    return Capture(kind=kind, values=values, warnings=parser.warnings, contacts=parser.contacts)
+
+
+def capture(store: Store, line: str, *, today: date | None = None) -> tuple[Record, Capture]:
+    """Parse `line` against the store's contacts and open visit, then save the record."""
+    if today is None:
+        today = now_utc().astimezone().date()
+    visit = store.open_visit()
+    parsed = parse_capture(
+        line,
+        find_contacts=store.contacts_matching,
+        today=today,
+        visit_id=visit.id if visit is not None else None,
+    )
+    record = store.create(parsed.kind, parsed.values)
+    return record, parsed
