@@ -1,0 +1,7 @@
+"""`python -m fieldrm`: the same command line as the `fieldrm` script."""
+
+import sys
+
+from fieldrm.cli import main
+
+sys.exit(main())
