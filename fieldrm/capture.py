@@ -208,7 +208,7 @@ class _Parser:
             return False
         try:
             self.values["due"] = parse_due(core, self.today).isoformat()
-        except ValueError:
+        except (ValueError, OverflowError):  # `^+99999999d` overflows
             self.warnings.append(f"{token} is not a date ({_DATE_HINT}): kept as text")
             return False
         return True
