@@ -130,7 +130,7 @@ def _kind(kind: str) -> str:
 def _option_help(field: FieldInfo) -> str:
     parts = []
     if field.refs:
-        parts.append(f"name or id prefix of a {' or '.join(field.refs)}")
+        parts.append(f"name or id prefix: {' or '.join(field.refs)}")
     if field.choices:
         parts.append("one of: " + ", ".join(field.choices))
     if field.value_type == "date":
@@ -196,7 +196,8 @@ def _add_command(kind: str) -> Any:
     add_kind.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
     add_kind.__annotations__ = {p.name: p.annotation for p in parameters}
     add_kind.__name__ = f"add_{kind}"
-    add_kind.__doc__ = f"Create a {kind}; print its id (or the record with --json)."
+    article = "an" if kind[0] in "aeiou" else "a"
+    add_kind.__doc__ = f"Create {article} {kind}; print its id (or the record with --json)."
     return add_kind
 
 
@@ -530,61 +531,42 @@ def today() -> None:
         print(today_text(store))
 
 
-def today_text(store: Store, *, due_soon_days: int = 7, recent: int = 5) -> str:
-    """Today's work as plain text, for `fieldrm today` and the README's first run."""
-    from datetime import timedelta
-
+def today_text(store: Store) -> str:
+    """Today's work as plain text: the same summary the app's Today screen shows."""
     from fieldrm.models import format_timestamp, now_utc
+    from fieldrm.services import today, today_summary
 
+    summary = today_summary(store)
     lines: list[str] = []
-    now = now_utc()
-    current = store.open_visit()
-    if current is not None:
-        lines.append(f"Open visit: {_visit_title(store, current)}  {current.id}")
+    visit = summary.visit
+    if visit is None:
+        lines.append("No visit open or planned (start one: fieldrm visit start --site SITE)")
     else:
-        upcoming = [
-            visit
-            for visit in store.list("visit", where={"ended_at": None})
-            if visit.started_at > now
-        ]
-        if upcoming:
-            nxt = min(upcoming, key=lambda visit: visit.started_at)
-            lines.append(f"Next visit: {_visit_title(store, nxt)}  {nxt.id}")
-        else:
-            lines.append("No visit open or planned (start one: fieldrm visit start --site SITE)")
+        state = "Open visit" if visit.started_at <= now_utc() else "Next visit"
+        lines.append(f"{state}: {_visit_title(store, visit)}  {visit.id}")
 
-    today_date = now.astimezone().date()
-    soon = today_date + timedelta(days=due_soon_days)
-    actions = [
-        action
-        for status in ("open", "in_progress")
-        for action in store.list("action", where={"status": status})
-    ]
-    overdue = sorted((a for a in actions if a.due and a.due < today_date), key=lambda a: a.due)
-    due_soon = sorted(
-        (a for a in actions if a.due and today_date <= a.due <= soon), key=lambda a: a.due
-    )
-    questions = store.list("question", where={"status": "open"})
-    escalated = store.list("question", where={"status": "escalated"})
-    observations = store.list("observation", limit=recent)
-
-    def section(title: str, records: list[Any]) -> None:
-        lines.append("")
-        lines.append(f"{title} ({len(records)})")
+    def section(title: str, records: list[Any], total: int | None = None) -> None:
+        count = len(records) if total is None else total
+        lines.extend(["", f"{title} ({count})"])
+        lines.extend("  " + record_line(record) for record in records)
         if not records:
             lines.append("  none")
-        for record in records[:15]:
-            lines.append("  " + record_line(record))
-        if len(records) > 15:
-            lines.append(f"  … and {len(records) - 15} more (fieldrm list {records[0].kind})")
+        elif count > len(records):
+            lines.append(f"  … and {count - len(records)} more (fieldrm list {records[0].kind})")
 
+    overdue = [action for action in summary.actions_due if action.due < today()]
+    due_soon = [action for action in summary.actions_due if action.due >= today()]
     section("Overdue actions", overdue)
-    section(f"Actions due in the next {due_soon_days} days", due_soon)
-    section("Open questions", questions)
-    section("Escalated questions, waiting for an answer", escalated)
-    section("Recent observations", observations)
-    lines.append("")
-    lines.append(f"As of {format_timestamp(now)}; {store.pending_count()} changes not yet synced.")
+    section("Actions due soon", due_soon)
+    section("Open and escalated questions", summary.open_questions, summary.open_question_count)
+    lines.extend(["", f"Not met for a while ({len(summary.contacts_not_met)})"])
+    for contact, last in summary.contacts_not_met:
+        lines.append(f"  {contact.label}  last met {str(last)[:10] if last else 'never'}")
+    if not summary.contacts_not_met:
+        lines.append("  none")
+    section("Recent observations", summary.recent_observations)
+    pending = store.pending_count()
+    lines.extend(["", f"As of {format_timestamp(now_utc())}; {pending} changes not yet synced."])
     return "\n".join(lines)
 
 

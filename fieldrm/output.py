@@ -165,5 +165,7 @@ def record_line(record: Record) -> str:
                 extras.append(str(value))
             elif info.value_type == "date":
                 extras.append(f"{name} {value}")
+    if data.get("deleted"):
+        extras.append("deleted")
     prefix = f"{data.get('id')}  {kind:<11} {label}"
     return prefix + (f"  [{', '.join(extras)}]" if extras else "")
