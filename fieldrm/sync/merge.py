@@ -1,0 +1,236 @@
+"""The merge rules of SPEC §5 in one place: pure functions over a record's registers.
+
+A record's sync state is a set of *registers*: each scalar field, each set element
+(`field\\x00element`, value True = present, False = removed) and `deleted`.  Each register
+holds `[value, seq]` (what devices see; `seq` is the server's version of that register) in
+`vals`, and `[device, hlc, user]` (who wrote it, only the server needs this) in `info`.
+
+`merge_op` applies one device op (format: `fieldrm/store/changelog.py`) to that state:
+
+- concurrency is decided from what the writer had seen: a write with base `b` to a register
+  last written at `seq` by device `d` is concurrent when `seq > b and d != device` (a
+  device's ops arrive in its own order, so its own chain never conflicts with itself);
+- not concurrent: the write applies (an informed overwrite);
+- concurrent, same value: nothing to do; concurrent, different: the higher `(hlc, device)`
+  wins everywhere and the loser is kept as a conflict (conflict records themselves merge
+  silently, last writer wins);
+- set elements: add wins; a removal removes only what the remover had seen;
+- `updated_at` merges as the latest, `created_*` keep the first write;
+- delete against a concurrent edit (either arrival order): the record stays deleted and a
+  conflict with `field="deleted"` keeps the edit's values.
+
+The device applies server register states with `take_register` (newer version wins) so
+both sides share one notion of a register.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from fieldrm.sync.clock import wall_ms
+
+SEP = "\x00"
+DELETED = "deleted"
+LATEST_WINS = ("updated_at",)
+FIRST_WINS = ("created_at", "created_by")
+NOT_EDITS = frozenset((DELETED, *LATEST_WINS, *FIRST_WINS))
+
+
+@dataclass
+class RecordState:
+    """The server's registers of one record (see the module docstring)."""
+
+    kind: str
+    vals: dict[str, list[Any]] = field(default_factory=dict)
+    info: dict[str, list[Any]] = field(default_factory=dict)
+
+    def copy(self) -> RecordState:
+        # Registers are replaced, never mutated, so shallow copies are enough to roll back.
+        return RecordState(self.kind, dict(self.vals), dict(self.info))
+
+    @property
+    def deleted(self) -> bool:
+        reg = self.vals.get(DELETED)
+        return bool(reg and reg[0])
+
+
+@dataclass
+class ConflictNote:
+    """A clash the merge kept: `current` won, `other` lost; each `{value, by, device, at}`."""
+
+    field: str
+    current: dict[str, Any]
+    other: dict[str, Any]
+
+
+@dataclass
+class MergeOutcome:
+    touched: list[str]
+    conflicts: list[ConflictNote]
+
+
+def stamp_time(hlc: str) -> str:
+    """The wall-clock part of an HLC stamp as ISO 8601 UTC (what people read as `at`)."""
+    moment = datetime.fromtimestamp(wall_ms(hlc) / 1000, UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def side(value: Any, device: str, hlc: str, user: str) -> dict[str, Any]:
+    return {"value": value, "by": user, "device": device, "at": stamp_time(hlc)}
+
+
+def element_register(field_name: str, item: Any) -> str:
+    return f"{field_name}{SEP}{item}"
+
+
+def merge_op(state: RecordState, op: dict[str, Any], device: str, seq: int) -> MergeOutcome:
+    """Apply `op` from `device`, numbered `seq` by the server, to `state` (in place)."""
+    hlc: str = op["hlc"]
+    user: str = op.get("by") or ""
+    seen: int = op.get("seen") or 0
+    bases: dict[str, int] = op.get("base") or {}
+    silent = state.kind == "conflict"  # no conflicts about conflicts
+    vals, info = state.vals, state.info
+    touched: list[str] = []
+    conflicts: list[ConflictNote] = []
+    edited: dict[str, Any] = {}  # what this op edits, for a delete-versus-edit conflict
+    was_deleted_reg = vals.get(DELETED)
+    was_deleted_info = info.get(DELETED)
+
+    def write(reg: str, value: Any) -> None:
+        vals[reg] = [value, seq]
+        info[reg] = [device, hlc, user]
+
+    def concurrent(reg: str, base: int) -> bool:
+        return vals[reg][1] > base and info[reg][0] != device
+
+    def incoming_wins(reg: str) -> bool:
+        writer, stamp, _user = info[reg]
+        return (hlc, device) > (stamp, writer)
+
+    for name, value in (op.get("set") or {}).items():
+        touched.append(name)
+        current = vals.get(name)
+        if name not in NOT_EDITS:
+            edited[name] = value
+        if current is None:
+            write(name, value)
+        elif name in LATEST_WINS:
+            if value is not None and (current[0] is None or value > current[0]):
+                write(name, value)
+        elif name in FIRST_WINS:
+            continue
+        elif not concurrent(name, bases.get(name, 0)):
+            write(name, value)
+        elif current[0] != value:
+            wins = incoming_wins(name)
+            if not silent:
+                mine = side(value, device, hlc, user)
+                theirs = side(current[0], *info[name][:2], info[name][2])
+                winner, loser = (mine, theirs) if wins else (theirs, mine)
+                conflicts.append(ConflictNote(name, winner, loser))
+            if wins:
+                write(name, value)
+
+    for name, items in (op.get("add") or {}).items():
+        for item in items:
+            reg = element_register(name, item)
+            touched.append(reg)
+            edited.setdefault(name, []).append(item)
+            current = vals.get(reg)
+            if current is None or current[0] is not True:
+                write(reg, True)
+
+    for name, pairs in (op.get("rem") or {}).items():
+        for item, base in pairs:
+            reg = element_register(name, item)
+            touched.append(reg)
+            current = vals.get(reg)
+            if current is None or current[0] is False:
+                continue
+            if concurrent(reg, base or 0):
+                continue  # an addition the remover had not seen: add wins
+            write(reg, False)
+
+    if "del" in op:
+        touched.append(DELETED)
+        wanted = bool(op["del"])
+        current = vals.get(DELETED)
+        if current is None or not concurrent(DELETED, seen):
+            write(DELETED, wanted)
+        elif current[0] != wanted and incoming_wins(DELETED):
+            write(DELETED, wanted)  # delete against restore: the later stamp decides
+        if wanted and not silent and not (was_deleted_reg and was_deleted_reg[0]):
+            # Edits from other devices this deleter had not seen are kept in a conflict.
+            unseen = _unseen_edits(state, seen, device)
+            if unseen is not None and vals[DELETED][0]:
+                values, editor = unseen
+                conflicts.append(
+                    ConflictNote(
+                        DELETED,
+                        side(True, device, hlc, user),
+                        side(values, editor[0], editor[1], editor[2]),
+                    )
+                )
+    elif edited and not silent and was_deleted_reg and was_deleted_reg[0]:
+        assert was_deleted_info is not None
+        if was_deleted_reg[1] > seen and was_deleted_info[0] != device:
+            conflicts.append(
+                ConflictNote(
+                    DELETED,
+                    side(True, *was_deleted_info[:2], was_deleted_info[2]),
+                    side(edited, device, hlc, user),
+                )
+            )
+    return MergeOutcome(touched, conflicts)
+
+
+def _unseen_edits(
+    state: RecordState, seen: int, device: str
+) -> tuple[dict[str, Any], list[Any]] | None:
+    """Field values written by other devices after `seen`, and the latest such writer."""
+    values: dict[str, Any] = {}
+    latest: tuple[int, list[Any]] | None = None
+    for reg, (value, reg_seq) in state.vals.items():
+        if reg_seq <= seen or reg in NOT_EDITS:
+            continue
+        writer = state.info[reg]
+        if writer[0] == device:
+            continue
+        if SEP in reg:
+            if value is not True:
+                continue
+            name, item = reg.split(SEP, 1)
+            values.setdefault(name, []).append(item)
+        else:
+            values[reg] = value
+        if latest is None or reg_seq > latest[0]:
+            latest = (reg_seq, writer)
+    if latest is None:
+        return None
+    return values, latest[1]
+
+
+def record_data(record_id: str, kind: str, vals: dict[str, list[Any]]) -> dict[str, Any]:
+    """The record a set of registers describes (set fields as sorted lists)."""
+    data: dict[str, Any] = {"id": record_id, "kind": kind}
+    sets: dict[str, list[Any]] = {}
+    for reg, (value, _seq) in vals.items():
+        if SEP in reg:
+            name, item = reg.split(SEP, 1)
+            members = sets.setdefault(name, [])
+            if value is True:
+                members.append(item)
+        else:
+            data[reg] = value
+    for name, members in sets.items():
+        data[name] = sorted(members)
+    data[DELETED] = bool(data.get(DELETED, False))
+    return data
+
+
+def take_register(local_version: int, incoming_version: int, pending: bool) -> bool:
+    """A device takes a server register state only when it is newer and not being edited."""
+    return incoming_version > local_version and not pending

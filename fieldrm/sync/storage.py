@@ -1,0 +1,508 @@
+"""The server's storage: one small interface, SQLite by default (SPEC §6).
+
+`Storage` holds every piece of server logic that touches the database — accounts, push
+(merge and acknowledge in one transaction), pull, snapshot — written once in SQL that
+SQLite and PostgreSQL both run.  What differs between databases lives in a `Backend`
+(`storage_sqlite.py`; a PostgreSQL one plugs in through `open_storage`): connecting, how a
+transaction starts, the placeholder style and the row-lock clause.
+
+Tables (all keyed by workspace):
+- `workspaces(name, seq)`: `seq` is the workspace's change counter; a push locks this row,
+  so sequence numbers are gapless and in commit order on both databases;
+- `users(token_hash, name, workspace)`: tokens are stored as sha256, never in clear;
+- `devices(workspace, device, user_name, last_seq)`: the highest device seq acknowledged;
+- `records(workspace, id, kind, vals, info, seq)`: each record's registers (merge.py):
+  `vals` is the JSON a device sees and is sent as stored; `info` says who wrote each one;
+- `changes(workspace, seq, record_id, origin, body)`: one row per applied op or new
+  conflict, `body` the JSON pulled as is;
+- `rejected(workspace, device, seq, reason, op)`: refused ops, kept for an administrator.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from fieldrm.errors import describe_validation_error
+from fieldrm.models import KINDS, new_id
+from fieldrm.store.changelog import touched_registers
+from fieldrm.sync.clock import now_ms, pack, wall_ms
+from fieldrm.sync.merge import RecordState, merge_op, record_data
+from fieldrm.sync.protocol import MAX_CLOCK_AHEAD_MS, ProtocolError
+
+SERVER = "server"  # the device and user named on conflict records the server makes
+
+SCHEMA = [
+    """CREATE TABLE IF NOT EXISTS workspaces (
+        name TEXT PRIMARY KEY,
+        seq BIGINT NOT NULL DEFAULT 0
+    )""",
+    """CREATE TABLE IF NOT EXISTS users (
+        token_hash TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        workspace TEXT NOT NULL REFERENCES workspaces(name),
+        created_at TEXT NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS devices (
+        workspace TEXT NOT NULL,
+        device TEXT NOT NULL,
+        user_name TEXT NOT NULL,
+        last_seq BIGINT NOT NULL DEFAULT 0,
+        PRIMARY KEY (workspace, device)
+    )""",
+    """CREATE TABLE IF NOT EXISTS records (
+        workspace TEXT NOT NULL,
+        id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        vals TEXT NOT NULL,
+        info TEXT NOT NULL,
+        seq BIGINT NOT NULL,
+        PRIMARY KEY (workspace, id)
+    )""",
+    """CREATE TABLE IF NOT EXISTS changes (
+        workspace TEXT NOT NULL,
+        seq BIGINT NOT NULL,
+        record_id TEXT NOT NULL,
+        origin TEXT NOT NULL,
+        body TEXT NOT NULL,
+        PRIMARY KEY (workspace, seq)
+    )""",
+    """CREATE TABLE IF NOT EXISTS rejected (
+        workspace TEXT NOT NULL,
+        device TEXT NOT NULL,
+        seq BIGINT NOT NULL,
+        reason TEXT NOT NULL,
+        op TEXT NOT NULL,
+        PRIMARY KEY (workspace, device, seq)
+    )""",
+]
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _iso(ms: int) -> str:
+    moment = datetime.fromtimestamp(ms / 1000, UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+# ---------------------------------------------------------------- the backend interface
+
+
+class Tx(ABC):
+    """One open transaction.  SQL uses `?` placeholders; a backend translates if needed."""
+
+    @abstractmethod
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
+
+    @abstractmethod
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None: ...
+
+    @abstractmethod
+    def executemany(self, sql: str, rows: list[Sequence[Any]]) -> None: ...
+
+
+class Backend(ABC):
+    """What differs between databases: connecting, transactions, row locks."""
+
+    #: appended to the SELECT that locks a workspace's counter inside a write transaction
+    #: (SQLite's BEGIN IMMEDIATE already holds the write lock, PostgreSQL needs FOR UPDATE)
+    lock_clause: str = ""
+
+    @abstractmethod
+    def transaction(self, write: bool) -> AbstractContextManager[Tx]:
+        """A transaction; `write=True` takes the write lock at once (serialized pushes)."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+
+def open_storage(url: str) -> Storage:
+    """Storage for `--db URL`: `postgresql://…` or a SQLite path / `sqlite:///path`."""
+    if url.startswith(("postgresql://", "postgres://")):
+        from fieldrm.sync import storage_postgres  # type: ignore[attr-defined]
+
+        return Storage(storage_postgres.PostgresBackend(url))
+    from fieldrm.sync.storage_sqlite import SqliteBackend
+
+    return Storage(SqliteBackend(url))
+
+
+# ---------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class Account:
+    user: str
+    workspace: str
+
+
+@dataclass
+class PullPage:
+    bodies: list[str]  # change JSON as stored
+    next_cursor: int
+    has_more: bool
+
+    def to_json(self) -> str:
+        more = "true" if self.has_more else "false"
+        return (
+            f'{{"changes":[{",".join(self.bodies)}],'
+            f'"next_cursor":{self.next_cursor},"has_more":{more}}}'
+        )
+
+
+@dataclass
+class SnapshotPage:
+    bodies: list[str]
+    seq: int
+    next: str | None
+
+    def to_json(self) -> str:
+        after = "null" if self.next is None else json.dumps(self.next)
+        return f'{{"records":[{",".join(self.bodies)}],"seq":{self.seq},"next":{after}}}'
+
+
+# ---------------------------------------------------------------- the logic
+
+
+class Storage:
+    """The server's data, on any `Backend`."""
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        with backend.transaction(write=True) as tx:
+            for statement in SCHEMA:
+                tx.execute(statement)
+
+    def close(self) -> None:
+        self.backend.close()
+
+    # ------------------------------------------------------------ accounts
+
+    def add_user(self, name: str, workspace: str) -> str:
+        """Create `name` in `workspace` (made when new); returns the token, shown once."""
+        name, workspace = name.strip(), workspace.strip()
+        if not name or not workspace:
+            raise ValueError("a user name and a workspace are required")
+        token = secrets.token_urlsafe(32)
+        with self.backend.transaction(write=True) as tx:
+            tx.execute(
+                "INSERT INTO workspaces(name, seq) VALUES (?, 0) ON CONFLICT (name) DO NOTHING",
+                [workspace],
+            )
+            tx.execute(
+                "INSERT INTO users(token_hash, name, workspace, created_at) VALUES (?, ?, ?, ?)",
+                [hash_token(token), name, workspace, _iso(now_ms())],
+            )
+        return token
+
+    def authenticate(self, token: str) -> Account | None:
+        with self.backend.transaction(write=False) as tx:
+            rows = tx.query(
+                "SELECT name, workspace FROM users WHERE token_hash = ?", [hash_token(token)]
+            )
+        return Account(rows[0][0], rows[0][1]) if rows else None
+
+    # ------------------------------------------------------------ push
+
+    def push(
+        self,
+        account: Account,
+        device: str,
+        ops: list[tuple[int, dict[str, Any]]],
+        *,
+        now: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """Merge and acknowledge a batch in one transaction; one result per op.
+
+        Raises ProtocolError for a gap in the device's numbering (409) or a stamp more
+        than 5 minutes ahead of this server's clock (422, naming device and offset).
+        """
+        server_now = now_ms() if now is None else now
+        for _seq, op in ops:
+            ahead = wall_ms(op["hlc"]) - server_now
+            if ahead > MAX_CLOCK_AHEAD_MS:
+                raise ProtocolError(
+                    422,
+                    "clock_skew",
+                    f"device {device} has a clock {_describe_offset(ahead)} ahead of the "
+                    "server's; set its clock right, then sync again",
+                    device=device,
+                    offset_ms=ahead,
+                )
+        workspace = account.workspace
+        with self.backend.transaction(write=True) as tx:
+            lock = self.backend.lock_clause
+            rows = tx.query(f"SELECT seq FROM workspaces WHERE name = ?{lock}", [workspace])
+            if not rows:
+                raise ProtocolError(401, "unauthorized", f"workspace {workspace} is gone")
+            seq = start_seq = rows[0][0]
+            rows = tx.query(
+                f"SELECT last_seq FROM devices WHERE workspace = ? AND device = ?{lock}",
+                [workspace, device],
+            )
+            known_device = bool(rows)
+            last_seq = rows[0][0] if rows else 0
+            if ops and ops[0][0] > last_seq + 1:
+                raise ProtocolError(
+                    409,
+                    "seq_gap",
+                    f"device {device}: expected change {last_seq + 1}, got {ops[0][0]}",
+                    expected=last_seq + 1,
+                )
+            states = self._load(tx, workspace, {op["id"] for _s, op in ops})
+            earlier_rejections = self._rejections(tx, workspace, device, ops, last_seq)
+            dirty: set[str] = set()
+            changes: list[tuple[Any, ...]] = []
+            rejected: list[tuple[Any, ...]] = []
+            results: list[dict[str, Any]] = []
+            stamp = pack(server_now, 0)
+            for device_seq, op in ops:
+                record_id = op["id"]
+                state = states.get(record_id)
+                if device_seq <= last_seq:
+                    result: dict[str, Any] = {"seq": device_seq, "status": "duplicate"}
+                    if device_seq in earlier_rejections:
+                        result = {
+                            "seq": device_seq,
+                            "status": "rejected",
+                            "reason": earlier_rejections[device_seq],
+                        }
+                    result["r"] = _registers(state, touched_registers(op))
+                    results.append(result)
+                    continue
+                last_seq = device_seq
+                reason = _precheck(op, state)
+                merged = None
+                if reason is None:
+                    merged = state.copy() if state else RecordState(op["kind"])
+                    outcome = merge_op(merged, op, device, seq + 1)
+                    reason = _validate(record_id, merged)
+                if reason is not None or merged is None:
+                    rejected.append((workspace, device, device_seq, reason, _dumps(op)))
+                    results.append(
+                        {
+                            "seq": device_seq,
+                            "status": "rejected",
+                            "reason": reason,
+                            "r": _registers(state, touched_registers(op)),
+                        }
+                    )
+                    continue
+                seq += 1
+                states[record_id] = merged
+                dirty.add(record_id)
+                touched = _registers(merged, outcome.touched)
+                body = {"id": record_id, "kind": merged.kind, "seq": seq, "r": touched}
+                changes.append((workspace, seq, record_id, device, _dumps(body)))
+                results.append({"seq": device_seq, "status": "applied", "r": touched})
+                for note in outcome.conflicts:
+                    seq += 1
+                    conflict_id = new_id(server_now)
+                    values = {
+                        "record_id": record_id,
+                        "record_kind": merged.kind,
+                        "field": note.field,
+                        "current": note.current,
+                        "other": note.other,
+                        "status": "open",
+                        "created_at": _iso(server_now),
+                        "updated_at": _iso(server_now),
+                        "created_by": SERVER,
+                        "deleted": False,
+                    }
+                    conflict = RecordState("conflict")
+                    for name, value in values.items():
+                        conflict.vals[name] = [value, seq]
+                        conflict.info[name] = [SERVER, stamp, SERVER]
+                    states[conflict_id] = conflict
+                    dirty.add(conflict_id)
+                    body = {"id": conflict_id, "kind": "conflict", "seq": seq, "r": conflict.vals}
+                    # Origin "" so that every device, the pusher too, pulls the conflict.
+                    changes.append((workspace, seq, conflict_id, "", _dumps(body)))
+            self._save(tx, workspace, states, dirty, seq)
+            if changes:
+                tx.executemany(
+                    "INSERT INTO changes(workspace, seq, record_id, origin, body) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    changes,
+                )
+            if rejected:
+                tx.executemany(
+                    "INSERT INTO rejected(workspace, device, seq, reason, op) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    rejected,
+                )
+            if known_device:
+                tx.execute(
+                    "UPDATE devices SET last_seq = ? WHERE workspace = ? AND device = ?",
+                    [last_seq, workspace, device],
+                )
+            else:
+                tx.execute(
+                    "INSERT INTO devices(workspace, device, user_name, last_seq) "
+                    "VALUES (?, ?, ?, ?)",
+                    [workspace, device, account.user, last_seq],
+                )
+            if seq != start_seq:
+                tx.execute("UPDATE workspaces SET seq = ? WHERE name = ?", [seq, workspace])
+        return results
+
+    def _load(self, tx: Tx, workspace: str, ids: set[str]) -> dict[str, RecordState]:
+        states: dict[str, RecordState] = {}
+        wanted = sorted(ids)
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for record_id, kind, vals, info in tx.query(
+                f"SELECT id, kind, vals, info FROM records WHERE workspace = ? AND id IN ({marks})",
+                [workspace, *chunk],
+            ):
+                states[record_id] = RecordState(kind, json.loads(vals), json.loads(info))
+        return states
+
+    def _rejections(
+        self,
+        tx: Tx,
+        workspace: str,
+        device: str,
+        ops: list[tuple[int, dict[str, Any]]],
+        last_seq: int,
+    ) -> dict[int, str]:
+        """Reasons given before for ops now replayed (their first answer may have been lost)."""
+        replayed = [seq for seq, _op in ops if seq <= last_seq]
+        if not replayed:
+            return {}
+        rows = tx.query(
+            "SELECT seq, reason FROM rejected WHERE workspace = ? AND device = ? "
+            "AND seq >= ? AND seq <= ?",
+            [workspace, device, replayed[0], replayed[-1]],
+        )
+        return {seq: reason for seq, reason in rows}
+
+    def _save(
+        self, tx: Tx, workspace: str, states: dict[str, RecordState], dirty: set[str], seq: int
+    ) -> None:
+        if not dirty:
+            return
+        tx.executemany(
+            "INSERT INTO records(workspace, id, kind, vals, info, seq) VALUES (?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (workspace, id) DO UPDATE SET kind = excluded.kind, "
+            "vals = excluded.vals, info = excluded.info, seq = excluded.seq",
+            [
+                (
+                    workspace,
+                    record_id,
+                    states[record_id].kind,
+                    _dumps(states[record_id].vals),
+                    _dumps(states[record_id].info),
+                    seq,
+                )
+                for record_id in sorted(dirty)
+            ],
+        )
+
+    # ------------------------------------------------------------ pull and snapshot
+
+    def pull(self, account: Account, device: str, cursor: int, limit: int) -> PullPage:
+        """Changes after `cursor`, except the device's own (it got those when it pushed)."""
+        with self.backend.transaction(write=False) as tx:
+            high = self._high_water(tx, account.workspace)
+            rows = tx.query(
+                "SELECT seq, body FROM changes WHERE workspace = ? AND seq > ? AND seq <= ? "
+                "AND origin <> ? ORDER BY seq LIMIT ?",
+                [account.workspace, cursor, high, device, limit + 1],
+            )
+        has_more = len(rows) > limit
+        rows = rows[:limit]
+        next_cursor = rows[-1][0] if has_more else max(high, cursor)
+        return PullPage([body for _seq, body in rows], next_cursor, has_more)
+
+    def snapshot(
+        self, account: Account, after: str | None, seq: int | None, limit: int
+    ) -> SnapshotPage:
+        """Current records in id order (keyset pages); `seq` is where pulling resumes."""
+        with self.backend.transaction(write=False) as tx:
+            if seq is None:
+                seq = self._high_water(tx, account.workspace)
+            rows = tx.query(
+                "SELECT id, kind, vals FROM records WHERE workspace = ? AND id > ? "
+                "ORDER BY id LIMIT ?",
+                [account.workspace, after or "", limit + 1],
+            )
+        more = len(rows) > limit
+        rows = rows[:limit]
+        bodies = [
+            f'{{"id":{json.dumps(record_id)},"kind":{json.dumps(kind)},"r":{vals}}}'
+            for record_id, kind, vals in rows
+        ]
+        return SnapshotPage(bodies, seq, rows[-1][0] if more else None)
+
+    def high_water(self, workspace: str) -> int:
+        with self.backend.transaction(write=False) as tx:
+            return self._high_water(tx, workspace)
+
+    @staticmethod
+    def _high_water(tx: Tx, workspace: str) -> int:
+        rows = tx.query("SELECT seq FROM workspaces WHERE name = ?", [workspace])
+        return rows[0][0] if rows else 0
+
+    def records(self, workspace: str) -> Iterator[dict[str, Any]]:
+        """Every record of a workspace as data (for tests and administrators)."""
+        with self.backend.transaction(write=False) as tx:
+            rows = tx.query(
+                "SELECT id, kind, vals FROM records WHERE workspace = ? ORDER BY id", [workspace]
+            )
+        for record_id, kind, vals in rows:
+            yield record_data(record_id, kind, json.loads(vals))
+
+
+def _registers(state: RecordState | None, names: Any) -> dict[str, list[Any]]:
+    if state is None:
+        return {}
+    return {name: state.vals[name] for name in names if name in state.vals}
+
+
+def _precheck(op: dict[str, Any], state: RecordState | None) -> str | None:
+    kind = op["kind"]
+    if kind not in KINDS:
+        return f"record {op['id']}: unknown kind {kind!r} (this server is older than the device)"
+    if state is not None and state.kind != kind:
+        return f"record {op['id']}: is a {state.kind} on the server, not a {kind}"
+    if kind == "conflict" and state is None:
+        return f"record {op['id']}: conflicts are made by the server, not by devices"
+    return None
+
+
+def _validate(record_id: str, state: RecordState) -> str | None:
+    data = record_data(record_id, state.kind, state.vals)
+    try:
+        KINDS[state.kind].model_validate(data)
+    except ValidationError as error:
+        return f"record {record_id}: {describe_validation_error(error, state.kind)}"
+    return None
+
+
+def _describe_offset(ms: int) -> str:
+    seconds = ms / 1000
+    if seconds >= 86400 * 0.99:
+        text = f"{seconds / 86400:.1f} days"
+    elif seconds >= 3600:
+        text = f"{seconds / 3600:.1f} hours"
+    else:
+        text = f"{seconds / 60:.1f} minutes"
+    return f"{text} (+{int(seconds)} s)"
