@@ -468,7 +468,10 @@ class Store:
                         raise InvalidInput(f"unknown kind {kind!r}")
                     existing = self.get_raw(str(data.get("id", "")))
                     if existing is None:
-                        self._create(data["kind"], data)
+                        record = self._create(data["kind"], data)
+                        if data.get("deleted"):
+                            # A backup's tombstones stay tombstones (create drops `deleted`).
+                            self._update(record.id, {}, {}, {}, True)
                         created += 1
                     else:
                         self._import_update(existing, data)
