@@ -25,14 +25,16 @@ if TYPE_CHECKING:
 
 __all__ = ["demo_id", "load_demo"]
 
-# The timestamp part of every demo id: 2025-01-01T00:00:00Z.  Fixed, so ids never change.
-_DEMO_EPOCH_MS = 1_735_689_600_000
+# The timestamp part of a demo id is a moment in 2020-2025 taken from the hash, so ids
+# differ in their first characters and short id prefixes stay unique.
+_DEMO_EPOCH_MS = 1_577_836_800_000  # 2020-01-01T00:00:00Z
+_DEMO_SPAN_MS = 6 * 365 * 24 * 3600 * 1000
 
 
 def demo_id(key: str) -> str:
     """A UUIDv7-shaped id derived from `key`: the same key gives the same id everywhere."""
-    digest = int.from_bytes(hashlib.sha256(f"fieldrm-demo:{key}".encode()).digest()[:10], "big")
-    value = _DEMO_EPOCH_MS << 80
+    digest = int.from_bytes(hashlib.sha256(f"fieldrm-demo:{key}".encode()).digest()[:16], "big")
+    value = (_DEMO_EPOCH_MS + (digest >> 80) % _DEMO_SPAN_MS) << 80
     value |= 0x7 << 76
     value |= ((digest >> 62) & 0xFFF) << 64
     value |= 0b10 << 62
