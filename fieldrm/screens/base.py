@@ -1,0 +1,57 @@
+"""What every fieldrm screen shares: the frame (navigation, status line, footer), access
+to the store, reloading when data changes, and one place where worker failures become a
+readable notification instead of a traceback."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+from textual.app import ComposeResult
+from textual.screen import Screen
+from textual.widgets import Footer
+from textual.worker import Worker, WorkerState
+
+from fieldrm.screens.widgets import NavBar, StatusLine
+from fieldrm.store import Store
+
+if TYPE_CHECKING:
+    from fieldrm.app import FieldrmApp
+
+
+class FieldrmScreen(Screen[None]):
+    """A top-level screen (one of the app's modes)."""
+
+    MODE: ClassVar[str] = ""
+
+    @property
+    def fieldrm(self) -> FieldrmApp:
+        return self.app  # type: ignore[return-value]
+
+    @property
+    def store(self) -> Store:
+        return self.fieldrm.store
+
+    def compose_frame_top(self) -> ComposeResult:
+        yield NavBar(self.MODE)
+
+    def compose_frame_bottom(self) -> ComposeResult:
+        yield StatusLine(id="status-line")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.watch(self.app, "data_version", self._data_changed, init=False)
+
+    def on_screen_resume(self) -> None:
+        self.reload()
+
+    def _data_changed(self, _version: int) -> None:
+        # Screens in the background reload when they are shown again.
+        if self.is_current:
+            self.reload()
+
+    def reload(self) -> None:
+        """Fetch what the screen shows (in a worker); screens override this."""
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.ERROR and event.worker.error is not None:
+            self.fieldrm.report_error(event.worker.error)

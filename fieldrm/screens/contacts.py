@@ -1,0 +1,182 @@
+"""Contacts: the vendor's people, searchable; a site's org chart from reports_to; and a
+contact's timeline (visits attended, observations, actions owned) with when you last met."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.widgets import DataTable, Input, Static, Tree
+
+from fieldrm.screens.base import FieldrmScreen
+from fieldrm.screens.widgets import PagedTable
+from fieldrm.services import ContactDetail, ListFilter, ago, contact_detail, list_page, names_for
+from fieldrm.services import short_date as _date
+
+
+@dataclass
+class ContactLoaded(Message):
+    detail: ContactDetail
+
+
+def _role(value: str | None) -> str:
+    return (value or "").replace("_", " ")
+
+
+class ContactsScreen(FieldrmScreen):
+    """Everyone at the vendor, and who they report to."""
+
+    MODE = "contacts"
+    BINDING_GROUP_TITLE = "Contacts"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding(
+            "slash",
+            "focus_filter",
+            "Find",
+            tooltip="Type part of a name to narrow the list.",
+            id="find-contact",
+        ),
+        Binding(
+            "g",
+            "focus_chart",
+            "Org chart",
+            tooltip="Move into the site's org chart.",
+            id="focus-org-chart",
+        ),
+        Binding(
+            "l",
+            "focus_list",
+            "List",
+            tooltip="Back to the list of contacts.",
+            show=False,
+            id="focus-contact-list",
+        ),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.site_names: dict[str, str] = {}
+
+    def compose(self) -> ComposeResult:
+        yield from self.compose_frame_top()
+        with Horizontal(id="contacts"):
+            with Vertical(id="contact-list-pane"):
+                yield Input(placeholder="/ find by name", id="contact-filter")
+                yield PagedTable((("Name", 24), ("Role", 22), ("Site", 14)), id="contact-table")
+            with Vertical(id="contact-detail-pane"):
+                yield Static(id="contact-card")
+                yield Tree("Org chart", id="org-chart")
+                yield DataTable(id="contact-timeline", cursor_type="row")
+        yield from self.compose_frame_bottom()
+
+    def on_mount(self) -> None:
+        timeline = self.query_one("#contact-timeline", DataTable)
+        timeline.add_column("When", width=10, key="when")
+        timeline.add_column("What", width=22, key="what")
+        timeline.add_column("", key="label")
+        self.query_one("#org-chart", Tree).show_root = False
+        self.query_one("#contact-table", PagedTable).focus()
+
+    def palette_commands(self) -> list[tuple[str, str, Any]]:
+        return [
+            ("contact: Find", "Narrow the list by name", self.action_focus_filter),
+            ("contact: Org chart", "Move into the org chart", self.action_focus_chart),
+        ]
+
+    def reload(self) -> None:
+        text = self.query_one("#contact-filter", Input).value
+        flt = ListFilter("contact", text=text)
+        store = self.store
+
+        def fetch(offset: int, limit: int) -> list[tuple[str, Sequence[Any]]]:
+            people = list_page(store, flt, offset=offset, limit=limit)
+            self.site_names.update(names_for(store, [p.site_id for p in people]))
+            return [
+                (p.id, (p.name, _role(p.role), self.site_names.get(p.site_id or "", "")))
+                for p in people
+            ]
+
+        self.query_one("#contact-table", PagedTable).load(fetch)
+
+    @on(Input.Changed, "#contact-filter")
+    def filter_typed(self) -> None:
+        self.reload()
+
+    @on(Input.Submitted, "#contact-filter")
+    def filter_done(self) -> None:
+        self.action_focus_list()
+
+    def action_focus_filter(self) -> None:
+        self.query_one("#contact-filter", Input).focus()
+
+    def action_focus_list(self) -> None:
+        self.query_one("#contact-table", PagedTable).focus()
+
+    def action_focus_chart(self) -> None:
+        self.query_one("#org-chart", Tree).focus()
+
+    @on(DataTable.RowHighlighted, "#contact-table")
+    def contact_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.row_key.value:
+            self._load_contact(event.row_key.value)
+
+    @on(Tree.NodeSelected, "#org-chart")
+    def chart_person_chosen(self, event: Tree.NodeSelected) -> None:
+        if event.node.data:
+            self._load_contact(event.node.data)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="store")
+    def _load_contact(self, contact_id: str) -> None:
+        self.post_message(ContactLoaded(contact_detail(self.store, contact_id)))
+
+    @on(ContactLoaded)
+    def show_contact(self, message: ContactLoaded) -> None:
+        detail = message.detail
+        person = detail.contact
+        card = Text()
+        card.append(person.name, style="bold")
+        if person.role or person.title:
+            card.append("  " + " · ".join(v for v in (_role(person.role), person.title) if v))
+        card.append("\n")
+        if detail.site:
+            card.append(f"at {detail.site}  ")
+        if detail.manager:
+            card.append(f"reports to {detail.manager}  ")
+        card.append(
+            "never met"
+            if detail.last_met is None
+            else f"last met {_date(detail.last_met)} ({ago(detail.last_met)})",
+            style="italic",
+        )
+        for label, values in (("email", person.emails), ("phone", person.phones)):
+            if values:
+                card.append(f"\n{label}: {', '.join(values)}", style="dim")
+        if person.tags:
+            card.append("\n" + " ".join("#" + tag for tag in person.tags), style="dim")
+        self.query_one("#contact-card", Static).update(card)
+
+        chart = self.query_one("#org-chart", Tree)
+        chart.clear()
+        chart.root.label = f"{detail.site or 'No site'}: org chart"
+        parents = [chart.root]
+        for depth, member in detail.org_chart:
+            del parents[depth + 1 :]
+            parent = parents[-1]
+            label = Text(member.name, style="bold" if member.id == person.id else "")
+            if member.role:
+                label.append(f"  {_role(member.role)}", style="dim")
+            node = parent.add(label, data=member.id, expand=True)
+            parents.append(node)
+        chart.root.expand()
+
+        timeline = self.query_one("#contact-timeline", DataTable)
+        timeline.clear()
+        for entry in detail.timeline:
+            timeline.add_row(_date(entry.at), entry.what, " ".join(entry.label.split()))

@@ -1,0 +1,502 @@
+"""Floor walk: the open visit's running log and the quick-capture line (SPEC §3).
+
+The capture input keeps the focus.  Enter saves the line as an observation, question or
+action; arrow-up brings the last entry back to edit; `@` plus a few letters suggests a
+contact (Tab or → accepts); what the line will become is shown as you type.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.message import Message
+from textual.suggester import Suggester
+from textual.widgets import DataTable, Input, Static
+
+from fieldrm.capture import Capture, capture, parse_capture
+from fieldrm.errors import FieldrmError
+from fieldrm.models import Record, now_utc
+from fieldrm.paths import data_dir
+from fieldrm.screens.base import FieldrmScreen
+from fieldrm.screens.choice import ChoiceScreen
+from fieldrm.screens.messages import RecordSaved
+from fieldrm.services import names_for, short_time, today, visit_log
+from fieldrm.store import Store
+
+# The fields a capture line sets, per kind: an edit that drops the markup clears them.
+CAPTURE_FIELDS = {
+    "observation": ("category", "severity", "contact_id"),
+    "question": ("asked_by", "escalated_to"),
+    "action": ("owner_id", "due", "priority"),
+}
+KIND_PREFIX = {"observation": "", "question": "? ", "action": "> "}
+
+
+def mention(name: str) -> str:
+    """A contact's name as `@` markup that the capture grammar reads as the full name."""
+    return "@" + "_".join(name.split())
+
+
+def line_for(record: Record, names: dict[str, str]) -> str:
+    """A capture line that would make `record` (to edit an entry from an earlier session)."""
+    parts = [KIND_PREFIX.get(record.kind, "") + record.text]
+    values: dict[str, Any] = record.to_json()
+    if values.get("category"):
+        parts.append("#" + values["category"])
+    for tag in values.get("tags") or []:
+        parts.append("#" + tag)
+    if values.get("severity"):
+        parts.append("!" + values["severity"])
+    if values.get("priority"):
+        parts.append("!" + values["priority"])
+    for ref in ("contact_id", "owner_id", "escalated_to"):
+        name = names.get(values.get(ref) or "")
+        if name and name.lower() not in record.text.lower():
+            parts.append(mention(name))
+    if values.get("due"):
+        parts.append("^" + values["due"])
+    if values.get("asked_by"):
+        parts.append(f"(asked_by: {values['asked_by']})")
+    return " ".join(parts)
+
+
+def describe(parsed: Capture) -> Text:
+    """What a line will become, e.g. `observation · training · concern · @Ravi Kumar`."""
+    values = parsed.values
+    text = Text(no_wrap=True, overflow="ellipsis")
+    text.append(parsed.kind, style="bold")
+    for name in ("category", "severity", "priority", "asked_by"):
+        if values.get(name):
+            text.append(f" · {name.replace('_', ' ')} {values[name]}")
+    if values.get("due"):
+        text.append(f" · due {values['due']}")
+    for tag in values.get("tags") or []:
+        text.append(f" · #{tag}", style="italic")
+    for person in parsed.contacts:
+        text.append(f" · @{person.name}", style="bold")
+    for warning in parsed.warnings:
+        text.append(f"  ⚠ {warning}", style="italic")
+    return text
+
+
+@dataclass
+class LogLoaded(Message):
+    visit: Record | None
+    site: str | None
+    attendees: list[str]
+    entries: list[Record]
+    names: dict[str, str]
+
+
+@dataclass
+class CapturePreviewed(Message):
+    line: str
+    parsed: Capture | None
+    problem: str | None
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, CapturePreviewed)
+
+
+@dataclass
+class CaptureFailed(Message):
+    line: str
+    reason: str
+
+
+@dataclass
+class ReportExported(Message):
+    path: str
+
+
+class ContactSuggester(Suggester):
+    """Completes the `@name` being typed at the end of the line to a contact's full name."""
+
+    def __init__(self, store: Store) -> None:
+        # No cache: contacts change while the app runs.  Case-sensitive, because accepting
+        # a suggestion replaces the typed value with it.
+        super().__init__(use_cache=False, case_sensitive=True)
+        self.store = store
+
+    async def get_suggestion(self, value: str) -> str | None:
+        head, _, word = value.rpartition(" ")
+        if not word.startswith("@") or len(word) < 2:
+            return None
+        prefix = word[1:].replace("_", " ").replace(".", " ")
+        # The lookup is SQL: run it off the event loop.
+        found = await asyncio.to_thread(self.store.contacts_matching, prefix, 5)
+        for contact in found:
+            if contact.name.lower().startswith(prefix.lower()):
+                return (head + " " if head else "") + mention(contact.name)
+        return None
+
+
+class CaptureInput(Input):
+    """The quick-capture line."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding(
+            "tab",
+            "accept_suggestion",
+            "Complete",
+            tooltip="Complete the @name being typed.",
+            show=False,
+            id="complete-contact",
+        ),
+    ]
+
+    def action_accept_suggestion(self) -> None:
+        if self._suggestion and len(self._suggestion) > len(self.value):
+            self.value = self._suggestion
+            self.cursor_position = len(self.value)
+
+
+class FloorWalkScreen(FieldrmScreen):
+    """The visit's running log with the capture line always focused."""
+
+    MODE = "floor"
+    BINDING_GROUP_TITLE = "Floor walk"
+    AUTO_FOCUS = "#capture-input"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding(
+            "up",
+            "edit_last",
+            "Edit last",
+            tooltip="Bring the last entry back into the line to correct it.",
+            id="edit-last-entry",
+        ),
+        Binding(
+            "escape",
+            "cancel_edit",
+            "Cancel edit",
+            tooltip="Stop editing and clear the line.",
+            show=False,
+            id="cancel-edit",
+        ),
+        Binding(
+            "ctrl+o",
+            "export_report",
+            "Export report",
+            tooltip="Write the open visit's report (Markdown, JSON or CSV) to a file.",
+            id="export-visit-report",
+        ),
+        Binding(
+            "ctrl+g",
+            "end_visit",
+            "End visit",
+            tooltip="Close the open visit (its log stays).",
+            id="end-visit",
+        ),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.visit: Record | None = None
+        self.entries: list[Record] = []
+        self.names: dict[str, str] = {}
+        self.editing: Record | None = None
+        self.typed_lines: dict[str, str] = {}  # record id -> the line typed this session
+
+    def compose(self) -> ComposeResult:
+        yield from self.compose_frame_top()
+        with Vertical(id="floor"):
+            yield Static(id="visit-header")
+            log = DataTable(id="visit-log", cursor_type="row", show_cursor=False)
+            log.can_focus = False  # the capture line keeps the focus
+            yield log
+            yield Static(id="capture-preview")
+            yield CaptureInput(
+                placeholder="Type what you see:  text #category !severity @name   "
+                "? question   > action ^due",
+                id="capture-input",
+                suggester=ContactSuggester(self.store),
+            )
+        yield from self.compose_frame_bottom()
+
+    def on_mount(self) -> None:
+        log = self.query_one("#visit-log", DataTable)
+        log.add_column("Time", width=5, key="time")
+        log.add_column("Kind", width=11, key="kind")
+        log.add_column("Marks", width=26, key="marks")
+        log.add_column("Text", key="text")
+        self.show_preview(None, None)
+
+    def on_screen_resume(self) -> None:
+        self.query_one("#capture-input", Input).focus()
+
+    @property
+    def capture_input(self) -> CaptureInput:
+        return self.query_one("#capture-input", CaptureInput)
+
+    def palette_commands(self) -> list[tuple[str, str, Any]]:
+        return [
+            ("visit: Export report", "Write the open visit's report", self.action_export_report),
+            ("visit: End visit", "Close the open visit", self.action_end_visit),
+            ("capture: Edit last entry", "Correct the last entry", self.action_edit_last),
+        ]
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("export_report", "end_visit"):
+            return True if self.visit is not None else None
+        if action == "cancel_edit":
+            return self.editing is not None
+        return True
+
+    # ------------------------------------------------------------ the log
+
+    def reload(self) -> None:
+        self._load_log()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="store")
+    def _load_log(self) -> None:
+        store = self.store
+        visit = store.open_visit()
+        entries = visit_log(store, visit.id if visit else None)
+        refs: list[str | None] = []
+        for entry in entries:
+            refs += [getattr(entry, n, None) for n in ("contact_id", "owner_id", "escalated_to")]
+        if visit is not None:
+            refs += [visit.site_id, *visit.attendees]
+        names = names_for(store, refs)
+        site = names.get(visit.site_id) if visit else None
+        attendees = [names.get(a, a[:8]) for a in visit.attendees] if visit else []
+        self.post_message(LogLoaded(visit, site, attendees, entries, names))
+
+    @on(LogLoaded)
+    def show_log(self, message: LogLoaded) -> None:
+        self.visit = message.visit
+        self.entries = message.entries
+        self.names = message.names
+        header = Text(no_wrap=True, overflow="ellipsis")
+        if message.visit is None:
+            header.append("No open visit", style="bold")
+            header.append(" — entries are saved without one. ctrl+n starts a visit.")
+        else:
+            kind = (message.visit.visit_type or "visit").replace("_", " ").capitalize()
+            header.append(f"{kind} at ")
+            header.append(message.site or "?", style="bold")
+            header.append(f" since {short_time(message.visit.started_at)}")
+            if message.attendees:
+                header.append(" with " + ", ".join(message.attendees))
+        header.append(f"   {len(message.entries)} entries", style="dim")
+        self.query_one("#visit-header", Static).update(header)
+        log = self.query_one("#visit-log", DataTable)
+        log.clear()
+        for entry in message.entries:
+            log.add_row(*self._cells(entry), key=entry.id)
+        if log.row_count:
+            log.move_cursor(row=log.row_count - 1, animate=False)
+        self.refresh_bindings()
+
+    def _cells(self, entry: Record) -> tuple[str, str, str, str]:
+        values = entry.to_json()
+        marks: list[str] = []
+        if entry.kind == "observation":
+            marks = [values.get("category") or "", values.get("severity") or ""]
+            who = self.names.get(values.get("contact_id") or "")
+        elif entry.kind == "question":
+            marks = [values.get("status") or ""]
+            who = self.names.get(values.get("escalated_to") or "")
+        else:
+            marks = [
+                values.get("status") or "",
+                f"due {values['due']}" if values.get("due") else "",
+            ]
+            who = self.names.get(values.get("owner_id") or "")
+        if who:
+            marks.append("@" + who.split()[0])
+        text = " ".join(entry.text.split())
+        return (short_time(entry.created_at), entry.kind, " ".join(m for m in marks if m), text)
+
+    # ------------------------------------------------------------ typing
+
+    @on(Input.Changed, "#capture-input")
+    def preview_capture(self, event: Input.Changed) -> None:
+        if not event.value.strip():
+            self.show_preview(None, None)
+            return
+        self._parse_line(event.value)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="parse")
+    def _parse_line(self, line: str) -> None:
+        try:
+            parsed = parse_capture(
+                line,
+                find_contacts=self.store.contacts_matching,
+                today=today(),
+                visit_id=self.visit.id if self.visit else None,
+            )
+        except FieldrmError as error:
+            self.post_message(CapturePreviewed(line, None, str(error)))
+            return
+        self.post_message(CapturePreviewed(line, parsed, None))
+
+    @on(CapturePreviewed)
+    def show_parsed(self, message: CapturePreviewed) -> None:
+        if message.line == self.capture_input.value:
+            self.show_preview(message.parsed, message.problem)
+
+    def show_preview(self, parsed: Capture | None, problem: str | None) -> None:
+        preview = self.query_one("#capture-preview", Static)
+        if parsed is not None:
+            text = describe(parsed)
+        elif problem is not None:
+            text = Text(problem, style="italic")
+        else:
+            text = Text(
+                "Enter saves · ↑ edits the last entry · @name + Tab completes a contact",
+                style="dim",
+            )
+        if self.editing is not None:
+            text = Text.assemble(("editing  ", "bold reverse"), text)
+        preview.update(text)
+        preview.set_class(parsed is not None and bool(parsed.warnings), "-warning")
+
+    # ------------------------------------------------------------ saving
+
+    @on(Input.Submitted, "#capture-input")
+    def save_line(self, event: Input.Submitted) -> None:
+        line = event.value.strip()
+        if not line:
+            return
+        editing = self.editing
+        self.editing = None
+        self.capture_input.value = ""
+        self.capture_input.remove_class("-editing")
+        if editing is None:
+            self._create_entry(line)
+        else:
+            self._update_entry(editing, line)
+
+    @work(thread=True, exit_on_error=False, group="store")
+    def _create_entry(self, line: str) -> None:
+        try:
+            record, parsed = capture(self.store, line, today=today())
+        except FieldrmError as error:
+            self.post_message(CaptureFailed(line, str(error)))
+            return
+        self.typed_lines[record.id] = line
+        self.post_message(RecordSaved(record, "; ".join(parsed.warnings)))
+
+    @work(thread=True, exit_on_error=False, group="store")
+    def _update_entry(self, entry: Record, line: str) -> None:
+        store = self.store
+        try:
+            parsed = parse_capture(
+                line,
+                find_contacts=store.contacts_matching,
+                today=today(),
+                visit_id=getattr(entry, "visit_id", None),
+            )
+            with store.transaction():
+                if parsed.kind != entry.kind:
+                    # A different kind is a different record: replace it, losing nothing.
+                    store.delete(entry.id)
+                    record = store.create(parsed.kind, parsed.values)
+                else:
+                    record = store.update(entry.id, **self._changes(entry, parsed))
+        except FieldrmError as error:
+            self.post_message(CaptureFailed(line, str(error)))
+            return
+        self.typed_lines[record.id] = line
+        self.post_message(RecordSaved(record, "; ".join(parsed.warnings)))
+
+    @staticmethod
+    def _changes(entry: Record, parsed: Capture) -> dict[str, Any]:
+        values = dict(parsed.values)
+        before = entry.to_json()
+        new_tags = set(values.pop("tags", []) or [])
+        old_tags = set(before.get("tags") or [])
+        for name in CAPTURE_FIELDS.get(entry.kind, ()):
+            values.setdefault(name, None)
+        changes: dict[str, Any] = {"set": values}
+        if new_tags - old_tags:
+            changes["add"] = {"tags": sorted(new_tags - old_tags)}
+        if old_tags - new_tags and entry.kind == "observation":
+            changes["remove"] = {"tags": sorted(old_tags - new_tags)}
+        return changes
+
+    @on(RecordSaved)
+    def entry_saved(self, message: RecordSaved) -> None:
+        if message.note:
+            self.notify(message.note, title="Saved, with a note", severity="warning", markup=False)
+        self.fieldrm.records_changed()
+
+    @on(CaptureFailed)
+    def entry_not_saved(self, message: CaptureFailed) -> None:
+        capture_line = self.capture_input
+        if not capture_line.value:
+            capture_line.value = message.line  # give the text back to fix it
+            capture_line.cursor_position = len(message.line)
+        self.notify(message.reason, title="Not saved", severity="error", markup=False)
+
+    # ------------------------------------------------------------ editing the last entry
+
+    def action_edit_last(self) -> None:
+        if not self.entries:
+            self.notify("Nothing to edit yet.", markup=False)
+            return
+        last = max(self.entries, key=lambda entry: (str(entry.updated_at), entry.id))
+        self.editing = last
+        line = self.typed_lines.get(last.id) or line_for(last, self.names)
+        capture_line = self.capture_input
+        capture_line.value = line
+        capture_line.cursor_position = len(line)
+        capture_line.add_class("-editing")
+        capture_line.focus()
+        self.refresh_bindings()
+
+    def action_cancel_edit(self) -> None:
+        self.editing = None
+        self.capture_input.value = ""
+        self.capture_input.remove_class("-editing")
+        self.show_preview(None, None)
+        self.refresh_bindings()
+
+    # ------------------------------------------------------------ the visit
+
+    def action_end_visit(self) -> None:
+        if self.visit is not None:
+            self._end_visit(self.visit.id)
+
+    @work(thread=True, exit_on_error=False, group="store")
+    def _end_visit(self, visit_id: str) -> None:
+        record = self.store.update(visit_id, set={"ended_at": now_utc()})
+        self.post_message(RecordSaved(record, ""))
+
+    def action_export_report(self) -> None:
+        if self.visit is None:
+            self.notify("No open visit to report on.", markup=False)
+            return
+        visit_id = self.visit.id
+        choices = [("md", "Markdown"), ("json", "JSON"), ("csv", "CSV")]
+
+        def chosen(fmt: str | None) -> None:
+            if fmt:
+                self._export_report(visit_id, fmt)
+
+        self.app.push_screen(ChoiceScreen("Export the visit's report as", choices), chosen)
+
+    @work(thread=True, exit_on_error=False, group="store")
+    def _export_report(self, visit_id: str, fmt: str) -> None:
+        # Imported when used: the report module is only needed for an export.
+        from fieldrm.report import visit_report
+
+        body = visit_report(self.store, visit_id, fmt)
+        folder = data_dir() / "reports"
+        folder.mkdir(parents=True, exist_ok=True)
+        stamp = now_utc().astimezone().strftime("%Y-%m-%d-%H%M")
+        path = folder / f"visit-{stamp}-{visit_id[:8]}.{fmt}"
+        path.write_text(body, encoding="utf-8")
+        self.post_message(ReportExported(str(path)))
+
+    @on(ReportExported)
+    def report_exported(self, message: ReportExported) -> None:
+        self.notify(message.path, title="Report written", markup=False, timeout=10)

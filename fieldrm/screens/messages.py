@@ -1,0 +1,61 @@
+"""Messages the app's workers post: past-tense events, handled on the UI thread."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from textual.message import Message
+
+
+@dataclass
+class SyncStarted(Message):
+    """A sync with the server began."""
+
+
+@dataclass
+class SyncCompleted(Message):
+    """A sync finished: what went up, what came down, what was refused."""
+
+    pushed: int
+    pulled: int
+    conflicts: int
+    rejected: int
+    rejections: list[Any]
+    at: str
+
+
+@dataclass
+class SyncFailed(Message):
+    """A sync could not finish; `reason` is one readable line."""
+
+    reason: str
+    offline: bool
+    title: str
+
+
+@dataclass
+class SyncSkipped(Message):
+    """No server is configured for this device."""
+
+
+@dataclass
+class CountsRead(Message):
+    """Fresh figures for the status line."""
+
+    pending: int
+    conflicts: int
+    last_sync: str | None
+    server: str | None
+
+    def can_replace(self, message: Message) -> bool:
+        # Only the newest figures matter; older ones still in the queue can go.
+        return isinstance(message, CountsRead)
+
+
+@dataclass
+class RecordSaved(Message):
+    """A worker wrote a record; `note` is what to tell the user (or empty)."""
+
+    record: Any
+    note: str = ""

@@ -1,0 +1,131 @@
+"""Questions from the floor: filter them, answer one, escalate one to a contact."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual.binding import Binding, BindingType
+
+from fieldrm.models import Record, now_utc
+from fieldrm.screens.pick_contact import PickContactScreen, PickedContact
+from fieldrm.screens.prompt import PromptScreen
+from fieldrm.screens.record_list import RecordListScreen
+from fieldrm.services import short_date
+
+
+class QuestionsScreen(RecordListScreen):
+    """Open, escalated and answered questions."""
+
+    MODE = "questions"
+    KIND = "question"
+    BINDING_GROUP_TITLE = "Questions"
+    COLUMNS = (("Asked", 10), ("Status", 9), ("Asked by", 14), ("Question", 56), ("With", 18))
+    PRESETS = (
+        ("open & escalated", ("open", "escalated")),
+        ("open", ("open",)),
+        ("escalated", ("escalated",)),
+        ("answered", ("answered",)),
+        ("all", ()),
+    )
+    REFERENCES = ("escalated_to",)
+    RECORD_ACTIONS = frozenset({"answer", "escalate", "reopen"})
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding(
+            "a",
+            "answer",
+            "Answer",
+            tooltip="Write the answer; the question is marked answered.",
+            id="answer-question",
+        ),
+        Binding(
+            "e",
+            "escalate",
+            "Escalate",
+            tooltip="Send the question to a contact who can answer it.",
+            id="escalate-question",
+        ),
+        Binding(
+            "o",
+            "reopen",
+            "Reopen",
+            tooltip="Mark the question open again.",
+            show=False,
+            id="reopen-question",
+        ),
+    ]
+
+    def cells(self, record: Record) -> Sequence[Any]:
+        return (
+            short_date(record.created_at),
+            record.status,
+            record.asked_by or "",
+            " ".join(record.text.split()),
+            self.name_of(record.escalated_to),
+        )
+
+    def detail(self, record: Record) -> Text:
+        text = Text()
+        text.append("? ", style="bold")
+        text.append(record.text)
+        if record.asked_by:
+            text.append(f"  (asked by {record.asked_by})", style="dim")
+        if record.escalated_to:
+            text.append(f"\nescalated to {self.name_of(record.escalated_to, '?')}", style="italic")
+        if record.answer:
+            text.append("\nanswer: ", style="bold")
+            text.append(record.answer)
+        return text
+
+    def can(self, action: str, record: Record) -> bool | None:
+        if action == "reopen":
+            return record.status != "open"
+        return True
+
+    def palette_commands(self) -> list[tuple[str, str, Any]]:
+        return [
+            ("question: Answer", "Answer the highlighted question", self.action_answer),
+            ("question: Escalate", "Escalate it to a contact", self.action_escalate),
+            ("question: Reopen", "Mark it open again", self.action_reopen),
+            (
+                "question: Cycle status filter",
+                "open, escalated, answered, all",
+                self.action_next_preset,
+            ),
+        ]
+
+    def action_answer(self) -> None:
+        question = self.selected
+        if question is None:
+            return
+
+        def answered(answer: str | None) -> None:
+            if answer:
+                self.save(
+                    question.id,
+                    "Answered.",
+                    set={"answer": answer, "status": "answered", "answered_at": now_utc()},
+                )
+
+        self.app.push_screen(PromptScreen("Answer", question.text, question.answer or ""), answered)
+
+    def action_escalate(self) -> None:
+        question = self.selected
+        if question is None:
+            return
+
+        def picked(contact: PickedContact | None) -> None:
+            if contact is not None:
+                self.save(
+                    question.id,
+                    f"Escalated to {contact.name}.",
+                    set={"escalated_to": contact.id, "status": "escalated"},
+                )
+
+        self.app.push_screen(PickContactScreen("Escalate to", question.text), picked)
+
+    def action_reopen(self) -> None:
+        question = self.selected
+        if question is not None:
+            self.save(question.id, "Reopened.", set={"status": "open"})

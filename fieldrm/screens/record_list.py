@@ -1,0 +1,177 @@
+"""The shape the Questions and Actions screens share: a text filter, status presets, a
+paged table and a detail line for the highlighted record; subclasses add the actions."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.widgets import DataTable, Input, Static
+
+from fieldrm.models import Record
+from fieldrm.screens.base import FieldrmScreen
+from fieldrm.screens.messages import RecordSaved
+from fieldrm.screens.widgets import PagedTable
+from fieldrm.services import ListFilter, list_count, list_page, names_for
+
+
+class RecordListScreen(FieldrmScreen):
+    """A filterable list of one kind of record."""
+
+    KIND: ClassVar[str] = ""
+    COLUMNS: ClassVar[Sequence[tuple[str, int | None]]] = ()
+    # (label, statuses): `f` cycles through these; the first is the default.
+    PRESETS: ClassVar[Sequence[tuple[str, tuple[str, ...]]]] = ()
+    REFERENCES: ClassVar[Sequence[str]] = ()  # fields whose ids are shown as names
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding(
+            "slash",
+            "focus_filter",
+            "Filter",
+            tooltip="Type to filter the list by its text.",
+            id="focus-filter",
+        ),
+        Binding(
+            "f",
+            "next_preset",
+            "Status",
+            tooltip="Cycle the status filter.",
+            id="cycle-status-filter",
+        ),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.preset_index = 0
+        self.records: dict[str, Record] = {}
+        self.names: dict[str, str] = {}
+
+    def compose(self) -> ComposeResult:
+        yield from self.compose_frame_top()
+        with Vertical(classes="record-list"):
+            with Horizontal(classes="filter-bar"):
+                yield Static(id="preset-label")
+                yield Input(placeholder="/ filter by text", id="list-filter")
+            yield PagedTable(self.COLUMNS, id="record-table")
+            yield Static(id="record-detail")
+        yield from self.compose_frame_bottom()
+
+    def on_mount(self) -> None:
+        self.query_one("#record-table", PagedTable).focus()
+
+    @property
+    def table(self) -> PagedTable:
+        return self.query_one("#record-table", PagedTable)
+
+    @property
+    def current_filter(self) -> ListFilter:
+        label, statuses = self.PRESETS[self.preset_index]
+        text = self.query_one("#list-filter", Input).value
+        return ListFilter(self.KIND, statuses=statuses, text=text)
+
+    def reload(self) -> None:
+        flt = self.current_filter
+        store = self.store
+
+        def fetch(offset: int, limit: int) -> list[tuple[str, Sequence[Any]]]:
+            records = list_page(store, flt, offset=offset, limit=limit)
+            refs = [getattr(r, name, None) for r in records for name in self.REFERENCES]
+            self.names.update(names_for(store, refs))
+            for record in records:
+                self.records[record.id] = record
+            return [(record.id, self.cells(record)) for record in records]
+
+        self.table.load(fetch)
+        self._count(flt)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="count")
+    def _count(self, flt: ListFilter) -> None:
+        total = list_count(self.store, flt)
+        self.app.call_from_thread(self._show_count, flt, total)
+
+    def _show_count(self, flt: ListFilter, total: int) -> None:
+        label = self.PRESETS[self.preset_index][0]
+        self.query_one("#preset-label", Static).update(
+            Text.assemble((f" {label} ", "bold reverse"), f" {total} ")
+        )
+
+    def cells(self, record: Record) -> Sequence[Any]:
+        raise NotImplementedError
+
+    def detail(self, record: Record) -> Text:
+        raise NotImplementedError
+
+    def name_of(self, record_id: str | None, default: str = "") -> str:
+        return self.names.get(record_id or "", default) if record_id else default
+
+    @property
+    def selected(self) -> Record | None:
+        key = self.table.current_key()
+        return self.records.get(key) if key else None
+
+    @on(DataTable.RowHighlighted, "#record-table")
+    def show_detail(self, event: DataTable.RowHighlighted) -> None:
+        record = self.records.get(event.row_key.value or "")
+        detail = self.query_one("#record-detail", Static)
+        detail.update(self.detail(record) if record is not None else "")
+        self.refresh_bindings()
+
+    @on(PagedTable.Reloaded)
+    def show_first_detail(self) -> None:
+        record = self.selected
+        self.query_one("#record-detail", Static).update(
+            self.detail(record) if record is not None else Text("Nothing here.", style="dim")
+        )
+        self.refresh_bindings()
+
+    # ------------------------------------------------------------ filtering
+
+    def action_focus_filter(self) -> None:
+        self.query_one("#list-filter", Input).focus()
+
+    def action_next_preset(self) -> None:
+        self.preset_index = (self.preset_index + 1) % len(self.PRESETS)
+        self.reload()
+
+    @on(Input.Changed, "#list-filter")
+    def filter_typed(self) -> None:
+        self.reload()
+
+    @on(Input.Submitted, "#list-filter")
+    def filter_done(self) -> None:
+        self.table.focus()
+
+    def key_escape(self) -> None:
+        if self.focused is self.query_one("#list-filter", Input):
+            self.table.focus()
+
+    # ------------------------------------------------------------ writing
+
+    @work(thread=True, exit_on_error=False, group="store")
+    def save(self, record_id: str, note: str, **changes: Any) -> None:
+        """Update a record in a worker; the list reloads when it is saved."""
+        record = self.store.update(record_id, **changes)
+        self.post_message(RecordSaved(record, note))
+
+    @on(RecordSaved)
+    def saved(self, message: RecordSaved) -> None:
+        if message.note:
+            self.notify(message.note, markup=False)
+        self.fieldrm.records_changed()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in self.RECORD_ACTIONS:
+            record = self.selected
+            return None if record is None else self.can(action, record)
+        return True
+
+    RECORD_ACTIONS: ClassVar[frozenset[str]] = frozenset()
+
+    def can(self, action: str, record: Record) -> bool | None:
+        return True

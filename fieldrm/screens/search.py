@@ -1,0 +1,145 @@
+"""Search: full text over every kind of record, results as you type."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.message import Message
+from textual.widgets import DataTable, Input, Static
+
+from fieldrm.models import Record
+from fieldrm.screens.base import FieldrmScreen
+from fieldrm.services import short_date
+
+RESULT_LIMIT = 100
+
+
+@dataclass
+class SearchFinished(Message):
+    query: str
+    results: list[Record]
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, SearchFinished)
+
+
+def _fields(record: Record) -> Text:
+    text = Text()
+    for name, value in record.to_json().items():
+        if name in ("id", "kind", "created_by", "deleted") or value in (None, [], ""):
+            continue
+        shown = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+        text.append(f"{name}: ", style="bold")
+        text.append(" ".join(shown.split()) + "   ")
+    return text
+
+
+class SearchScreen(FieldrmScreen):
+    """Everything, as you type."""
+
+    MODE = "search"
+    BINDING_GROUP_TITLE = "Search"
+    AUTO_FOCUS = "#search-input"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding(
+            "down",
+            "focus_results",
+            "Results",
+            tooltip="Move from the search box into the results.",
+            show=False,
+            id="focus-search-results",
+        ),
+        Binding(
+            "slash",
+            "focus_query",
+            "Search",
+            tooltip="Back to the search box.",
+            id="focus-search-box",
+        ),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.results: dict[str, Record] = {}
+
+    def compose(self) -> ComposeResult:
+        yield from self.compose_frame_top()
+        with Vertical(id="search"):
+            yield Input(
+                placeholder="Search everything: names, notes, observations…", id="search-input"
+            )
+            yield Static(id="search-count")
+            yield DataTable(id="search-results", cursor_type="row", zebra_stripes=True)
+            yield Static(id="search-detail")
+        yield from self.compose_frame_bottom()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#search-results", DataTable)
+        table.add_column("Kind", width=12, key="kind")
+        table.add_column("Updated", width=10, key="updated")
+        table.add_column("Text", key="text")
+
+    def on_screen_resume(self) -> None:
+        self.query_one("#search-input", Input).focus()
+
+    def palette_commands(self) -> list[tuple[str, str, Any]]:
+        return [("search: Focus the search box", "Type a new search", self.action_focus_query)]
+
+    def action_focus_results(self) -> None:
+        self.query_one("#search-results", DataTable).focus()
+
+    def action_focus_query(self) -> None:
+        self.query_one("#search-input", Input).focus()
+
+    def reload(self) -> None:
+        self._search(self.query_one("#search-input", Input).value)
+
+    @on(Input.Changed, "#search-input")
+    def query_typed(self, event: Input.Changed) -> None:
+        self._search(event.value)
+
+    @on(Input.Submitted, "#search-input")
+    def query_done(self) -> None:
+        self.action_focus_results()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="search")
+    def _search(self, query: str) -> None:
+        results = self.store.search(query, limit=RESULT_LIMIT) if query.strip() else []
+        self.post_message(SearchFinished(query, results))
+
+    @on(SearchFinished)
+    def show_results(self, message: SearchFinished) -> None:
+        if message.query != self.query_one("#search-input", Input).value:
+            return  # typed on since; a newer search is coming
+        self.results = {record.id: record for record in message.results}
+        table = self.query_one("#search-results", DataTable)
+        table.clear()
+        for record in message.results:
+            table.add_row(
+                record.kind,
+                short_date(record.updated_at),
+                " ".join(record.label.split()),
+                key=record.id,
+            )
+        count = len(message.results)
+        more = "+" if count >= RESULT_LIMIT else ""
+        label = f"{count}{more} results" if message.query.strip() else "Type to search."
+        self.query_one("#search-count", Static).update(Text(label, style="dim"))
+        self.show_detail()
+
+    @on(DataTable.RowHighlighted, "#search-results")
+    def show_detail(self) -> None:
+        table = self.query_one("#search-results", DataTable)
+        detail = self.query_one("#search-detail", Static)
+        if table.row_count == 0:
+            detail.update("")
+            return
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        record = self.results.get(key or "")
+        detail.update(_fields(record) if record is not None else "")

@@ -1,0 +1,271 @@
+"""Sync: what went up and came down, errors with their reasons, and the conflict review —
+both values side by side (a diff for text), keep current / take other / keep both / edit /
+decide later."""
+
+from __future__ import annotations
+
+import difflib
+import json
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.widgets import DataTable, Static
+
+from fieldrm.models import Record
+from fieldrm.screens.base import FieldrmScreen
+from fieldrm.screens.messages import RecordSaved
+from fieldrm.screens.prompt import PromptScreen
+from fieldrm.services import SyncStatus, ago, names_for, open_conflicts, short_date
+
+
+@dataclass
+class ConflictsLoaded(Message):
+    conflicts: list[Record]
+    labels: dict[str, str]
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return "(empty)"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return ", ".join(str(item) for item in value) or "(none)"
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _side(title: str, side: dict[str, Any]) -> Text:
+    text = Text()
+    text.append(title + "\n", style="bold")
+    text.append(_shown(side.get("value")) + "\n")
+    who = side.get("by") or "?"
+    device = (side.get("device") or "")[:8]
+    text.append(f"by {who} on {device or '?'}, {short_date(side.get('at'))}", style="dim")
+    return text
+
+
+def text_diff(current: Any, other: Any) -> Text:
+    """A word diff of two text values: removed words struck red, added words green."""
+    if not (isinstance(current, str) and isinstance(other, str)):
+        return Text("")
+    a, b = current.split(), other.split()
+    out = Text()
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
+        if op == "equal":
+            out.append(" ".join(a[i1:i2]) + " ")
+        if op in ("delete", "replace"):
+            out.append(" ".join(a[i1:i2]) + " ", style="strike red")
+        if op in ("insert", "replace"):
+            out.append(" ".join(b[j1:j2]) + " ", style="bold green")
+    return out
+
+
+class SyncScreen(FieldrmScreen):
+    """The sync log and the conflict review."""
+
+    MODE = "sync"
+    BINDING_GROUP_TITLE = "Sync and conflicts"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding(
+            "c",
+            "resolve('current')",
+            "Keep current",
+            tooltip="Keep the value every device has now.",
+            id="keep-current",
+        ),
+        Binding(
+            "t",
+            "resolve('other')",
+            "Take other",
+            tooltip="Replace it with the other value.",
+            id="take-other",
+        ),
+        Binding(
+            "b",
+            "resolve('both')",
+            "Keep both",
+            tooltip="Keep both: texts joined, sets united.",
+            id="keep-both",
+        ),
+        Binding("e", "edit_value", "Edit", tooltip="Type the value to keep.", id="edit-conflict"),
+        Binding(
+            "l",
+            "decide_later",
+            "Later",
+            tooltip="Leave this conflict open and go to the next one.",
+            id="decide-later",
+        ),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conflicts: dict[str, Record] = {}
+
+    def compose(self) -> ComposeResult:
+        yield from self.compose_frame_top()
+        with Vertical(id="sync"):
+            yield Static(id="sync-summary")
+            yield Static(id="sync-log")
+            yield Static("Open conflicts", classes="section-title")
+            yield DataTable(id="conflict-table", cursor_type="row")
+            with Horizontal(id="conflict-compare"):
+                yield Static(id="conflict-current", classes="conflict-side")
+                yield Static(id="conflict-other", classes="conflict-side")
+            yield Static(id="conflict-diff")
+        yield from self.compose_frame_bottom()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#conflict-table", DataTable)
+        table.add_column("Record", width=30, key="record")
+        table.add_column("Field", width=12, key="field")
+        table.add_column("Current", width=24, key="current")
+        table.add_column("Other", width=24, key="other")
+        table.focus()
+        self.watch(self.app, "sync_status", self.show_status)
+
+    def palette_commands(self) -> list[tuple[str, str, Any]]:
+        return [
+            (
+                "conflict: Keep current",
+                "Keep the value on every device",
+                lambda: self.action_resolve("current"),
+            ),
+            ("conflict: Take other", "Use the other value", lambda: self.action_resolve("other")),
+            (
+                "conflict: Keep both",
+                "Join texts or unite sets",
+                lambda: self.action_resolve("both"),
+            ),
+            ("conflict: Edit value", "Type the value to keep", self.action_edit_value),
+            ("conflict: Decide later", "Go to the next conflict", self.action_decide_later),
+        ]
+
+    def show_status(self, status: SyncStatus) -> None:
+        summary = Text()
+        summary.append(f"Server: {status.server or 'none configured'}", style="bold")
+        summary.append(f"   {status.connection}   last sync {ago(status.last_sync)}")
+        summary.append(f"   {status.pending} pending   {status.conflicts} open conflicts")
+        if status.error:
+            summary.append("\nLast error: ", style="bold")
+            summary.append(status.error)
+        if status.server is None:
+            summary.append(
+                "\nNo server yet: `fieldrm login --server URL --token TOKEN` sets one up; "
+                "everything works offline meanwhile.",
+                style="dim",
+            )
+        self.query_one("#sync-summary", Static).update(summary)
+        history = self.fieldrm.sync_history[-8:]
+        self.query_one("#sync-log", Static).update(
+            Text("\n".join(history)) if history else Text("No sync yet this session.", style="dim")
+        )
+
+    # ------------------------------------------------------------ conflicts
+
+    def reload(self) -> None:
+        self._load_conflicts()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="store")
+    def _load_conflicts(self) -> None:
+        try:
+            from fieldrm.sync.conflicts import open_conflicts as sync_open_conflicts
+        except ImportError:  # the sync package's helper is not there yet
+            sync_open_conflicts = open_conflicts
+        conflicts = sync_open_conflicts(self.store)
+        labels = names_for(self.store, [c.record_id for c in conflicts])
+        self.post_message(ConflictsLoaded(conflicts, labels))
+
+    @on(ConflictsLoaded)
+    def show_conflicts(self, message: ConflictsLoaded) -> None:
+        table = self.query_one("#conflict-table", DataTable)
+        keep = table.cursor_row
+        table.clear()
+        self.conflicts = {c.id: c for c in message.conflicts}
+        for conflict in message.conflicts:
+            label = message.labels.get(conflict.record_id, conflict.record_id[:8])
+            table.add_row(
+                f"{conflict.record_kind}: {' '.join(str(label).split())}",
+                conflict.field,
+                " ".join(_shown(conflict.current.get("value")).split()),
+                " ".join(_shown(conflict.other.get("value")).split()),
+                key=conflict.id,
+            )
+        if table.row_count:
+            table.move_cursor(row=min(keep, table.row_count - 1), animate=False)
+        self.show_selected()
+
+    @property
+    def selected(self) -> Record | None:
+        table = self.query_one("#conflict-table", DataTable)
+        if table.row_count == 0:
+            return None
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        return self.conflicts.get(key or "")
+
+    @on(DataTable.RowHighlighted, "#conflict-table")
+    def show_selected(self) -> None:
+        conflict = self.selected
+        current = self.query_one("#conflict-current", Static)
+        other = self.query_one("#conflict-other", Static)
+        diff = self.query_one("#conflict-diff", Static)
+        if conflict is None:
+            current.update(Text("No open conflicts.", style="dim"))
+            other.update("")
+            diff.update("")
+        else:
+            current.update(_side("Current (every device has this)", conflict.current))
+            other.update(_side("Other (kept from the clash)", conflict.other))
+            diff.update(text_diff(conflict.current.get("value"), conflict.other.get("value")))
+        self.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("resolve", "edit_value", "decide_later"):
+            return True if self.selected is not None else None
+        return True
+
+    def action_resolve(self, keep: str) -> None:
+        conflict = self.selected
+        if conflict is not None:
+            self._resolve(conflict.id, keep, None)
+
+    def action_edit_value(self) -> None:
+        conflict = self.selected
+        if conflict is None:
+            return
+        start = conflict.current.get("value")
+
+        def typed(value: str | None) -> None:
+            if value is not None:
+                self._resolve(conflict.id, "value", value)
+
+        self.app.push_screen(
+            PromptScreen(
+                f"New value for {conflict.field}",
+                f"current: {_shown(start)}\nother: {_shown(conflict.other.get('value'))}",
+                start if isinstance(start, str) else "",
+            ),
+            typed,
+        )
+
+    def action_decide_later(self) -> None:
+        table = self.query_one("#conflict-table", DataTable)
+        if table.row_count:
+            table.move_cursor(row=(table.cursor_row + 1) % table.row_count)
+
+    @work(thread=True, exit_on_error=False, group="store")
+    def _resolve(self, conflict_id: str, keep: str, value: str | None) -> None:
+        from fieldrm.sync.conflicts import resolve_conflict
+
+        record = resolve_conflict(self.store, conflict_id, keep, value)
+        self.post_message(RecordSaved(record, "Conflict resolved."))
+
+    @on(RecordSaved)
+    def resolved(self, message: RecordSaved) -> None:
+        self.notify(message.note, markup=False)
+        self.fieldrm.records_changed()

@@ -1,0 +1,176 @@
+"""Today: the open or next visit, open questions, actions overdue or due soon, people not
+met for a long time, and the latest observations — the RM's morning glance."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Grid, VerticalScroll
+from textual.message import Message
+from textual.widgets import Static
+
+from fieldrm.models import now_utc
+from fieldrm.screens.base import FieldrmScreen
+from fieldrm.services import TodaySummary, ago, short_date, short_time, today, today_summary
+
+
+@dataclass
+class TodayLoaded(Message):
+    summary: TodaySummary
+
+
+def _panel(title: str) -> Text:
+    text = Text(no_wrap=False)
+    text.append(title + "\n", style="bold")
+    return text
+
+
+def _line(text: Text, *parts: tuple[str, str]) -> None:
+    for part, style in parts:
+        text.append(part, style=style)
+    text.append("\n")
+
+
+def _clip(value: str, width: int = 70) -> str:
+    value = " ".join(str(value).split())
+    return value if len(value) <= width else value[: width - 1] + "…"
+
+
+def render_visit(summary: TodaySummary) -> Text:
+    text = _panel("Visit")
+    visit = summary.visit
+    if visit is None:
+        _line(text, ("No visit open or planned. ", ""), ("ctrl+n", "bold"), (" starts one.", ""))
+        return text
+    state = "planned for" if visit.started_at > now_utc() else "open since"
+    kind = (visit.visit_type or "visit").replace("_", " ")
+    _line(
+        text,
+        (f"{kind.capitalize()} at ", ""),
+        (summary.visit_site or "an unknown site", "bold"),
+        (f", {state} {short_date(visit.started_at)} {short_time(visit.started_at)}", ""),
+    )
+    if visit.purpose:
+        _line(text, (_clip(visit.purpose), "italic"))
+    _line(
+        text, (f"{len(visit.attendees)} attendee(s). ", "dim"), ("F3", "bold"), (" to log", "dim")
+    )
+    return text
+
+
+def render_questions(summary: TodaySummary) -> Text:
+    text = _panel(f"Open questions ({summary.open_question_count})")
+    if not summary.open_questions:
+        _line(text, ("None waiting for an answer.", "dim"))
+    for question in summary.open_questions:
+        mark = "↗ " if question.status == "escalated" else "? "
+        _line(text, (mark, "bold"), (_clip(question.text, 60), ""))
+    return text
+
+
+def render_actions(summary: TodaySummary) -> Text:
+    text = _panel("Actions overdue or due this week")
+    if not summary.actions_due:
+        _line(text, ("Nothing due.", "dim"))
+    now = today()
+    for action in summary.actions_due:
+        overdue = action.due is not None and action.due < now
+        owner = summary.owners.get(action.owner_id or "", "me")
+        _line(
+            text,
+            (f"{action.due.isoformat() if action.due else '':<11}", "bold red" if overdue else ""),
+            (_clip(action.text, 44), ""),
+            (f"  {owner}", "dim"),
+        )
+    return text
+
+
+def render_people(summary: TodaySummary) -> Text:
+    text = _panel("Not met for a while")
+    if not summary.contacts_not_met:
+        _line(text, ("Everyone met recently.", "dim"))
+    for contact, met in summary.contacts_not_met:
+        role = (contact.role or "").replace("_", " ")
+        _line(
+            text,
+            (f"{_clip(contact.name, 26):<27}", ""),
+            (f"{_clip(role, 24):<25}", "dim"),
+            ("never met" if met is None else f"met {ago(met)}", "italic"),
+        )
+    return text
+
+
+def render_observations(summary: TodaySummary) -> Text:
+    text = _panel("Recent observations")
+    if not summary.recent_observations:
+        _line(text, ("Nothing noted yet.", "dim"))
+    for note in summary.recent_observations:
+        marks = " ".join(str(v) for v in (note.category, note.severity) if v)
+        _line(
+            text,
+            (f"{short_date(note.created_at)}  ", "dim"),
+            (_clip(note.text, 56), ""),
+            (f"  {marks}" if marks else "", "italic"),
+        )
+    return text
+
+
+class TodayScreen(FieldrmScreen):
+    """The day at a glance."""
+
+    MODE = "today"
+    BINDING_GROUP_TITLE = "Today"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding(
+            "f3",
+            "app.switch_mode('floor')",
+            "Floor walk",
+            tooltip="Log what you see on the floor.",
+            id="today-floor-walk",
+        ),
+        Binding(
+            "f5",
+            "app.switch_mode('questions')",
+            "Questions",
+            tooltip="Answer or escalate open questions.",
+            id="today-questions",
+        ),
+        Binding(
+            "f6",
+            "app.switch_mode('actions')",
+            "Actions",
+            tooltip="Follow up actions.",
+            id="today-actions",
+        ),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield from self.compose_frame_top()
+        with VerticalScroll(id="today"), Grid(id="today-grid"):
+            yield Static(id="today-visit", classes="panel")
+            yield Static(id="today-questions", classes="panel")
+            yield Static(id="today-actions", classes="panel")
+            yield Static(id="today-people", classes="panel")
+            yield Static(id="today-observations", classes="panel wide")
+        yield from self.compose_frame_bottom()
+
+    def reload(self) -> None:
+        self._load_summary()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="store")
+    def _load_summary(self) -> None:
+        self.post_message(TodayLoaded(today_summary(self.store)))
+
+    @on(TodayLoaded)
+    def show_summary(self, message: TodayLoaded) -> None:
+        summary = message.summary
+        self.query_one("#today-visit", Static).update(render_visit(summary))
+        self.query_one("#today-questions", Static).update(render_questions(summary))
+        self.query_one("#today-actions", Static).update(render_actions(summary))
+        self.query_one("#today-people", Static).update(render_people(summary))
+        self.query_one("#today-observations", Static).update(render_observations(summary))

@@ -1,0 +1,165 @@
+"""Widgets every screen shares: the navigation bar, the status line, a paged table."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from rich.text import Text
+from textual import work
+from textual.message import Message
+from textual.widgets import DataTable, Static
+
+from fieldrm.services import PAGE_SIZE, SyncStatus, ago
+
+if TYPE_CHECKING:
+    from fieldrm.app import FieldrmApp
+
+# (mode, key, title): the order of the navigation bar and of the F-keys.
+NAVIGATION: tuple[tuple[str, str, str], ...] = (
+    ("today", "f2", "Today"),
+    ("floor", "f3", "Floor walk"),
+    ("contacts", "f4", "Contacts"),
+    ("questions", "f5", "Questions"),
+    ("actions", "f6", "Actions"),
+    ("sync", "f7", "Sync"),
+    ("search", "f8", "Search"),
+)
+
+
+class NavBar(Static):
+    """The screens and their F-keys, the current one highlighted."""
+
+    def __init__(self, current: str) -> None:
+        super().__init__(id="nav-bar")
+        self.current = current
+
+    def on_mount(self) -> None:
+        text = Text(no_wrap=True, overflow="ellipsis")
+        text.append(" fieldrm ", style="bold reverse")
+        for mode, key, title in NAVIGATION:
+            style = "bold reverse" if mode == self.current else ""
+            text.append(" ")
+            text.append(f" {key.upper()} {title} ", style=style)
+        self.update(text)
+
+
+def status_text(status: SyncStatus) -> Text:
+    """The status line's text: connection, last sync, pending changes, open conflicts."""
+    marks = {"online": "●", "syncing": "◌", "offline": "○", "no server": "·"}
+    text = Text(no_wrap=True, overflow="ellipsis")
+    text.append(f" {marks.get(status.connection, '·')} {status.connection}")
+    text.append(f"  │  last sync {ago(status.last_sync)}")
+    pending = status.pending
+    text.append(f"  │  {pending} pending change{'s' if pending != 1 else ''}")
+    conflicts = status.conflicts
+    text.append(f"  │  {conflicts} open conflict{'s' if conflicts != 1 else ''}")
+    if status.error and status.connection == "offline":
+        text.append(f"  │  {status.error}")
+    return text
+
+
+class StatusLine(Static):
+    """Always visible: online/offline/no server, last sync, pending changes, conflicts."""
+
+    def on_mount(self) -> None:
+        app: FieldrmApp = self.app  # type: ignore[assignment]
+        self.watch(app, "sync_status", self.show_status)
+
+    def show_status(self, status: SyncStatus) -> None:
+        self.update(status_text(status))
+        for state in ("online", "offline", "syncing", "no-server"):
+            self.set_class(status.connection.replace(" ", "-") == state, f"-{state}")
+        self.tooltip = status.error or f"server: {status.server or 'none configured'}"
+
+
+class PagedTable(DataTable):
+    """A DataTable that fetches its rows a page at a time from SQL, in a thread worker.
+
+    `load(fetch)` replaces the rows; `fetch(offset, limit)` returns row tuples
+    `(key, cells)`; the next page is fetched when the cursor nears the last row, so a
+    100,000-row list never becomes a 100,000-row widget.
+    """
+
+    class PageLoaded(Message):
+        def __init__(self, table: PagedTable, generation: int, offset: int, rows: list) -> None:
+            super().__init__()
+            self.table = table
+            self.generation = generation
+            self.offset = offset
+            self.rows = rows
+
+    class Reloaded(Message):
+        """The first page of a new load is in the table."""
+
+        def __init__(self, table: PagedTable) -> None:
+            super().__init__()
+            self.table = table
+
+    def __init__(self, columns: Sequence[tuple[str, int | None]], **kwargs: Any) -> None:
+        super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
+        self._column_spec = columns
+        self._fetch: Callable[[int, int], list[tuple[str, Sequence[Any]]]] | None = None
+        self._generation = 0
+        self._exhausted = True
+        self._loading = False
+        self._keep_key: str | None = None
+
+    def on_mount(self) -> None:
+        for label, width in self._column_spec:
+            self.add_column(label, width=width, key=label.lower())
+
+    def load(
+        self, fetch: Callable[[int, int], list[tuple[str, Sequence[Any]]]], keep: bool = True
+    ) -> None:
+        """Replace the rows with `fetch`'s first page (keeping the cursor's row if asked)."""
+        self._fetch = fetch
+        self._generation += 1
+        self._exhausted = False
+        self._loading = True
+        self._keep_key = self.current_key() if keep else None
+        self._fetch_page(self._generation, 0)
+
+    @work(thread=True, exit_on_error=False, group="store")
+    def _fetch_page(self, generation: int, offset: int) -> None:
+        fetch = self._fetch
+        if fetch is None:
+            return
+        rows = fetch(offset, PAGE_SIZE)
+        self.post_message(self.PageLoaded(self, generation, offset, rows))
+
+    def on_paged_table_page_loaded(self, message: PageLoaded) -> None:
+        message.stop()
+        if message.generation != self._generation:
+            return  # a newer load replaced this one
+        self._loading = False
+        if message.offset == 0:
+            self.clear()
+        for key, cells in message.rows:
+            if key not in self.rows:
+                self.add_row(*cells, key=key)
+        self._exhausted = len(message.rows) < PAGE_SIZE
+        if message.offset == 0:
+            if self._keep_key is not None and self._keep_key in self.rows:
+                self.move_cursor(row=self.get_row_index(self._keep_key), animate=False)
+            self.post_message(self.Reloaded(self))
+
+    def current_key(self) -> str | None:
+        """The key of the row under the cursor, or None when the table is empty."""
+        if self.row_count == 0:
+            return None
+        try:
+            return self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
+        except Exception:  # the cursor is past the rows while a reload is in flight
+            return None
+
+    def watch_cursor_coordinate(self, old: Any, new: Any) -> None:
+        super().watch_cursor_coordinate(old, new)
+        self._maybe_fetch_more()
+
+    def _maybe_fetch_more(self) -> None:
+        if self._exhausted or self._loading or self._fetch is None:
+            return
+        if self.cursor_row >= self.row_count - 20:
+            self._loading = True
+            self._fetch_page(self._generation, self.row_count)
