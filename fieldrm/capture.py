@@ -214,12 +214,10 @@ class _Parser:
         return True
 
     def mention(self, token: str, core: str) -> bool:
-        typed = " ".join(part for part in re.split(r"[._]+", core) if part)
-        if not typed:
+        found = self._one_contact(token, core)
+        if found is None:
             return False
-        contact = self._one_contact(token, typed)
-        if contact is None:
-            return False
+        contact, typed = found
         if all(known.id != contact.id for known in self.contacts):
             self.contacts.append(contact)
         field_name = _CONTACT_FIELD[self.kind]
@@ -234,9 +232,15 @@ class _Parser:
         self.words.append(_readable_name(typed, str(getattr(contact, "name", contact.label))))
         return True
 
-    def _one_contact(self, token: str, typed: str) -> Record | None:
+    def _one_contact(self, token: str, core: str) -> tuple[Record, str] | None:
+        """The one contact `core` names, with the name as typed (spaces for `.` and `_`)."""
+        typed = " ".join(part for part in re.split(r"[._]+", core) if part)
         try:
             found = list(self.find_contacts(typed))
+            if not found and "." in core:
+                # A dot that is part of the name ("J. Smith" as `@J._Smith`).
+                typed = " ".join(part for part in core.split("_") if part)
+                found = list(self.find_contacts(typed))
         except Exception as error:  # a lookup failure must not lose the line
             self.warnings.append(f"{token}: contacts could not be looked up ({error})")
             return None
@@ -245,7 +249,7 @@ class _Parser:
             if len(exact) != 1:
                 exact = [c for c in found if _is_whole_words(typed, getattr(c, "name", ""))]
             if len(exact) == 1:
-                return exact[0]
+                return exact[0], typed
             names = ", ".join(str(getattr(c, "name", c.label)) for c in found[:4])
             more = ", …" if len(found) > 4 else ""
             count = f"{len(found)}+" if len(found) >= 10 else str(len(found))
@@ -254,7 +258,7 @@ class _Parser:
         if not found:
             self.warnings.append(f"{token} matches no contact: kept as text")
             return None
-        return found[0]
+        return found[0], typed
 
 
 _SEVERITIES_ORDER = [member.value for member in Severity]

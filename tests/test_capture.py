@@ -14,7 +14,16 @@ from fieldrm.models import KINDS, Record, new_id
 from fieldrm.store import Store
 
 TODAY = date(2026, 11, 23)  # a Monday
-NAMES = ["Ravi Kumar", "Rashid Ali", "Priya Nair", "Ravindra Singh", "Maria Santos", "Ali"]
+NAMES = [
+    "Ravi Kumar",
+    "Rashid Ali",
+    "Priya Nair",
+    "Ravindra Singh",
+    "Maria Santos",
+    "Ali",
+    "J. Smith",
+    "Mary-Jane O'Neil",
+]
 CONTACTS = [KINDS["contact"](id=new_id(), name=name) for name in NAMES]
 BY_NAME = {contact.name: contact for contact in CONTACTS}
 
@@ -182,7 +191,7 @@ def test_exclamations_that_are_not_markup():
 
 
 def test_contact_prefix_expands_to_full_name():
-    result = parse("> share roster with @mar")
+    result = parse("> share roster with @mari")
     assert result.values["owner_id"] == BY_NAME["Maria Santos"].id
     assert result.values["text"] == "share roster with Maria Santos"
 
@@ -227,6 +236,14 @@ def test_full_name_spellings(token):
     result = parse(f"> send deck to {token}")
     assert result.values["owner_id"] == BY_NAME["Priya Nair"].id
     assert result.values["text"] == "send deck to Priya Nair"
+
+
+def test_names_with_dots_hyphens_and_apostrophes():
+    # The floor-walk screen completes a name as `@` + its words joined by `_`.
+    result = parse("> call @J._Smith and @Mary-Jane_O'Neil")
+    assert result.values["owner_id"] == BY_NAME["J. Smith"].id
+    assert result.values["text"] == "call J. Smith and Mary-Jane O'Neil"
+    assert [c.name for c in result.contacts] == ["J. Smith", "Mary-Jane O'Neil"]
 
 
 def test_punctuation_and_possessive_after_a_name():
