@@ -1,10 +1,171 @@
 """The sync and server commands of the command line (login, sync, status, conflicts,
-resolve, server run, server add-user); registered on the main Typer app by cli.py."""
+resolve, server run, server add-user); registered on the main Typer app by cli.py.
+
+JSON shapes are those of SPEC §4.  A sync that fails (offline, refused) ends with one line
+on stderr and a non-zero exit, and every local change stays queued.
+"""
 
 from __future__ import annotations
 
+import sys
+from typing import Annotated, Any
+
 import typer
+
+from fieldrm.output import dumps, fail, open_store, print_json, warn
+
+server_app = typer.Typer(help="Run the central sync server and manage its users.")
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON (shapes as in SPEC §4).")]
+DbOption = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        help="Server database: a SQLite file path or postgresql://… "
+        "(default: server.db in the data dir).",
+    ),
+]
+
+
+def _db_url(db: str | None) -> str:
+    if db:
+        return db
+    from fieldrm.paths import data_dir
+
+    return str(data_dir() / "server.db")
+
+
+def login(
+    server: Annotated[str, typer.Option("--server", help="The server, e.g. http://host:8765.")],
+    token: Annotated[str, typer.Option("--token", help="Your token (from server add-user).")],
+) -> None:
+    """Check a token against the sync server and remember both on this device."""
+    from fieldrm.sync.client import login as do_login
+
+    with open_store() as store:
+        who = do_login(store, server, token)
+    print(f"logged in to {server.rstrip('/')} as {who['user']} (workspace {who['workspace']})")
+
+
+def sync(as_json: JsonFlag = False) -> None:
+    """Push this device's changes, then pull everyone else's."""
+    from fieldrm.sync.client import sync_once
+
+    with open_store() as store:
+        result = sync_once(store)
+    for reason in result.rejections:
+        warn(f"refused by the server: {reason}")
+    if as_json:
+        print_json(result.to_json())
+    else:
+        print(
+            f"pushed {result.pushed}, pulled {result.pulled}, "
+            f"conflicts {result.conflicts}, rejected {result.rejected}"
+        )
+
+
+def status(as_json: JsonFlag = False) -> None:
+    """This device, its server, the last sync, pending changes and open conflicts."""
+    from fieldrm.sync.client import sync_status
+
+    with open_store() as store:
+        state = sync_status(store)
+    if as_json:
+        keys = ("device_id", "server", "last_sync", "pending_changes", "open_conflicts")
+        print_json({key: state[key] for key in keys})
+        return
+    print(f"device          {state['device_id']}")
+    print(f"server          {state['server'] or 'none (fieldrm login --server URL --token T)'}")
+    print(f"last sync       {state['last_sync'] or 'never'}")
+    print(f"pending changes {state['pending_changes']}")
+    print(f"open conflicts  {state['open_conflicts']}")
+    if state["last_error"]:
+        print(f"last error      {state['last_error']}")
+    for reason in state["rejected"]:
+        print(f"refused         {reason}")
+
+
+def conflicts(as_json: JsonFlag = False) -> None:
+    """Open conflicts, with both values, who wrote them and when."""
+    from fieldrm.sync.conflicts import conflict_json, open_conflicts
+
+    with open_store() as store:
+        items = [conflict_json(conflict) for conflict in open_conflicts(store)]
+    if as_json:
+        print_json(items)
+        return
+    if not items:
+        print("no open conflicts")
+    for item in items:
+        print(f"{item['id']}  {item['record_kind']} {item['record_id']}  field {item['field']}")
+        for name in ("current", "other"):
+            side: dict[str, Any] = item[name]
+            value = side.get("value")
+            shown = value if isinstance(value, str) else dumps(value, indent=None)
+            print(f"  {name:<8} {shown!s}  ({side.get('by')}, {side.get('at')})")
+
+
+def resolve(
+    conflict: Annotated[str, typer.Argument(help="Conflict id or unique id prefix.")],
+    keep: Annotated[
+        str | None,
+        typer.Option("--keep", help="current (the winner), other (the loser), or both."),
+    ] = None,
+    value: Annotated[str | None, typer.Option("--value", help="A new value instead.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Close a conflict; the choice syncs like any edit and records who chose what."""
+    from fieldrm.sync.conflicts import resolve_conflict
+
+    if (keep is None) == (value is None):
+        fail("give exactly one of --keep current|other|both or --value V", 2)
+    if keep is not None and keep not in ("current", "other", "both"):
+        fail(f"--keep must be current, other or both, not {keep!r}", 2)
+    with open_store() as store:
+        closed = resolve_conflict(store, conflict, keep or "value", value)
+    if as_json:
+        print_json(closed.to_json())
+    else:
+        print(closed.id)
+
+
+def server_run(
+    db: DbOption = None,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8765,
+) -> None:
+    """Serve the sync API (and its OpenAPI document at /docs) until interrupted."""
+    from fieldrm.sync.server import run
+
+    print(f"fieldrm server on http://{host}:{port} (database {_db_url(db)})", file=sys.stderr)
+    run(_db_url(db), host=host, port=port)
+
+
+def server_add_user(
+    name: Annotated[str, typer.Argument(help="The user's name.")],
+    workspace: Annotated[str, typer.Option("--workspace", help="The team's workspace.")],
+    db: DbOption = None,
+) -> None:
+    """Add a user to a workspace (made when new) and print the user's token."""
+    from fieldrm.sync.storage import open_storage
+
+    storage = open_storage(_db_url(db))
+    try:
+        token = storage.add_user(name, workspace)
+    except ValueError as error:
+        fail(str(error), 2)
+    finally:
+        storage.close()
+    print(token)
 
 
 def register(app: typer.Typer) -> None:
-    """Add the sync and server commands to `app` (filled in by the sync work)."""
+    """Add the sync and server commands to `app`."""
+    app.command()(login)
+    app.command()(sync)
+    app.command()(status)
+    app.command()(conflicts)
+    app.command()(resolve)
+    server_app.command("run")(server_run)
+    server_app.command("add-user")(server_add_user)
+    app.add_typer(server_app, name="server")

@@ -1,0 +1,263 @@
+"""The device's side of sync: reading the outbox, taking acks, applying server changes.
+
+Kept apart from db.py: the store writes records and ops; this module is the only code that
+writes server state into the device, always in one transaction per page or push answer:
+
+- `next_batch` reads the oldest outbox entries (≤ 500 ops, ≤ 1 MiB), as stored;
+- `apply_push_results` deletes the acknowledged ops, keeps the reasons of refused ones
+  (state key `rejected`, shown by `status`) and takes the authoritative register states the
+  server returned, in one transaction;
+- `apply_changes` applies a pull or snapshot page and stores the cursor with it.
+
+A register (see sync/merge.py) is taken only when its server version is newer than the one
+this device holds and no pending outbox op writes it, so a local edit is never overwritten
+while it waits to be pushed.  Taking a register also records its version in the record's
+`meta`, which becomes the base of the next local edit.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from fieldrm.models import KINDS, kind_info
+from fieldrm.store.changelog import touched_registers
+from fieldrm.store.db import Store
+from fieldrm.store.text import search_body
+from fieldrm.sync.merge import SEP, take_register
+
+SERVER = "server"
+TOKEN = "token"
+USER = "user"
+PULL_CURSOR = "pull_cursor"
+SNAPSHOT_AFTER = "snapshot_after"
+SNAPSHOT_SEQ = "snapshot_seq"
+LAST_SYNC = "last_sync"
+LAST_ERROR = "last_error"
+REJECTED = "rejected"
+KEEP_REJECTIONS = 200
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+@dataclass
+class OutboxEntry:
+    seq: int
+    record_id: str
+    op: str  # the op's JSON exactly as stored
+
+
+@dataclass
+class ApplyStats:
+    records: int = 0  # records whose data changed
+    new_conflicts: int = 0  # open conflict records this device had not seen before
+
+
+@dataclass
+class PushOutcome:
+    pushed: int = 0
+    rejections: list[str] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------- outbox
+
+
+def next_batch(store: Store, max_ops: int, max_bytes: int) -> list[OutboxEntry]:
+    """The oldest pending ops, at most `max_ops` and `max_bytes` of JSON (at least one)."""
+    with store.lock:
+        rows = store.conn.execute(
+            "SELECT seq, record_id, op FROM outbox ORDER BY seq LIMIT ?", [max_ops]
+        ).fetchall()
+    batch: list[OutboxEntry] = []
+    size = 0
+    for seq, record_id, op in rows:
+        size += len(op.encode()) + 16
+        if batch and size > max_bytes:
+            break
+        batch.append(OutboxEntry(seq, record_id, op))
+    return batch
+
+
+def push_body(device: str, batch: list[OutboxEntry]) -> bytes:
+    """The push request, built around the stored op text (no decode and re-encode)."""
+    ops = ",".join(f"[{entry.seq},{entry.op}]" for entry in batch)
+    return f'{{"device":{json.dumps(device)},"ops":[{ops}]}}'.encode()
+
+
+def apply_push_results(
+    store: Store, batch: list[OutboxEntry], results: list[dict[str, Any]]
+) -> PushOutcome:
+    """Acknowledge a pushed batch: drop acked ops, keep refusals, take server states."""
+    by_seq = {entry.seq: entry for entry in batch}
+    outcome = PushOutcome()
+    items: list[tuple[str, str | None, dict[str, list[Any]]]] = []
+    acked: list[int] = []
+    for result in results:
+        entry = by_seq.get(result.get("seq"))  # type: ignore[arg-type]
+        if entry is None:
+            continue
+        acked.append(entry.seq)
+        if result.get("status") == "rejected":
+            outcome.rejections.append(str(result.get("reason") or f"record {entry.record_id}"))
+        else:
+            outcome.pushed += 1
+        if result.get("r"):
+            items.append((entry.record_id, None, result["r"]))
+    with store.transaction() as conn:
+        conn.executemany("DELETE FROM outbox WHERE seq = ?", [(seq,) for seq in acked])
+        if outcome.rejections:
+            kept = json.loads(store.get_state(REJECTED) or "[]")
+            kept = (kept + outcome.rejections)[-KEEP_REJECTIONS:]
+            store.set_state(REJECTED, _dumps(kept))
+        _apply(store, items)
+    return outcome
+
+
+def rejections(store: Store) -> list[str]:
+    """Changes the server refused, newest last, each `record <id>: <reason>`."""
+    return json.loads(store.get_state(REJECTED) or "[]")
+
+
+# ---------------------------------------------------------------- pulled changes
+
+
+def apply_changes(
+    store: Store, changes: list[dict[str, Any]], state: dict[str, str | None]
+) -> ApplyStats:
+    """Apply a pull or snapshot page and write `state` (cursor keys) in one transaction."""
+    items = [(change["id"], change["kind"], change["r"]) for change in changes]
+    with store.transaction():
+        stats = _apply(store, items)
+        for key, value in state.items():
+            store.set_state(key, value)
+    return stats
+
+
+def _pending_registers(store: Store, record_ids: list[str]) -> dict[str, set[str]]:
+    """Registers each record's pending ops write (those are not overwritten)."""
+    pending: dict[str, set[str]] = {}
+    waiting = {row[0] for row in store.conn.execute("SELECT DISTINCT record_id FROM outbox")}
+    wanted = [record_id for record_id in record_ids if record_id in waiting]
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        for record_id, op in store.conn.execute(
+            f"SELECT record_id, op FROM outbox WHERE record_id IN ({marks})", chunk
+        ):
+            pending.setdefault(record_id, set()).update(touched_registers(json.loads(op)))
+    return pending
+
+
+def _load(store: Store, record_ids: list[str]) -> dict[str, list[Any]]:
+    """id -> [rowid, data, meta, data_text] for the records this device has."""
+    local: dict[str, list[Any]] = {}
+    for start in range(0, len(record_ids), 500):
+        chunk = record_ids[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        for rowid, record_id, data, meta in store.conn.execute(
+            f"SELECT rowid, id, data, meta FROM records WHERE id IN ({marks})", chunk
+        ):
+            local[record_id] = [rowid, json.loads(data), json.loads(meta), data]
+    return local
+
+
+def _apply(store: Store, items: list[tuple[str, str | None, dict[str, list[Any]]]]) -> ApplyStats:
+    """Take newer, not locally pending register states into the records (caller's txn)."""
+    stats = ApplyStats()
+    if not items:
+        return stats
+    record_ids = list(dict.fromkeys(item[0] for item in items))
+    local = _load(store, record_ids)
+    pending = _pending_registers(store, record_ids)
+    fresh: set[str] = set()
+    touched: set[str] = set()
+    for record_id, kind, registers in items:
+        entry = local.get(record_id)
+        if entry is None:
+            if kind is None:
+                continue  # an ack for a record this device no longer has
+            entry = [None, {"id": record_id, "kind": kind}, {}, None]
+            local[record_id] = entry
+            fresh.add(record_id)
+        data, meta = entry[1], entry[2]
+        waiting = pending.get(record_id, ())
+        versions = meta.setdefault("v", {})
+        seen = meta.get("seen", 0)
+        for name, (value, version) in registers.items():
+            if version > seen:
+                seen = version
+            if SEP in name:
+                field_name, item = name.split(SEP, 1)
+                element_versions = meta.setdefault("e", {}).setdefault(field_name, {})
+                if not take_register(element_versions.get(item, 0), version, name in waiting):
+                    continue
+                element_versions[item] = version
+                members = set(data.get(field_name) or [])
+                if value is True:
+                    members.add(item)
+                else:
+                    members.discard(item)
+                data[field_name] = sorted(members)
+            else:
+                if not take_register(versions.get(name, 0), version, name in waiting):
+                    continue
+                versions[name] = version
+                data[name] = value
+        meta["seen"] = seen
+        touched.add(record_id)
+    inserts: list[tuple[Any, ...]] = []
+    updates: list[tuple[Any, ...]] = []
+    searches: list[tuple[Any, ...]] = []
+    meta_only: list[tuple[Any, ...]] = []
+    for record_id in touched:
+        rowid, data, meta, before = local[record_id]
+        kind = data.get("kind")
+        if record_id in fresh:
+            if kind in KINDS:
+                for name, info in kind_info(kind).fields.items():
+                    data.setdefault(name, [] if info.is_set else None)
+            data["deleted"] = bool(data.get("deleted", False))
+            text = _dumps(data)
+            inserts.append(
+                (record_id, kind, text, _dumps(meta), data.get("updated_at") or "", data["deleted"])
+            )
+            searches.append((search_body(data), record_id))
+            stats.records += 1
+            if kind == "conflict" and data.get("status") == "open":
+                stats.new_conflicts += 1
+            continue
+        data["deleted"] = bool(data.get("deleted", False))
+        text = _dumps(data)
+        if text == before:
+            meta_only.append((_dumps(meta), rowid))
+            continue
+        updates.append(
+            (text, _dumps(meta), data.get("updated_at") or "", int(data["deleted"]), rowid)
+        )
+        searches.append((search_body(data), record_id))
+        stats.records += 1
+    conn = store.conn
+    if inserts:
+        conn.executemany(
+            "INSERT INTO records(id, kind, data, meta, updated_at, deleted) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            inserts,
+        )
+    if updates:
+        conn.executemany(
+            "UPDATE records SET data = ?, meta = ?, updated_at = ?, deleted = ? WHERE rowid = ?",
+            updates,
+        )
+        conn.executemany(
+            "DELETE FROM search WHERE rowid = ?", [(update[-1],) for update in updates]
+        )
+    if meta_only:
+        conn.executemany("UPDATE records SET meta = ? WHERE rowid = ?", meta_only)
+    if searches:
+        conn.executemany(
+            "INSERT INTO search(rowid, body) SELECT rowid, ? FROM records WHERE id = ?", searches
+        )
+    return stats

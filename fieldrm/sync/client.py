@@ -1,0 +1,286 @@
+"""The device's sync client (httpx): push until the outbox is empty, then pull until done.
+
+One `httpx.Client` is injected (tests pass one with `transport=`) or made per sync.  Every
+call has a timeout; a request that cannot reach the server, or a 5xx, is retried with
+backoff and then reported as `Offline` (retry later); a server that says no — bad token,
+another protocol version, a clock too far ahead — is `Refused`.  Either way every local
+change stays queued and the reason is kept in the `last_error` state.  Conflicts are not
+errors: they arrive as records of kind `conflict`.
+
+Device configuration lives in the store's `state` table: `server`, `token`, `user`,
+`pull_cursor`, `last_sync`, `last_error`, `rejected` (see store/replica.py).
+"""
+
+from __future__ import annotations
+
+import gzip
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from fieldrm.errors import FieldrmError
+from fieldrm.models import format_timestamp, now_utc
+from fieldrm.store import Store, replica
+from fieldrm.sync.protocol import (
+    MAX_BATCH_BYTES,
+    MAX_BATCH_OPS,
+    PROTOCOL_HEADER,
+    PROTOCOL_VERSION,
+    PULL_PAGE,
+    SNAPSHOT_PAGE,
+)
+
+TIMEOUT = httpx.Timeout(60.0, connect=10.0)
+BACKOFF = (0.25, 0.5, 1.0)  # seconds before each retry of a failed call
+GZIP_OVER = 1024  # request bodies larger than this travel compressed
+
+
+@dataclass
+class SyncResult:
+    pushed: int
+    pulled: int
+    conflicts: int
+    rejected: int
+    rejections: list[str] = field(default_factory=list)  # "record <id>: <reason>"
+
+    def to_json(self) -> dict[str, int]:
+        return {
+            "pushed": self.pushed,
+            "pulled": self.pulled,
+            "conflicts": self.conflicts,
+            "rejected": self.rejected,
+        }
+
+
+class SyncError(FieldrmError):
+    """Sync did not complete; `str()` is one readable line.  Local changes stay queued."""
+
+    exit_code = 4
+
+
+class Offline(SyncError):
+    """The server could not be reached (or failed): try again later."""
+
+
+class Refused(SyncError):
+    """The server said no: a bad token, another protocol version, a clock too far ahead."""
+
+
+class NotConfigured(SyncError):
+    """No server yet: `fieldrm login` first."""
+
+
+def is_configured(store: Store) -> bool:
+    return bool(store.get_state(replica.SERVER) and store.get_state(replica.TOKEN))
+
+
+def make_client() -> httpx.Client:
+    return httpx.Client(timeout=TIMEOUT)
+
+
+class _Session:
+    """One sync's calls: base URL, auth headers, retries and error mapping."""
+
+    def __init__(self, http: httpx.Client, server: str, token: str) -> None:
+        self.http = http
+        self.server = server.rstrip("/")
+        self.headers = {
+            "Authorization": f"Bearer {token}",
+            PROTOCOL_HEADER: str(PROTOCOL_VERSION),
+            "Accept-Encoding": "gzip",
+        }
+        self.requests = 0
+
+    def call(self, method: str, path: str, **kwargs: Any) -> Any:
+        error: SyncError | None = None
+        headers = {**self.headers, **kwargs.pop("headers", {})}
+        for attempt in range(len(BACKOFF) + 1):
+            if attempt:
+                time.sleep(BACKOFF[attempt - 1])
+            self.requests += 1
+            try:
+                response = self.http.request(method, self.server + path, headers=headers, **kwargs)
+            except httpx.RequestError as problem:
+                error = Offline(f"cannot reach the server at {self.server}: {_reason(problem)}")
+                continue
+            if response.status_code >= 500:
+                error = Offline(
+                    f"the server at {self.server} failed (HTTP {response.status_code}); "
+                    "will retry later"
+                )
+                continue
+            return self._check(response)
+        assert error is not None
+        raise error
+
+    def _check(self, response: httpx.Response) -> Any:
+        spoken = response.headers.get(PROTOCOL_HEADER)
+        if spoken is not None and spoken != str(PROTOCOL_VERSION):
+            raise Refused(
+                f"the server speaks sync protocol {spoken}, this fieldrm speaks "
+                f"{PROTOCOL_VERSION}: upgrade the older one (your changes stay queued)"
+            )
+        if response.status_code == 401:
+            raise Refused(
+                "the server refused the token (invalid or revoked): "
+                "run `fieldrm login --server URL --token TOKEN` again"
+            )
+        if response.status_code >= 400:
+            raise Refused(f"the server refused the sync: {_detail(response)}")
+        try:
+            return response.json()
+        except ValueError:
+            raise Refused(f"{self.server} did not answer like a fieldrm server") from None
+
+
+def _reason(problem: httpx.RequestError) -> str:
+    text = str(problem) or type(problem).__name__
+    return " ".join(text.split())
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return f"HTTP {response.status_code}"
+    if isinstance(body, dict) and isinstance(body.get("detail"), str):
+        return body["detail"]
+    return f"HTTP {response.status_code}: {body}"
+
+
+def _session(store: Store, http: httpx.Client) -> _Session:
+    server = store.get_state(replica.SERVER)
+    token = store.get_state(replica.TOKEN)
+    if not server or not token:
+        raise NotConfigured(
+            "no sync server yet: run `fieldrm login --server URL --token TOKEN` first"
+        )
+    return _Session(http, server, token)
+
+
+def login(
+    store: Store, server: str, token: str, *, client: httpx.Client | None = None
+) -> dict[str, str]:
+    """Check `token` against `server`, then keep both and the user name it returns."""
+    server = server.strip().rstrip("/")
+    if not server.startswith(("http://", "https://")):
+        raise Refused(f"not a server address: {server!r} (use http://host:port)")
+    http = client or make_client()
+    try:
+        me = _Session(http, server, token).call("GET", "/v1/me")
+    finally:
+        if client is None:
+            http.close()
+    with store.transaction():
+        if store.get_state(replica.SERVER) != server:
+            # Another server: its history is not ours, start from its snapshot.
+            for key in (replica.PULL_CURSOR, replica.SNAPSHOT_AFTER, replica.SNAPSHOT_SEQ):
+                store.set_state(key, None)
+        store.set_state(replica.SERVER, server)
+        store.set_state(replica.TOKEN, token)
+        store.set_state(replica.USER, me["user"])
+        store.set_state("workspace", me["workspace"])
+    return {"user": me["user"], "workspace": me["workspace"]}
+
+
+def sync_once(store: Store, *, client: httpx.Client | None = None) -> SyncResult:
+    """Push every pending change, then pull everything new; see the module docstring."""
+    http = client or make_client()
+    try:
+        session = _session(store, http)
+        result = SyncResult(0, 0, 0, 0)
+        _push_all(store, session, result)
+        _pull_all(store, session, result)
+    except SyncError as error:
+        store.set_state(replica.LAST_ERROR, str(error))
+        raise
+    finally:
+        if client is None:
+            http.close()
+    with store.transaction():
+        store.set_state(replica.LAST_SYNC, format_timestamp(now_utc()))
+        store.set_state(replica.LAST_ERROR, None)
+    return result
+
+
+def _push_all(store: Store, session: _Session, result: SyncResult) -> None:
+    device = store.device_id
+    while True:
+        batch = replica.next_batch(store, MAX_BATCH_OPS, MAX_BATCH_BYTES)
+        if not batch:
+            return
+        body = replica.push_body(device, batch)
+        headers = {"Content-Type": "application/json"}
+        if len(body) > GZIP_OVER:
+            body = gzip.compress(body, compresslevel=1)
+            headers["Content-Encoding"] = "gzip"
+        answer = session.call("POST", "/v1/push", content=body, headers=headers)
+        outcome = replica.apply_push_results(store, batch, answer.get("results", []))
+        result.pushed += outcome.pushed
+        result.rejected += len(outcome.rejections)
+        result.rejections.extend(outcome.rejections)
+
+
+def _pull_all(store: Store, session: _Session, result: SyncResult) -> None:
+    cursor_text = store.get_state(replica.PULL_CURSOR)
+    if cursor_text is None:
+        _snapshot(store, session, result)
+        cursor_text = store.get_state(replica.PULL_CURSOR) or "0"
+    cursor = int(cursor_text)
+    device = store.device_id
+    while True:
+        page = session.call(
+            "GET", "/v1/pull", params={"device": device, "cursor": cursor, "limit": PULL_PAGE}
+        )
+        next_cursor = int(page["next_cursor"])
+        changes = page.get("changes", [])
+        if changes or next_cursor != cursor:
+            stats = replica.apply_changes(store, changes, {replica.PULL_CURSOR: str(next_cursor)})
+            result.pulled += stats.records
+            result.conflicts += stats.new_conflicts
+        cursor = next_cursor
+        if not page.get("has_more"):
+            return
+
+
+def _snapshot(store: Store, session: _Session, result: SyncResult) -> None:
+    """A fresh device starts from the server's current records, then pulls from there."""
+    after = store.get_state(replica.SNAPSHOT_AFTER)
+    seq = store.get_state(replica.SNAPSHOT_SEQ)
+    while True:
+        params: dict[str, Any] = {"limit": SNAPSHOT_PAGE}
+        if after:
+            params["after"] = after
+        if seq is not None:
+            params["seq"] = seq
+        page = session.call("GET", "/v1/snapshot", params=params)
+        seq = str(page["seq"])
+        after = page.get("next")
+        done = after is None
+        state = {
+            replica.SNAPSHOT_AFTER: None if done else after,
+            replica.SNAPSHOT_SEQ: None if done else seq,
+            replica.PULL_CURSOR: seq if done else None,
+        }
+        stats = replica.apply_changes(store, page.get("records", []), state)
+        result.pulled += stats.records
+        result.conflicts += stats.new_conflicts
+        if done:
+            return
+
+
+def sync_status(store: Store) -> dict[str, Any]:
+    """What `fieldrm status --json` prints (SPEC §4), plus the last error and refusals."""
+    from fieldrm.sync.conflicts import open_conflicts
+
+    return {
+        "device_id": store.device_id,
+        "server": store.get_state(replica.SERVER),
+        "last_sync": store.get_state(replica.LAST_SYNC),
+        "pending_changes": store.pending_count(),
+        "open_conflicts": len(open_conflicts(store)),
+        "last_error": store.get_state(replica.LAST_ERROR),
+        "rejected": replica.rejections(store),
+    }

@@ -1,0 +1,203 @@
+"""The central sync server (FastAPI, run by uvicorn through `fieldrm server run`).
+
+The server keeps no state of its own beyond its `Storage`, so several processes can share
+one PostgreSQL.  Every endpoint but `/v1/health` needs `Authorization: Bearer <token>`;
+every response carries the protocol version header and a request naming another version is
+refused with 426.  Bodies over the limit get 413, malformed ones 422 with the reason,
+responses are gzip-compressed.  The push body is read raw and checked by hand
+(`protocol.parse_push`) rather than through pydantic models: it is the hot path.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.gzip import GZipMiddleware
+from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from fieldrm.sync.protocol import (
+    MAX_BODY_BYTES,
+    PROTOCOL_HEADER,
+    PROTOCOL_VERSION,
+    PULL_PAGE,
+    PUSH_REQUEST_SCHEMA,
+    SNAPSHOT_PAGE,
+    ErrorResponse,
+    Health,
+    Me,
+    ProtocolError,
+    PullResponse,
+    PushResponse,
+    SnapshotResponse,
+    parse_push,
+)
+from fieldrm.sync.storage import Account, Storage
+
+JSON = "application/json"
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorResponse, "description": "missing, invalid or revoked token"},
+    426: {"model": ErrorResponse, "description": "another protocol version"},
+}
+
+
+def _account(request: Request) -> Account:
+    """The token's account, or 401."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ProtocolError(401, "unauthorized", "a token is required (Authorization: Bearer)")
+    found = request.app.state.storage.authenticate(token.strip())
+    if found is None:
+        raise ProtocolError(401, "unauthorized", "invalid or revoked token")
+    return found
+
+
+Auth = Annotated[Account, Depends(_account)]
+
+
+def create_app(storage: Storage, *, clock: Callable[[], int] | None = None) -> FastAPI:
+    """The API over `storage`; `clock` (ms since the epoch) is for tests of clock skew."""
+    app = FastAPI(
+        title="fieldrm sync server",
+        version=str(PROTOCOL_VERSION),
+        description="Push device changes, pull the workspace's changes (SPEC §5, §6).",
+    )
+    app.state.storage = storage
+    app.add_middleware(GZipMiddleware, minimum_size=512)
+
+    @app.middleware("http")
+    async def protocol_version(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        spoken = request.headers.get(PROTOCOL_HEADER)
+        if spoken is not None and spoken != str(PROTOCOL_VERSION):
+            response: Response = JSONResponse(
+                {
+                    "error": "protocol",
+                    "detail": f"this server speaks sync protocol {PROTOCOL_VERSION}, the "
+                    f"device {spoken}: upgrade the older one (the device keeps its changes)",
+                },
+                status_code=426,
+            )
+        else:
+            response = await call_next(request)
+        response.headers[PROTOCOL_HEADER] = str(PROTOCOL_VERSION)
+        return response
+
+    @app.exception_handler(ProtocolError)
+    async def protocol_error(_request: Request, error: ProtocolError) -> JSONResponse:
+        return JSONResponse(error.body(), status_code=error.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(_request: Request, error: RequestValidationError) -> JSONResponse:
+        parts = []
+        for item in error.errors():
+            where = ".".join(str(p) for p in item.get("loc", ()) if p not in ("query", "body"))
+            parts.append(f"{where}: {item.get('msg')}")
+        return JSONResponse(
+            {"error": "bad_request", "detail": "; ".join(parts) or "bad request"}, 422
+        )
+
+    @app.get("/v1/health", response_model=Health)
+    def health() -> dict[str, Any]:
+        return {"ok": True, "protocol": PROTOCOL_VERSION}
+
+    @app.get("/v1/me", response_model=Me, responses=ERRORS)
+    def me(who: Auth) -> dict[str, Any]:
+        return {"user": who.user, "workspace": who.workspace}
+
+    @app.post(
+        "/v1/push",
+        response_model=PushResponse,
+        responses={
+            **ERRORS,
+            409: {"model": ErrorResponse, "description": "a gap in the device's numbering"},
+            413: {"model": ErrorResponse, "description": "more than 500 changes or 1 MiB"},
+            422: {"model": ErrorResponse, "description": "malformed, or a clock too far ahead"},
+        },
+        openapi_extra={
+            "requestBody": {"required": True, "content": {JSON: {"schema": PUSH_REQUEST_SCHEMA}}}
+        },
+    )
+    async def push(request: Request, who: Auth) -> Response:
+        raw = await _read_body(request)
+        try:
+            body = json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as error:
+            raise ProtocolError(422, "bad_request", f"the body is not JSON: {error}") from None
+        device, ops = parse_push(body)
+        now = clock() if clock is not None else None
+        results = await run_in_threadpool(storage.push, who, device, ops, now=now)
+        content = json.dumps({"results": results}, separators=(",", ":"), ensure_ascii=False)
+        return Response(content, media_type=JSON)
+
+    @app.get("/v1/pull", response_model=PullResponse, responses=ERRORS)
+    def pull(
+        who: Auth,
+        device: Annotated[str, Query(max_length=64)] = "",
+        cursor: Annotated[int, Query(ge=0)] = 0,
+        limit: Annotated[int, Query(ge=1, le=PULL_PAGE)] = PULL_PAGE,
+    ) -> Response:
+        page = storage.pull(who, device, cursor, limit)
+        return Response(page.to_json(), media_type=JSON)
+
+    @app.get("/v1/snapshot", response_model=SnapshotResponse, responses=ERRORS)
+    def snapshot(
+        who: Auth,
+        after: Annotated[str | None, Query(max_length=64)] = None,
+        seq: Annotated[int | None, Query(ge=0)] = None,
+        limit: Annotated[int, Query(ge=1, le=SNAPSHOT_PAGE)] = SNAPSHOT_PAGE,
+    ) -> Response:
+        page = storage.snapshot(who, after, seq, limit)
+        return Response(page.to_json(), media_type=JSON)
+
+    return app
+
+
+async def _read_body(request: Request) -> bytes:
+    """The request body, refused with 413 past the limit (compressed or not)."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise _too_large()
+    chunks = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise _too_large()
+        chunks.append(chunk)
+    raw = b"".join(chunks)
+    if request.headers.get("content-encoding", "").lower() == "gzip":
+        inflater = zlib.decompressobj(wbits=31)
+        try:
+            raw = inflater.decompress(raw, MAX_BODY_BYTES + 1)
+        except zlib.error as error:
+            raise ProtocolError(422, "bad_request", f"the body is not gzip: {error}") from None
+        if len(raw) > MAX_BODY_BYTES or inflater.unconsumed_tail:
+            raise _too_large()
+    return raw
+
+
+def _too_large() -> ProtocolError:
+    return ProtocolError(
+        413, "too_large", f"the body is over the limit of {MAX_BODY_BYTES} bytes (uncompressed)"
+    )
+
+
+def run(db_url: str, host: str = "127.0.0.1", port: int = 8765) -> None:
+    """Serve until interrupted (what `fieldrm server run` does)."""
+    import uvicorn
+
+    from fieldrm.sync.storage import open_storage
+
+    storage = open_storage(db_url)
+    try:
+        uvicorn.run(create_app(storage), host=host, port=port, log_level="warning")
+    finally:
+        storage.close()
