@@ -7,6 +7,7 @@ two edits are concurrent is decided from the versions they were based on (see me
 
 from __future__ import annotations
 
+import os
 import time
 
 COUNTER_MAX = 0xFFFF
@@ -25,7 +26,10 @@ def wall_ms(stamp: str) -> int:
 
 
 def now_ms() -> int:
-    return int(time.time() * 1000)
+    """Wall-clock milliseconds; FIELDRM_CLOCK_OFFSET (seconds) fakes a wrong clock in tests."""
+    offset = os.environ.get("FIELDRM_CLOCK_OFFSET")
+    skew = int(float(offset) * 1000) if offset else 0
+    return int(time.time() * 1000) + skew
 
 
 class HybridClock:
