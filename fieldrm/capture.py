@@ -10,7 +10,7 @@ The grammar, with the choices the SPEC leaves open:
 - `#word` names a category (`#training`) or else becomes a tag (lower-cased).  Only
   observations have categories and tags; on a question or action `#word` stays in the
   text, with a warning.  A second category word becomes a tag.  `#4` (no letter first)
-  is plain text.
+  is plain text, and so is `@10am`: markup words start with a letter.
 - `!word` is a severity on an observation (`!concern`).  On an action it sets the
   priority: `!low`, `!normal`, `!high`, and `!urgent`/`!critical` mean high.  Questions
   have neither, so `!word` stays in their text.  Unknown words stay in the text, with a
@@ -68,7 +68,7 @@ _TOKEN = re.compile(r"\S+")
 _CORES = {
     "#": re.compile(r"[^\W\d_][\w\-]*", re.UNICODE),
     "!": re.compile(r"[^\W\d_]\w*", re.UNICODE),
-    "@": re.compile(r"\w[\w.\-']*", re.UNICODE),
+    "@": re.compile(r"[^\W\d_][\w.\-']*", re.UNICODE),
     "^": re.compile(r"[+\w][\w\-]*", re.UNICODE),
 }
 _ASKED_BY = re.compile(r"\(\s*asked[ _]by\s*:\s*([^()]*?)\s*\)\s*$", re.IGNORECASE)

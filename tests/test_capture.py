@@ -264,6 +264,12 @@ def test_question_naming_a_contact_is_escalated_to_them():
     }
 
 
+def test_at_a_time_is_not_a_mention():
+    result = parse("> meet the TLs @10am ^tomorrow")
+    assert result.values["text"] == "meet the TLs @10am"
+    assert result.warnings == []
+
+
 def test_email_addresses_are_not_mentions():
     calls = []
 
