@@ -168,50 +168,43 @@ class _Parser:
             self.tags.append(word)
         return True
 
+    def first(self, token: str, name: str, value: Any) -> bool:
+        """Set `name` unless an earlier word did; a repeat stays in the text."""
+        if name in self.values:
+            label = name.replace("_", " ")
+            self.warnings.append(f"{token}: {label} is already {self.values[name]}: kept as text")
+            return False
+        self.values[name] = value
+        return True
+
     def bang(self, token: str, core: str) -> bool:
         word = core.lower()
         if self.kind == "observation":
-            if word not in _SEVERITIES:
-                self.warnings.append(
-                    f"{token} is not a severity ({', '.join(_SEVERITIES_ORDER)}): kept as text"
-                )
-                return False
-            if "severity" in self.values:
-                self.warnings.append(
-                    f"{token}: severity is already {self.values['severity']}: kept as text"
-                )
-                return False
-            self.values["severity"] = word
-            return True
-        if self.kind == "action":
-            if word not in _PRIORITIES:
-                self.warnings.append(
-                    f"{token} is not a priority (low, normal, high, urgent): kept as text"
-                )
-                return False
-            if "priority" in self.values:
-                self.warnings.append(
-                    f"{token}: priority is already {self.values['priority']}: kept as text"
-                )
-                return False
-            self.values["priority"] = _PRIORITIES[word]
-            return True
-        self.warnings.append(f"{token}: a question has no severity or priority: kept as text")
+            if word in _SEVERITIES:
+                return self.first(token, "severity", word)
+            self.warnings.append(
+                f"{token} is not a severity ({', '.join(_SEVERITIES_ORDER)}): kept as text"
+            )
+        elif self.kind == "action":
+            if word in _PRIORITIES:
+                return self.first(token, "priority", _PRIORITIES[word])
+            self.warnings.append(
+                f"{token} is not a priority (low, normal, high, urgent): kept as text"
+            )
+        else:
+            self.warnings.append(f"{token}: a question has no severity or priority: kept as text")
         return False
 
     def due(self, token: str, core: str) -> bool:
         if self.kind != "action":
             self.warnings.append(f"{token}: only actions have a due date: kept as text")
             return False
-        if "due" in self.values:
-            self.warnings.append(f"{token}: due date is already {self.values['due']}: kept as text")
-            return False
         try:
-            self.values["due"] = parse_due(core, self.today).isoformat()
+            due = parse_due(core, self.today).isoformat()
         except (ValueError, OverflowError):  # `^+99999999d` overflows
             self.warnings.append(f"{token} is not a date ({_DATE_HINT}): kept as text")
             return False
-        return True
+        return self.first(token, "due", due)
 
     def mention(self, token: str, core: str) -> bool:
         found = self._one_contact(token, core)
