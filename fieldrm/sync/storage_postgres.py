@@ -1,0 +1,124 @@
+"""The server's PostgreSQL backend (`fieldrm server run --db postgresql://…`), psycopg 3.
+
+Several server processes can share one database: they keep nothing of their own, every
+request borrows a connection from this process's pool and all state is in PostgreSQL.
+
+**Why pull cursors never skip a change here.**  A PostgreSQL sequence hands out numbers
+when rows are inserted, but rows become visible when their transaction commits, and
+transactions commit in any order: a pull that read seq 12 while seq 11 was still in flight
+would move its cursor past 11 for good.  So no sequence is used.  A push locks its
+workspace's counter row (`SELECT … FOR UPDATE`, `lock_clause` below) before it numbers
+anything and writes the new counter just before it commits; the next push of that
+workspace waits on the row lock, which PostgreSQL releases only after the commit is
+visible.  Numbers are therefore handed out in commit order and the committed changes are
+always a gapless prefix `1..seq`: a pull (`seq > cursor AND seq <= counter`) sees every
+one of them or stops short, never beyond a hole.  The alternative, a visibility horizon
+from `pg_snapshot_xmin`, keeps pushes parallel but gives cursors that are (xid, seq) pairs
+and pulls that stall behind any long transaction; the lock costs only the time of one
+batch's SQL, which is what SQLite's single writer costs too, and it also serializes merges
+into one workspace's records, so the merge logic needs no row locks of its own.  Other
+workspaces, pulls and snapshots never wait on it.
+
+Read transactions run in autocommit: each statement sees what was committed when it
+started (READ COMMITTED), which is all a pull needs given the prefix above, and it saves
+the BEGIN/COMMIT round trips on the hot path (every request authenticates).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from fieldrm.errors import StoreError
+from fieldrm.sync.storage import SCHEMA, Backend, Tx
+
+# Any fixed number: `pg_advisory_xact_lock` keys the schema step across server processes.
+_SCHEMA_LOCK_KEY = 0x6669656C64726D  # "fieldrm"
+
+
+@functools.lru_cache(maxsize=256)
+def to_pyformat(sql: str) -> str:
+    """Storage's `?` placeholders as psycopg's `%s` (a literal % doubled first)."""
+    return sql.replace("%", "%%").replace("?", "%s")
+
+
+class _PostgresTx(Tx):
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self.conn = conn
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return self.conn.execute(to_pyformat(sql), params).fetchall()  # type: ignore[arg-type]
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self.conn.execute(to_pyformat(sql), params)  # type: ignore[arg-type]
+
+    def executemany(self, sql: str, rows: list[Sequence[Any]]) -> None:
+        # psycopg 3 pipelines executemany: one round trip for the whole batch.
+        with self.conn.cursor() as cursor:
+            cursor.executemany(to_pyformat(sql), rows)  # type: ignore[arg-type]
+
+
+class PostgresBackend(Backend):
+    """A connection pool on one PostgreSQL database; see the module docstring for locking."""
+
+    lock_clause = " FOR UPDATE"
+
+    def __init__(self, url: str, *, max_connections: int = 16, timeout: float = 30.0) -> None:
+        self.url = url
+        self._prepare_schema()
+        self.pool = ConnectionPool(
+            url,
+            min_size=1,
+            max_size=max_connections,
+            timeout=timeout,
+            kwargs={"autocommit": True},
+            # A connection broken by a database restart is replaced, not handed out.
+            check=ConnectionPool.check_connection,
+            open=False,
+            name="fieldrm-server",
+        )
+        try:
+            self.pool.open(wait=True, timeout=timeout)
+        except PoolTimeout:
+            self.pool.close()
+            raise StoreError(f"cannot connect to {_safe(url)} (timed out)") from None
+
+    def _prepare_schema(self) -> None:
+        """Create the tables once, even when several server processes start together.
+
+        `CREATE TABLE IF NOT EXISTS` is not safe against a concurrent twin on PostgreSQL
+        (both may pass the check, one fails on the catalog's unique index), so the first
+        connection takes an advisory lock around it; Storage's own pass then finds them.
+        """
+        try:
+            with psycopg.connect(self.url, connect_timeout=10) as conn, conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", [_SCHEMA_LOCK_KEY])
+                for statement in SCHEMA:
+                    conn.execute(statement)  # type: ignore[arg-type]
+        except psycopg.OperationalError as error:
+            reason = " ".join(str(error).split()) or "connection failed"
+            raise StoreError(f"cannot use the database {_safe(self.url)}: {reason}") from None
+
+    @contextmanager
+    def transaction(self, write: bool) -> Iterator[Tx]:
+        with self.pool.connection() as conn:
+            if write:
+                with conn.transaction():
+                    yield _PostgresTx(conn)
+            else:
+                yield _PostgresTx(conn)
+
+    def close(self) -> None:
+        self.pool.close()
+
+
+def _safe(url: str) -> str:
+    """The URL without a password, for messages."""
+    info = psycopg.conninfo.conninfo_to_dict(url)
+    where = f"{info.get('host', 'localhost')}:{info.get('port', 5432)}"
+    return f"postgresql://{info.get('user', '')}@{where}/{info.get('dbname', '')}"
