@@ -1,0 +1,274 @@
+"""Benchmark of the device store (SPEC §10): run by hand, prints a table; not a test.
+
+    .venv/bin/python bench/bench_store.py [--observations 100000] [--contacts 5000]
+
+Fills a store with observations and contacts (a bulk path: one transaction, the same
+record JSON, search text and change-log op a normal write makes), then measures on the
+full store:
+
+- one write through the real path (`Store.create`, then `Store.update`): record, search
+  row and outbox op in one transaction, p50/p95;
+- `fieldrm capture "…"` as a whole process (interpreter start, imports, open, write);
+- full-text search p95 over typical queries;
+- the database's size on disk, and the change log's (outbox) share of it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from fieldrm.models import KINDS, new_id, now_utc  # noqa: E402
+from fieldrm.store import Store  # noqa: E402
+from fieldrm.store.changelog import build_op  # noqa: E402
+from fieldrm.store.db import _dumps  # noqa: E402
+from fieldrm.store.text import search_body  # noqa: E402
+
+TARGETS = {"write": 1.0, "search": 20.0, "capture": 300.0}  # milliseconds (SPEC §10)
+
+FIRST = ["Priya", "Ravi", "Anita", "Maria", "Jose", "Nadia", "Imran", "Liza", "Paolo", "Camila"]
+LAST = ["Nair", "Kumar", "Santos", "Aquino", "Aslam", "Gomez", "Reyes", "Khan", "Das", "Cruz"]
+ROLES = ["team_leader", "supervisor", "quality_manager", "program_manager", "trainer"]
+SUBJECTS = [
+    "Team 4 TLs",
+    "Agents on the cards queue",
+    "Night shift",
+    "The QA team",
+    "New hires",
+    "Retention agents",
+    "The WFM analyst",
+    "Chat team B",
+    "Floor support",
+    "Trainers",
+]
+VERBS = [
+    "are not doing",
+    "keep skipping",
+    "asked about",
+    "improved",
+    "struggle with",
+    "escalated",
+    "missed",
+    "rushed through",
+    "celebrated",
+    "need help with",
+]
+OBJECTS = [
+    "side-by-side coaching",
+    "the fee waiver script",
+    "hold-time targets",
+    "calibration sessions",
+    "the knowledge base",
+    "after-call work",
+    "badge access",
+    "the attendance bonus",
+    "fraud verification steps",
+    "the wallboard",
+]
+TAILS = [
+    "since Monday",
+    "on every call we heard",
+    "during the huddle",
+    "twice this week",
+    "per the latest AHT report",
+    "while we sat in",
+    "before the audit",
+    "",
+]
+CATEGORIES = ["quality", "kpi", "staffing", "training", "process", "facility", "morale"]
+SEVERITIES = ["positive", "info", "concern", "critical"]
+QUERIES = [
+    "coaching",
+    "fee waiver",
+    "calib",
+    "wallboard",
+    "night shift",
+    "priya",
+    "kumar",
+    "attendance bonus",
+    "badge",
+    "hold time",
+    "audit",
+    "fraud verif",
+    "huddle",
+    "qa",
+]
+
+
+def percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(pct / 100 * len(ordered)) - 1))
+    return ordered[index]
+
+
+def observation_text(rng: random.Random) -> str:
+    parts = [rng.choice(SUBJECTS), rng.choice(VERBS), rng.choice(OBJECTS), rng.choice(TAILS)]
+    return " ".join(part for part in parts if part) + f" (seat {rng.randint(1, 400)})"
+
+
+def fill(store: Store, observations: int, contacts: int, rng: random.Random) -> float:
+    """Bulk-load records as normal writes would store them; returns seconds taken."""
+    started = time.perf_counter()
+    clock = store.clock()
+    user = store.user
+    now = now_utc()
+    contact_ids: list[str] = []
+    rows: list[tuple] = []
+
+    def add(kind: str, values: dict) -> None:
+        record = (
+            KINDS[kind]
+            .model_validate(
+                {"kind": kind, "created_at": now, "updated_at": now, "created_by": user, **values}
+            )
+            .to_json()
+        )
+        op = build_op(None, record, {}, hlc=clock.tick(), user=user)
+        rows.append((record, op))
+
+    for number in range(contacts):
+        contact_id = new_id()
+        contact_ids.append(contact_id)
+        add(
+            "contact",
+            {
+                "id": contact_id,
+                "name": f"{rng.choice(FIRST)} {rng.choice(LAST)} {number}",
+                "role": rng.choice(ROLES[:4]),
+                "tags": rng.sample(["vip", "night-shift", "new", "escalation"], 2),
+                "emails": [f"person{number}@vendor.example"],
+            },
+        )
+    for _ in range(observations):
+        add(
+            "observation",
+            {
+                "text": observation_text(rng),
+                "category": rng.choice(CATEGORIES),
+                "severity": rng.choice(SEVERITIES),
+                "contact_id": rng.choice(contact_ids),
+                "tags": rng.sample(["cards", "retention", "chat", "fraud", "nights"], 1),
+            },
+        )
+    with store.transaction() as conn:
+        for record, op in rows:
+            cursor = conn.execute(
+                "INSERT INTO records(id, kind, data, meta, updated_at, deleted) "
+                "VALUES (?, ?, ?, '{}', ?, 0)",
+                [record["id"], record["kind"], _dumps(record), record["updated_at"]],
+            )
+            conn.execute(
+                "INSERT INTO search(rowid, body) VALUES (?, ?)",
+                [cursor.lastrowid, search_body(record)],
+            )
+            conn.execute(
+                "INSERT INTO outbox(record_id, op) VALUES (?, ?)", [record["id"], _dumps(op)]
+            )
+        store.set_state("hlc", clock.last)
+    return time.perf_counter() - started
+
+
+def measure_writes(store: Store, count: int, rng: random.Random) -> tuple[list[float], list[float]]:
+    creates, updates = [], []
+    ids = []
+    for _ in range(count):
+        values = {"text": observation_text(rng), "category": rng.choice(CATEGORIES)}
+        started = time.perf_counter()
+        record = store.create("observation", values)
+        creates.append((time.perf_counter() - started) * 1000)
+        ids.append(record.id)
+    for record_id in ids:
+        started = time.perf_counter()
+        store.update(record_id, set={"severity": rng.choice(SEVERITIES)}, add={"tags": ["x"]})
+        updates.append((time.perf_counter() - started) * 1000)
+    return creates, updates
+
+
+def measure_search(store: Store, rounds: int) -> list[float]:
+    timings = []
+    for _ in range(rounds):
+        for query in QUERIES:
+            started = time.perf_counter()
+            store.search(query, limit=50)
+            timings.append((time.perf_counter() - started) * 1000)
+    return timings
+
+
+def measure_capture(home: Path, runs: int) -> list[float]:
+    env = {**os.environ, "FIELDRM_HOME": str(home), "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "fieldrm", "capture", "Team 4 TLs skip coaching #training"]
+    subprocess.run(command, env=env, check=True, capture_output=True)  # warm the OS cache
+    timings = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        subprocess.run(command, env=env, check=True, capture_output=True)
+        timings.append((time.perf_counter() - started) * 1000)
+    return timings
+
+
+def sizes(path: Path) -> tuple[int, int]:
+    """Bytes of the database file and of the outbox table with its index."""
+    with Store.open(path) as store:
+        store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        rows = store.conn.execute("SELECT name, sum(pgsize) FROM dbstat GROUP BY name").fetchall()
+    pages = dict(rows)
+    outbox = sum(size for name, size in pages.items() if name.startswith("outbox"))
+    return path.stat().st_size, outbox
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--observations", type=int, default=100_000)
+    parser.add_argument("--contacts", type=int, default=5_000)
+    parser.add_argument("--writes", type=int, default=1_000)
+    parser.add_argument("--captures", type=int, default=10)
+    args = parser.parse_args()
+    rng = random.Random(7)
+
+    with tempfile.TemporaryDirectory(prefix="fieldrm-bench-") as tmp:
+        home = Path(tmp)
+        path = home / "fieldrm.db"
+        with Store.open(path) as store:
+            fill_seconds = fill(store, args.observations, args.contacts, rng)
+            creates, updates = measure_writes(store, args.writes, rng)
+            searches = measure_search(store, 15)
+            hits = {query: len(store.search(query, limit=50)) for query in QUERIES[:4]}
+        captures = measure_capture(home, args.captures)
+        total, outbox = sizes(path)
+
+    print(
+        f"store: {args.observations:,} observations + {args.contacts:,} contacts "
+        f"(bulk fill {fill_seconds:.1f} s); sample hits {json.dumps(hits)}"
+    )
+    print(f"{'measure':<38}{'p50':>10}{'p95':>10}{'target':>12}  ok")
+    table = [
+        ("one write: create (record+outbox)", creates, "write"),
+        ("one write: edit + set add", updates, "write"),
+        ("FTS search, limit 50", searches, "search"),
+        ("`fieldrm capture` whole process", captures, "capture"),
+    ]
+    for label, timings, target in table:
+        p50, p95 = statistics.median(timings), percentile(timings, 95)
+        mark = "yes" if p95 <= TARGETS[target] else "NO"
+        limit = f"<= {TARGETS[target]:g}ms"
+        print(f"{label:<38}{p50:>8.2f}ms{p95:>8.2f}ms{limit:>12}  {mark}")
+    share = outbox / total * 100
+    print(
+        f"database size {total / 1e6:.1f} MB; change log (outbox) {outbox / 1e6:.1f} MB "
+        f"= {share:.0f}% of the file (every record still unsynced; sync empties it)"
+    )
+
+
+if __name__ == "__main__":
+    main()
