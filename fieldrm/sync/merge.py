@@ -3,7 +3,8 @@
 A record's sync state is a set of *registers*: each scalar field, each set element
 (`field\\x00element`, value True = present, False = removed) and `deleted`.  Each register
 holds `[value, seq]` (what devices see; `seq` is the server's version of that register) in
-`vals`, and `[device, hlc, user]` (who wrote it, only the server needs this) in `info`.
+`vals`, and `[device, hlc, user]` (who wrote it, only the server needs this; set elements add the
+devices whose adds keep them) in `info`.
 
 `merge_op` applies one device op (format: `fieldrm/store/changelog.py`) to that state:
 
@@ -11,10 +12,14 @@ holds `[value, seq]` (what devices see; `seq` is the server's version of that re
   last written at `seq` by device `d` is concurrent when `seq > b and d != device` (a
   device's ops arrive in its own order, so its own chain never conflicts with itself);
 - not concurrent: the write applies (an informed overwrite);
-- concurrent, same value: nothing to do; concurrent, different: the higher `(hlc, device)`
-  wins everywhere and the loser is kept as a conflict (conflict records themselves merge
-  silently, last writer wins);
-- set elements: add wins; a removal removes only what the remover had seen;
+- concurrent, different values: the higher `(hlc, device)` wins everywhere and the loser
+  is kept as a conflict (conflict records themselves merge silently, last writer wins);
+  concurrent, same value: no conflict, but the higher stamp is kept, so that the outcome
+  does not depend on the order in which the server received the writes;
+- set elements: add wins; a removal removes only what the remover had seen.  An element
+  register remembers which devices' adds keep it present (`info[reg][3]`, device -> the
+  version of its add), like an observed-remove set: a removal takes away the remover's own
+  add and the adds up to the version it had seen, and the element goes when none is left;
 - `updated_at` merges as the latest, `created_*` keep the first write;
 - delete against a concurrent edit (either arrival order): the record stays deleted and a
   conflict with `field="deleted"` keeps the edit's values.
@@ -124,7 +129,10 @@ def merge_op(state: RecordState, op: dict[str, Any], device: str, seq: int) -> M
             continue
         elif not concurrent(name, bases.get(name, 0)):
             write(name, value)
-        elif current[0] != value:
+        elif current[0] == value:
+            if incoming_wins(name):
+                write(name, value)  # the same value: keep the later stamp, as a clash would
+        else:
             wins = incoming_wins(name)
             if not silent:
                 mine = side(value, device, hlc, user)
@@ -139,20 +147,25 @@ def merge_op(state: RecordState, op: dict[str, Any], device: str, seq: int) -> M
             reg = element_register(name, item)
             touched.append(reg)
             edited.setdefault(name, []).append(item)
-            current = vals.get(reg)
-            if current is None or current[0] is not True:
-                write(reg, True)
+            adders = dict(_adders(vals, info, reg))
+            adders[device] = seq
+            vals[reg] = [True, seq]
+            info[reg] = [device, hlc, user, adders]
 
     for name, pairs in (op.get("rem") or {}).items():
         for item, base in pairs:
             reg = element_register(name, item)
             touched.append(reg)
-            current = vals.get(reg)
-            if current is None or current[0] is False:
-                continue
-            if concurrent(reg, base or 0):
-                continue  # an addition the remover had not seen: add wins
-            write(reg, False)
+            adders = _adders(vals, info, reg)
+            # The remover saw its own add and every add up to the version it had seen.
+            left = {adder: at for adder, at in adders.items() if adder != device and at > base}
+            if left == adders:
+                continue  # nothing it had seen is there: adds it had not seen win
+            if left:
+                info[reg] = [*info[reg][:3], left]
+            else:
+                vals[reg] = [False, seq]
+                info[reg] = [device, hlc, user, {}]
 
     if "del" in op:
         touched.append(DELETED)
@@ -160,7 +173,7 @@ def merge_op(state: RecordState, op: dict[str, Any], device: str, seq: int) -> M
         current = vals.get(DELETED)
         if current is None or not concurrent(DELETED, seen):
             write(DELETED, wanted)
-        elif current[0] != wanted and incoming_wins(DELETED):
+        elif incoming_wins(DELETED):
             write(DELETED, wanted)  # delete against restore: the later stamp decides
         if wanted and not silent and not (was_deleted_reg and was_deleted_reg[0]):
             # Edits from other devices this deleter had not seen are kept in a conflict.
@@ -185,6 +198,15 @@ def merge_op(state: RecordState, op: dict[str, Any], device: str, seq: int) -> M
                 )
             )
     return MergeOutcome(touched, conflicts)
+
+
+def _adders(vals: dict[str, list[Any]], info: dict[str, list[Any]], reg: str) -> dict[str, int]:
+    """Which devices' adds keep a set element present, each with the version of its add."""
+    current = vals.get(reg)
+    if current is None or current[0] is not True:
+        return {}
+    writer = info[reg]
+    return writer[3] if len(writer) > 3 else {writer[0]: current[1]}
 
 
 def _unseen_edits(
