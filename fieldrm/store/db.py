@@ -18,13 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
-from sqlite_utils import Database
 
 from fieldrm.errors import Ambiguous, FieldrmError, InvalidInput, NotFound, StoreError
 from fieldrm.errors import describe_validation_error as _describe
 from fieldrm.models import KINDS, USER_KINDS, Record, format_timestamp, kind_info, now_utc
 from fieldrm.store.changelog import build_op
-from fieldrm.store.schema import SCHEMA_VERSION, migrations
+from fieldrm.store.schema import SCHEMA_VERSION
 from fieldrm.store.text import fts_query, search_body
 from fieldrm.sync.clock import HybridClock
 
@@ -50,9 +49,18 @@ class Store:
     def __init__(self, conn: sqlite3.Connection, path: Path | None) -> None:
         self.path = path
         self.conn = conn
-        self.db = Database(conn)
         self.lock = threading.RLock()
         self._clock: HybridClock | None = None
+        self._db: Any = None
+
+    @property
+    def db(self) -> Any:
+        """The connection as a sqlite-utils Database, made on first use (slow to import)."""
+        if self._db is None:
+            from sqlite_utils import Database
+
+            self._db = Database(self.conn)
+        return self._db
 
     # ------------------------------------------------------------ opening
 
@@ -107,6 +115,8 @@ class Store:
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA foreign_keys=ON")
         if version < SCHEMA_VERSION:
+            from fieldrm.store.schema import migrations
+
             migrations.apply(self.db)
             conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         with self.transaction():
@@ -130,12 +140,37 @@ class Store:
         """One serialized transaction; nested calls become savepoints."""
         with self.lock:
             try:
-                with self.db.atomic():
+                with self._atomic():
                     yield self.conn
             except sqlite3.OperationalError as error:
                 if "full" in str(error) or "readonly" in str(error) or "locked" in str(error):
                     raise StoreError(f"could not save: {error}") from None
                 raise
+
+    @contextmanager
+    def _atomic(self) -> Iterator[None]:
+        """sqlite-utils' `Database.atomic`, without importing sqlite-utils on every start."""
+        conn = self.conn
+        if conn.in_transaction:
+            savepoint = f"fieldrm_{uuid.uuid4().hex}"
+            conn.execute(f"SAVEPOINT {savepoint}")
+            try:
+                yield
+            except BaseException:
+                if conn.in_transaction:  # an error may have ended the whole transaction
+                    conn.execute(f"ROLLBACK TO SAVEPOINT {savepoint}")
+                    conn.execute(f"RELEASE SAVEPOINT {savepoint}")
+                raise
+            conn.execute(f"RELEASE SAVEPOINT {savepoint}")
+            return
+        conn.execute("BEGIN")
+        try:
+            yield
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
 
     def get_state(self, key: str, default: str | None = None) -> str | None:
         with self.lock:

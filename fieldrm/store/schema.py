@@ -15,12 +15,24 @@ Tables:
 
 from __future__ import annotations
 
-from sqlite_utils import Database, Migrations
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
-migrations = Migrations("fieldrm")
+if TYPE_CHECKING:
+    from sqlite_utils import Database, Migrations
+
+# The steps in order.  The sqlite-utils `Migrations` that applies them is built on first
+# use (`migrations` below): importing sqlite-utils costs ~0.1 s, which every
+# `fieldrm capture` would pay although an up-to-date database never needs it.
+STEPS: list[Callable[[Database], None]] = []
 
 
-@migrations()
+def _step(fn: Callable[[Database], None]) -> Callable[[Database], None]:
+    STEPS.append(fn)
+    return fn
+
+
+@_step
 def m001_records_and_change_log(db: Database) -> None:
     db.executescript(
         """
@@ -48,7 +60,7 @@ def m001_records_and_change_log(db: Database) -> None:
     )
 
 
-@migrations()
+@_step
 def m002_search(db: Database) -> None:
     db.executescript(
         """
@@ -68,4 +80,17 @@ def m002_search(db: Database) -> None:
     )
 
 
-SCHEMA_VERSION = len(migrations._migrations)
+SCHEMA_VERSION = len(STEPS)
+
+
+def __getattr__(name: str) -> Any:
+    """`schema.migrations`: the sqlite-utils Migrations of STEPS, made when first asked for."""
+    if name != "migrations":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from sqlite_utils import Migrations
+
+    built: Migrations = Migrations("fieldrm")
+    for step in STEPS:
+        built()(step)
+    globals()["migrations"] = built
+    return built
