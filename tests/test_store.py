@@ -340,3 +340,18 @@ def test_export_then_import_round_trips_through_the_write_path(tmp_path, store):
         assert other.import_records(exported) == (0, 2)
         assert other.get(vendor.id).country == "India"
         assert other.pending_count() == 4
+
+
+def test_search_ranks_best_first_and_finds_old_records_past_the_window(store, monkeypatch):
+    monkeypatch.setattr(store_db, "SEARCH_WINDOW", 5)
+    old = store.create("observation", {"text": "badge reader broken at the fraud bay door"})
+    best = store.create("observation", {"text": "coaching"})
+    for number in range(8):
+        store.create("observation", {"text": f"note {number} about coaching and many other words"})
+    assert [r.id for r in store.search("badge")] == [old.id]
+    assert [r.id for r in store.search("fraud bad")] == [old.id]
+    results = store.search("coaching", limit=3)
+    assert len(results) == 3
+    assert best.id not in {r.id for r in results}  # only the newest 5 matches are ranked
+    monkeypatch.setattr(store_db, "SEARCH_WINDOW", 1000)
+    assert store.search("coaching", limit=3)[0].id == best.id
