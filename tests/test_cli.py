@@ -322,3 +322,22 @@ def test_an_unusable_database_is_refused_untouched(home, make, mention):
 def test_every_user_kind_has_an_add_command(home):
     listed = ok(home, "add", "--help")
     assert all(kind in listed for kind in USER_KINDS)
+
+
+def test_capture_starts_without_the_heavy_libraries(home, seeded):
+    """`fieldrm capture` must start fast (SPEC §10: ≤ 0.3 s): none of these may load."""
+    heavy = ["textual", "httpx", "fastapi", "uvicorn", "starlette", "sqlite_utils", "rich"]
+    script = (
+        "import json, sys\n"
+        "from fieldrm.cli import main\n"
+        "code = main(['capture', 'Team 4 skip side-by-sides #training @Priya'])\n"
+        f"loaded = sorted({{m.split('.')[0] for m in sys.modules}} & set({heavy!r}))\n"
+        "print(json.dumps([code, loaded]), file=sys.stderr)\n"
+    )
+    env = {**os.environ, "FIELDRM_HOME": str(home), "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=60
+    )
+    code, loaded = json.loads(result.stderr.splitlines()[-1])
+    assert code == 0 and loaded == []
+    assert everything(home)[0][-1]["text"].startswith("Team 4")
