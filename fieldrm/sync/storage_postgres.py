@@ -27,6 +27,7 @@ the BEGIN/COMMIT round trips on the hot path (every request authenticates).
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -37,14 +38,46 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from fieldrm.errors import StoreError
 from fieldrm.sync.storage import SCHEMA, Backend, Tx
 
-# Any fixed number: `pg_advisory_xact_lock` keys the schema step across server processes.
-_SCHEMA_LOCK_KEY = 0x6669656C64726D  # "fieldrm"
-
 
 @functools.lru_cache(maxsize=256)
 def to_pyformat(sql: str) -> str:
     """Storage's `?` placeholders as psycopg's `%s` (a literal % doubled first)."""
     return sql.replace("%", "%%").replace("?", "%s")
+
+
+# `INSERT … VALUES (?, …, ?) [ON CONFLICT …]`, the shape Storage's batch writes take.
+_INSERT_VALUES = re.compile(
+    r"^(?P<head>\s*INSERT\s.*?\bVALUES\s*)(?P<row>\(\s*\?(?:\s*,\s*\?)*\s*\))(?P<tail>.*)$",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+def _array_type(column: list[Any]) -> str:
+    """The PostgreSQL array type for one column's Python values (None fits any)."""
+    for value in column:
+        if isinstance(value, bool):
+            return "boolean[]"
+        if isinstance(value, int):
+            return "bigint[]"
+        if isinstance(value, float):
+            return "double precision[]"
+        if value is not None:
+            return "text[]"
+    return "text[]"
+
+
+@functools.lru_cache(maxsize=64)
+def _unnest_form(sql: str, types: tuple[str, ...]) -> str:
+    shape = _INSERT_VALUES.match(sql)
+    assert shape is not None
+    head, tail = shape.group("head", "tail")
+    arrays = ", ".join(f"%b::{name}" for name in types)
+    insert = re.sub(r"\bVALUES\s*$", "", head.replace("%", "%%"), flags=re.IGNORECASE)
+    return f"{insert}SELECT * FROM unnest({arrays}){to_pyformat(tail)}"
+
+
+# Any fixed number: `pg_advisory_xact_lock` keys the schema step across server processes.
+_SCHEMA_LOCK_KEY = 0x6669656C64726D  # "fieldrm"
 
 
 class _PostgresTx(Tx):
@@ -58,9 +91,18 @@ class _PostgresTx(Tx):
         self.conn.execute(to_pyformat(sql), params)  # type: ignore[arg-type]
 
     def executemany(self, sql: str, rows: list[Sequence[Any]]) -> None:
-        # psycopg 3 pipelines executemany: one round trip for the whole batch.
-        with self.conn.cursor() as cursor:
-            cursor.executemany(to_pyformat(sql), rows)  # type: ignore[arg-type]
+        shape = _INSERT_VALUES.match(sql)
+        if shape is None or len(rows) < 2:
+            with self.conn.cursor() as cursor:
+                cursor.executemany(to_pyformat(sql), rows)  # type: ignore[arg-type]
+            return
+        # One INSERT … SELECT FROM unnest(column arrays): a single statement (prepared
+        # once) instead of one per row, several times faster for a push's hundreds of rows.
+        # It needs that no two rows share an ON CONFLICT key, which holds for every batch
+        # Storage writes (records by id, changes by seq, rejected by device seq).
+        columns = [list(column) for column in zip(*rows, strict=True)]
+        types = tuple(_array_type(column) for column in columns)
+        self.conn.execute(_unnest_form(sql, types), columns)  # type: ignore[arg-type]
 
 
 class PostgresBackend(Backend):
@@ -77,8 +119,6 @@ class PostgresBackend(Backend):
             max_size=max_connections,
             timeout=timeout,
             kwargs={"autocommit": True},
-            # A connection broken by a database restart is replaced, not handed out.
-            check=ConnectionPool.check_connection,
             open=False,
             name="fieldrm-server",
         )
