@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from fieldrm.errors import FieldrmError, InvalidInput
 from fieldrm.output import (
     CommandFailed,
     dumps,
@@ -73,7 +74,6 @@ def _today() -> date:
 
 def _field_value(store: Store, field: FieldInfo, text: str) -> Any:
     """What the user typed for one field, as the model takes it (names become ids)."""
-    from fieldrm.errors import InvalidInput
     from fieldrm.models import parse_due
 
     text = text.strip()
@@ -91,7 +91,6 @@ def _field_value(store: Store, field: FieldInfo, text: str) -> Any:
 
 def _field_named(kind: str, name: str) -> FieldInfo:
     """A kind's field by its name (`owner_id`) or its option (`owner`, `reports-to`)."""
-    from fieldrm.errors import InvalidInput
     from fieldrm.models import kind_info
 
     info = kind_info(kind)
@@ -104,8 +103,6 @@ def _field_named(kind: str, name: str) -> FieldInfo:
 
 
 def _pairs(items: list[str] | None, option: str) -> list[tuple[str, str]]:
-    from fieldrm.errors import InvalidInput
-
     pairs = []
     for item in items or []:
         name, sep, value = item.partition("=")
@@ -116,7 +113,6 @@ def _pairs(items: list[str] | None, option: str) -> list[tuple[str, str]]:
 
 
 def _kind(kind: str) -> str:
-    from fieldrm.errors import InvalidInput
     from fieldrm.models import KINDS, USER_KINDS
 
     if kind not in KINDS:
@@ -256,7 +252,6 @@ def visit_start(
     as_json: JsonFlag = False,
 ) -> None:
     """Start a visit; captures made while it is open are filed under it."""
-    from fieldrm.errors import InvalidInput
     from fieldrm.models import kind_info
 
     fields = kind_info("visit").fields
@@ -284,7 +279,6 @@ def visit_end(
     as_json: JsonFlag = False,
 ) -> None:
     """End the open visit."""
-    from fieldrm.errors import InvalidInput
     from fieldrm.models import now_utc
 
     with open_store() as store, store.transaction():
@@ -338,8 +332,6 @@ def list_records(
 
 
 def _as_int(name: str, text: str) -> int:
-    from fieldrm.errors import InvalidInput
-
     try:
         return int(text)
     except ValueError:
@@ -372,8 +364,6 @@ def edit(
     as_json: JsonFlag = False,
 ) -> None:
     """Change fields of a record (sets: --add/--remove one element at a time)."""
-    from fieldrm.errors import InvalidInput
-
     if not (set_ or add or remove):
         raise InvalidInput("nothing to change: give --set, --add or --remove")
     with open_store() as store, store.transaction():
@@ -445,7 +435,6 @@ def export_visit(
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Write to FILE.")] = None,
 ) -> None:
     """A visit report: attendees, observations, questions, actions."""
-    from fieldrm.errors import InvalidInput
     from fieldrm.report import visit_report
 
     if fmt not in ("md", "json", "csv"):
@@ -467,8 +456,6 @@ def export_all(
 
 
 def _emit(text: str, output: Path | None) -> None:
-    from fieldrm.errors import FieldrmError
-
     if output is None:
         sys.stdout.write(text if text.endswith("\n") or not text else text + "\n")
         return
@@ -483,8 +470,6 @@ def import_records(
     file: Annotated[str, typer.Argument(help="JSON lines or a JSON array; - reads stdin.")],
 ) -> None:
     """Import records (creates new ids, updates existing ones); all or nothing."""
-    from fieldrm.errors import FieldrmError
-
     try:
         text = sys.stdin.read() if file == "-" else Path(file).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
@@ -500,8 +485,6 @@ def import_records(
 def parse_records(text: str) -> list[Any]:
     """Records from a JSON array (`list --json`) or JSON lines (`export all`)."""
     import json
-
-    from fieldrm.errors import InvalidInput
 
     if text.lstrip().startswith("["):
         try:
@@ -597,8 +580,6 @@ def main(argv: list[str] | None = None) -> int:
     # Typer vendors Click; its exceptions live in typer._click.
     from typer._click import ClickException
     from typer.main import get_command
-
-    from fieldrm.errors import FieldrmError
 
     args = sys.argv[1:] if argv is None else list(argv)
     command = get_command(_build(args))

@@ -341,3 +341,13 @@ def test_capture_starts_without_the_heavy_libraries(home, seeded):
     code, loaded = json.loads(result.stderr.splitlines()[-1])
     assert code == 0 and loaded == []
     assert everything(home)[0][-1]["text"].startswith("Team 4")
+
+
+def test_no_arguments_opens_the_app(monkeypatch):
+    import fieldrm.app
+    from fieldrm.cli import main
+
+    opened = []
+    monkeypatch.setattr(fieldrm.app, "run_app", lambda: opened.append(True))
+    assert main([]) == 0
+    assert opened == [True]
