@@ -479,7 +479,10 @@ def import_records(
     records = parse_records(text)
     with open_store() as store:
         created, updated = store.import_records(records)
-    print(f"imported {created + updated} records: {created} created, {updated} updated")
+    total = created + updated
+    print(
+        f"imported {total} record{'' if total == 1 else 's'}: {created} created, {updated} updated"
+    )
 
 
 def parse_records(text: str) -> list[Any]:
