@@ -183,6 +183,14 @@ def test_a_session_from_first_record_to_backup(home, tmp_path):
     assert json.loads(ok(home, "list", "observation", "--json")) == []
     assert ok(home, "list", "observation", "--deleted").count("deleted") == 1
 
+    # Set references take names to add, and id prefixes of current members to remove.
+    visit = json.loads(ok(home, "edit", visit_id, "--add", "attendees=Ravi Kumar", "--json"))
+    assert visit["attendees"] == sorted([priya["id"], ravi_id])
+    visit = json.loads(
+        ok(home, "edit", visit_id, "--remove", f"attendees={priya['id'][:13]}", "--json")
+    )
+    assert visit["attendees"] == [ravi_id]
+
     ended = json.loads(ok(home, "visit", "end", "--summary", "Coaching gaps in Team 4", "--json"))
     assert ended["id"] == visit_id and ended["ended_at"] is not None
     assert "no visit is open" in refused(fieldrm(home, "visit", "end"))
