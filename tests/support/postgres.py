@@ -203,15 +203,32 @@ class PostgresCluster:
         self.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+_shared: list[PostgresCluster] = []  # the session's cluster, once started
+_users = [0]
+
+
 @pytest.fixture(scope="session")
 def postgres_cluster() -> Iterator[PostgresCluster]:
-    """One throwaway cluster for the whole session (each xdist worker starts its own)."""
-    cluster = PostgresCluster()
+    """One throwaway cluster for the whole session (each xdist worker starts its own).
+
+    Several conftests import this fixture (tests/pg, tests/sync), which makes each its own
+    session fixture: they share one cluster, stopped when the last of them is done.
+    """
+    if not _shared:
+        cluster = PostgresCluster()
+        try:
+            cluster.start()
+        except BaseException:
+            cluster.stop()
+            raise
+        _shared.append(cluster)
+    _users[0] += 1
     try:
-        cluster.start()
-        yield cluster
+        yield _shared[0]
     finally:
-        cluster.stop()
+        _users[0] -= 1
+        if _users[0] == 0:
+            _shared.pop().stop()
 
 
 @pytest.fixture

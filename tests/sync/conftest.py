@@ -8,10 +8,11 @@ which the server keeps apart like another team.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -21,6 +22,7 @@ from fieldrm.store import Store
 from fieldrm.sync import client as sync_client
 from fieldrm.sync.server import create_app
 from fieldrm.sync.storage import Storage, open_storage
+from tests.support.postgres import postgres_cluster  # noqa: F401 (server_db_url uses it)
 
 SERVER_URL = "http://testserver"
 
@@ -34,11 +36,17 @@ settings.register_profile("fieldrm-sync", max_examples=500, **_COMMON)
 settings.register_profile("fieldrm-sync-slow", max_examples=5000, **_COMMON)
 
 
-@pytest.fixture(params=["sqlite"])
+@pytest.fixture(params=["sqlite", "postgresql"])
 def server_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A fresh, empty server database of each backend, as `--db` takes it."""
     if request.param == "sqlite":
         return str(tmp_path / "server.db")
+    if request.param == "postgresql":
+        # One throwaway cluster per session (tests/support/postgres.py), a database per test.
+        cluster = request.getfixturevalue("postgres_cluster")
+        url = cluster.create_database()
+        request.addfinalizer(lambda: cluster.drop_database(url))
+        return url
     raise AssertionError(f"unknown server backend {request.param}")
 
 
@@ -49,14 +57,46 @@ def storage(server_db_url: str) -> Iterator[Storage]:
     opened.close()
 
 
-@pytest.fixture
-def http(storage: Storage) -> Iterator[httpx.Client]:
-    """An httpx client talking to the server app in process (no sockets)."""
-    from starlette.testclient import TestClient
+class InProcessTransport(httpx.BaseTransport):
+    """A synchronous httpx transport into the ASGI app, on one private event loop.
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        client = TestClient(create_app(storage), base_url=SERVER_URL)
+    Much lighter than Starlette's TestClient (one loop, no portal thread per call), which
+    matters to the hypothesis model that makes thousands of requests.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.inner = httpx.ASGITransport(app=app)
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        async def exchange() -> tuple[httpx.Response, bytes]:
+            response = await self.inner.handle_async_request(request)
+            raw = b"".join([chunk async for chunk in response.aiter_raw()])
+            return response, raw  # still compressed: the client decodes, as on a network
+
+        response, body = self.loop.run_until_complete(exchange())
+        return httpx.Response(
+            response.status_code,
+            headers=response.headers,
+            stream=httpx.ByteStream(body),
+            request=request,
+        )
+
+    def close(self) -> None:
+        self.loop.close()
+
+
+@pytest.fixture
+def transport(storage: Storage) -> Iterator[InProcessTransport]:
+    made = InProcessTransport(create_app(storage))
+    yield made
+    made.close()
+
+
+@pytest.fixture
+def http(transport: InProcessTransport) -> Iterator[httpx.Client]:
+    """An httpx client talking to the server app in process (no sockets)."""
+    client = httpx.Client(transport=transport)
     yield client
     client.close()
 
