@@ -126,6 +126,7 @@ class FieldrmApp(App[None]):
         self.retry_delays = retry_delays
         self._failed_syncs = 0
         self._sync_timer: Any = None
+        self._sync_again = False
         self._sync_history: list[str] = []
         self.ready_at: float | None = None
 
@@ -201,14 +202,26 @@ class FieldrmApp(App[None]):
         if self._sync_timer is not None:
             self._sync_timer.stop()
             self._sync_timer = None
+        if any(worker.group == "sync" and not worker.is_finished for worker in self.workers):
+            # One sync at a time (a thread cannot be cancelled); run again when it ends.
+            self._sync_again = True
+            return
+        self._sync_again = False
         self._sync_with_server()
+
+    def _after_sync(self, delay: float) -> None:
+        if self._sync_again:
+            self._sync_again = False
+            self._schedule_sync(0.0)
+        else:
+            self._schedule_sync(delay)
 
     def _schedule_sync(self, delay: float) -> None:
         if self._sync_timer is not None:
             self._sync_timer.stop()
         self._sync_timer = self.set_timer(delay, self.sync_now, name="sync")
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="sync")
+    @work(thread=True, exit_on_error=False, group="sync")
     def _sync_with_server(self) -> None:
         # Imported here: the sync client (httpx) is not needed to draw the first screen.
         from fieldrm.sync import client
@@ -256,6 +269,8 @@ class FieldrmApp(App[None]):
     @on(SyncSkipped)
     def show_no_server(self) -> None:
         self._replace_status(connection="no server", error=None)
+        # Look again later: `fieldrm login` in another terminal configures a server.
+        self._after_sync(self.sync_interval)
 
     @on(SyncStarted)
     def show_syncing(self) -> None:
@@ -291,7 +306,7 @@ class FieldrmApp(App[None]):
         if message.pulled or message.conflicts:
             self.data_version += 1
         self.refresh_counts()
-        self._schedule_sync(self.sync_interval)
+        self._after_sync(self.sync_interval)
 
     @on(SyncFailed)
     def show_sync_failure(self, message: SyncFailed) -> None:
@@ -311,7 +326,7 @@ class FieldrmApp(App[None]):
                 markup=False,
             )
         self.refresh_counts()
-        self._schedule_sync(delay)
+        self._after_sync(delay)
 
     @property
     def sync_history(self) -> tuple[str, ...]:
@@ -326,7 +341,7 @@ class FieldrmApp(App[None]):
         if plan is not None:
             self._create_visit(plan)
 
-    @work(thread=True, exit_on_error=False, group="store")
+    @work(thread=True, exit_on_error=False, group="write")
     def _create_visit(self, plan: VisitPlan) -> None:
         with self.store.transaction():
             previous = self.store.open_visit()

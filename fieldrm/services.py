@@ -253,16 +253,16 @@ def visit_log(store: Store, visit_id: str | None, limit: int = 500) -> list[Reco
         sql = (
             "SELECT data FROM records WHERE kind IN ('observation', 'question', 'action') "
             "AND deleted = 0 AND json_extract(data, '$.visit_id') = ? "
-            "ORDER BY json_extract(data, '$.created_at'), id LIMIT ?"
+            "ORDER BY json_extract(data, '$.created_at'), rowid LIMIT ?"
         )
         params: list[Any] = [visit_id, limit]
     else:
         midnight = datetime.combine(today(), datetime.min.time()).astimezone()
         sql = (
-            "SELECT data FROM (SELECT data, updated_at FROM records "
+            "SELECT data FROM (SELECT rowid, data, updated_at FROM records "
             "WHERE kind IN ('observation', 'question', 'action') AND deleted = 0 "
             "AND updated_at >= ? ORDER BY updated_at DESC LIMIT ?) "
-            "ORDER BY json_extract(data, '$.created_at')"
+            "ORDER BY json_extract(data, '$.created_at'), rowid"
         )
         params = [format_timestamp(midnight), limit]
     return _records(store, sql, params)

@@ -30,6 +30,11 @@ class ChoiceScreen(ModalScreen[str | None]):
             yield Label(self.title_text, classes="dialog-title", markup=False)
             yield OptionList(*[Option(label, id=key) for key, label in self.choices])
 
+    def on_mount(self) -> None:
+        options = self.query_one(OptionList)
+        options.highlighted = 0
+        options.focus()
+
     @on(OptionList.OptionSelected)
     def choose(self, event: OptionList.OptionSelected) -> None:
         self.dismiss(event.option.id)

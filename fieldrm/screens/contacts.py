@@ -132,7 +132,7 @@ class ContactsScreen(FieldrmScreen):
         if event.node.data:
             self._load_contact(event.node.data)
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="store")
+    @work(thread=True, exclusive=True, exit_on_error=False, group="load")
     def _load_contact(self, contact_id: str) -> None:
         self.post_message(ContactLoaded(contact_detail(self.store, contact_id)))
 

@@ -254,7 +254,7 @@ class FloorWalkScreen(FieldrmScreen):
     def reload(self) -> None:
         self._load_log()
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="store")
+    @work(thread=True, exclusive=True, exit_on_error=False, group="load")
     def _load_log(self) -> None:
         store = self.store
         visit = store.open_visit()
@@ -375,7 +375,7 @@ class FloorWalkScreen(FieldrmScreen):
         else:
             self._update_entry(editing, line)
 
-    @work(thread=True, exit_on_error=False, group="store")
+    @work(thread=True, exit_on_error=False, group="write")
     def _create_entry(self, line: str) -> None:
         try:
             record, parsed = capture(self.store, line, today=today())
@@ -385,7 +385,7 @@ class FloorWalkScreen(FieldrmScreen):
         self.typed_lines[record.id] = line
         self.post_message(RecordSaved(record, "; ".join(parsed.warnings)))
 
-    @work(thread=True, exit_on_error=False, group="store")
+    @work(thread=True, exit_on_error=False, group="write")
     def _update_entry(self, entry: Record, line: str) -> None:
         store = self.store
         try:
@@ -466,7 +466,7 @@ class FloorWalkScreen(FieldrmScreen):
         if self.visit is not None:
             self._end_visit(self.visit.id)
 
-    @work(thread=True, exit_on_error=False, group="store")
+    @work(thread=True, exit_on_error=False, group="write")
     def _end_visit(self, visit_id: str) -> None:
         record = self.store.update(visit_id, set={"ended_at": now_utc()})
         self.post_message(RecordSaved(record, ""))
@@ -484,7 +484,7 @@ class FloorWalkScreen(FieldrmScreen):
 
         self.app.push_screen(ChoiceScreen("Export the visit's report as", choices), chosen)
 
-    @work(thread=True, exit_on_error=False, group="store")
+    @work(thread=True, exit_on_error=False, group="write")
     def _export_report(self, visit_id: str, fmt: str) -> None:
         # Imported when used: the report module is only needed for an export.
         from fieldrm.report import visit_report

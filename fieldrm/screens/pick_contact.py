@@ -59,7 +59,7 @@ class PickContactScreen(ModalScreen[PickedContact | None]):
     def typed(self, event: Input.Changed) -> None:
         self._find(event.value)
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="store")
+    @work(thread=True, exclusive=True, exit_on_error=False, group="load")
     def _find(self, text: str) -> None:
         store = self.app.store  # type: ignore[attr-defined]
         found = list_page(store, ListFilter("contact", text=text.strip()), limit=30)

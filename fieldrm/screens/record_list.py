@@ -51,6 +51,7 @@ class RecordListScreen(FieldrmScreen):
         self.preset_index = 0
         self.records: dict[str, Record] = {}
         self.names: dict[str, str] = {}
+        self._binding_state: tuple[bool | None, ...] = ()
 
     def compose(self) -> ComposeResult:
         yield from self.compose_frame_top()
@@ -120,7 +121,7 @@ class RecordListScreen(FieldrmScreen):
         record = self.records.get(event.row_key.value or "")
         detail = self.query_one("#record-detail", Static)
         detail.update(self.detail(record) if record is not None else "")
-        self.refresh_bindings()
+        self._refresh_bindings_if_changed()
 
     @on(PagedTable.Reloaded)
     def show_first_detail(self) -> None:
@@ -128,7 +129,18 @@ class RecordListScreen(FieldrmScreen):
         self.query_one("#record-detail", Static).update(
             self.detail(record) if record is not None else Text("Nothing here.", style="dim")
         )
-        self.refresh_bindings()
+        self._refresh_bindings_if_changed()
+
+    def _refresh_bindings_if_changed(self) -> None:
+        # Redrawing the footer costs a few ms: do it only when what applies changed.
+        record = self.selected
+        state = tuple(
+            None if record is None else self.can(action, record)
+            for action in sorted(self.RECORD_ACTIONS)
+        )
+        if state != self._binding_state:
+            self._binding_state = state
+            self.refresh_bindings()
 
     # ------------------------------------------------------------ filtering
 
@@ -153,7 +165,7 @@ class RecordListScreen(FieldrmScreen):
 
     # ------------------------------------------------------------ writing
 
-    @work(thread=True, exit_on_error=False, group="store")
+    @work(thread=True, exit_on_error=False, group="write")
     def save(self, record_id: str, note: str, **changes: Any) -> None:
         """Update a record in a worker; the list reloads when it is saved."""
         record = self.store.update(record_id, **changes)

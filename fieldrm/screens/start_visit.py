@@ -110,7 +110,7 @@ class StartVisitScreen(ModalScreen[VisitPlan | None]):
     def site_typed(self, event: Input.Changed) -> None:
         self._find_sites(event.value)
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="store")
+    @work(thread=True, exclusive=True, exit_on_error=False, group="load")
     def _find_sites(self, text: str) -> None:
         self.post_message(SitesFound(text, sites_matching(self.store, text.strip())))
 
@@ -163,7 +163,7 @@ class StartVisitScreen(ModalScreen[VisitPlan | None]):
         attendees.focus()
         self._find_people(site.id)
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="store")
+    @work(thread=True, exclusive=True, exit_on_error=False, group="load")
     def _find_people(self, site_id: str) -> None:
         self.post_message(PeopleFound(site_id, site_contacts(self.store, site_id, 300)))
 
@@ -174,6 +174,8 @@ class StartVisitScreen(ModalScreen[VisitPlan | None]):
         for person in message.people:
             role = (person.role or "").replace("_", " ")
             attendees.add_option((f"{person.name}  {role}".rstrip(), person.id))
+        if message.people:
+            attendees.highlighted = 0
 
     @on(AttendeeList.Confirmed)
     def start(self) -> None:

@@ -171,7 +171,7 @@ class SyncScreen(FieldrmScreen):
     def reload(self) -> None:
         self._load_conflicts()
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="store")
+    @work(thread=True, exclusive=True, exit_on_error=False, group="load")
     def _load_conflicts(self) -> None:
         try:
             from fieldrm.sync.conflicts import open_conflicts as sync_open_conflicts
@@ -258,7 +258,7 @@ class SyncScreen(FieldrmScreen):
         if table.row_count:
             table.move_cursor(row=(table.cursor_row + 1) % table.row_count)
 
-    @work(thread=True, exit_on_error=False, group="store")
+    @work(thread=True, exit_on_error=False, group="write")
     def _resolve(self, conflict_id: str, keep: str, value: str | None) -> None:
         from fieldrm.sync.conflicts import resolve_conflict
 

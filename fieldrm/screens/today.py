@@ -69,7 +69,7 @@ def render_questions(summary: TodaySummary) -> Text:
         _line(text, ("None waiting for an answer.", "dim"))
     for question in summary.open_questions:
         mark = "↗ " if question.status == "escalated" else "? "
-        _line(text, (mark, "bold"), (_clip(question.text, 60), ""))
+        _line(text, (mark, "bold"), (_clip(question.text, 50), ""))
     return text
 
 
@@ -84,7 +84,7 @@ def render_actions(summary: TodaySummary) -> Text:
         _line(
             text,
             (f"{action.due.isoformat() if action.due else '':<11}", "bold red" if overdue else ""),
-            (_clip(action.text, 44), ""),
+            (_clip(action.text, 30), ""),
             (f"  {owner}", "dim"),
         )
     return text
@@ -98,8 +98,8 @@ def render_people(summary: TodaySummary) -> Text:
         role = (contact.role or "").replace("_", " ")
         _line(
             text,
-            (f"{_clip(contact.name, 26):<27}", ""),
-            (f"{_clip(role, 24):<25}", "dim"),
+            (f"{_clip(contact.name, 20):<21}", ""),
+            (f"{_clip(role, 18):<19}", "dim"),
             ("never met" if met is None else f"met {ago(met)}", "italic"),
         )
     return text
@@ -162,7 +162,7 @@ class TodayScreen(FieldrmScreen):
     def reload(self) -> None:
         self._load_summary()
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="store")
+    @work(thread=True, exclusive=True, exit_on_error=False, group="load")
     def _load_summary(self) -> None:
         self.post_message(TodayLoaded(today_summary(self.store)))
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
 from textual import work
+from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.widgets import DataTable, Static
 
@@ -96,6 +97,11 @@ class PagedTable(DataTable):
             super().__init__()
             self.table = table
 
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("home", "scroll_top", "First", tooltip="Go to the first row.", show=False),
+        Binding("end", "scroll_bottom", "Last", tooltip="Go to the last row loaded.", show=False),
+    ]
+
     def __init__(self, columns: Sequence[tuple[str, int | None]], **kwargs: Any) -> None:
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
         self._column_spec = columns
@@ -120,7 +126,7 @@ class PagedTable(DataTable):
         self._keep_key = self.current_key() if keep else None
         self._fetch_page(self._generation, 0)
 
-    @work(thread=True, exit_on_error=False, group="store")
+    @work(thread=True, exit_on_error=False, group="page")
     def _fetch_page(self, generation: int, offset: int) -> None:
         fetch = self._fetch
         if fetch is None:
@@ -132,13 +138,14 @@ class PagedTable(DataTable):
         message.stop()
         if message.generation != self._generation:
             return  # a newer load replaced this one
-        self._loading = False
+        # Still "loading" while rows go in: moving the cursor must not fetch again.
         if message.offset == 0:
             self.clear()
         for key, cells in message.rows:
             if key not in self.rows:
                 self.add_row(*cells, key=key)
         self._exhausted = len(message.rows) < PAGE_SIZE
+        self._loading = False
         if message.offset == 0:
             if self._keep_key is not None and self._keep_key in self.rows:
                 self.move_cursor(row=self.get_row_index(self._keep_key), animate=False)
@@ -158,7 +165,7 @@ class PagedTable(DataTable):
         self._maybe_fetch_more()
 
     def _maybe_fetch_more(self) -> None:
-        if self._exhausted or self._loading or self._fetch is None:
+        if self._exhausted or self._loading or self._fetch is None or self.row_count == 0:
             return
         if self.cursor_row >= self.row_count - 20:
             self._loading = True
