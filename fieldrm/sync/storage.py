@@ -32,7 +32,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from fieldrm.errors import describe_validation_error
+from fieldrm.errors import StoreError, describe_validation_error
 from fieldrm.models import KINDS, new_id
 from fieldrm.store.changelog import touched_registers
 from fieldrm.sync.clock import now_ms, pack, wall_ms
@@ -86,6 +86,10 @@ SCHEMA = [
     )""",
 ]
 
+# Server schema migrations, on SQLite and PostgreSQL alike: step n brings a database from
+# version n to n + 1 (kept in `server_schema`).  Append new steps; never edit a shipped one.
+MIGRATIONS: list[list[str]] = [SCHEMA]
+
 
 def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
@@ -122,6 +126,9 @@ class Backend(ABC):
     #: appended to the SELECT that locks a workspace's counter inside a write transaction
     #: (SQLite's BEGIN IMMEDIATE already holds the write lock, PostgreSQL needs FOR UPDATE)
     lock_clause: str = ""
+    #: run first in the migration transaction, so that server processes starting together
+    #: migrate one at a time (SQLite's BEGIN IMMEDIATE already does; PostgreSQL needs a lock)
+    schema_lock: str = ""
 
     @abstractmethod
     def transaction(self, write: bool) -> AbstractContextManager[Tx]:
@@ -184,9 +191,29 @@ class Storage:
 
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
-        with backend.transaction(write=True) as tx:
-            for statement in SCHEMA:
-                tx.execute(statement)
+        self.schema_version = self._migrate()
+
+    def _migrate(self) -> int:
+        """Bring the database to the newest schema; refuse one made by a newer server."""
+        with self.backend.transaction(write=True) as tx:
+            if self.backend.schema_lock:
+                tx.execute(self.backend.schema_lock)
+            tx.execute("CREATE TABLE IF NOT EXISTS server_schema (version INTEGER NOT NULL)")
+            rows = tx.query("SELECT version FROM server_schema")
+            version = rows[0][0] if rows else 0
+            if version > len(MIGRATIONS):
+                raise StoreError(
+                    f"the server database has schema version {version}, newer than this "
+                    f"server's {len(MIGRATIONS)}: upgrade fieldrm on the server"
+                )
+            for step in MIGRATIONS[version:]:
+                for statement in step:
+                    tx.execute(statement)
+            if not rows:
+                tx.execute("INSERT INTO server_schema(version) VALUES (?)", [len(MIGRATIONS)])
+            elif version != len(MIGRATIONS):
+                tx.execute("UPDATE server_schema SET version = ?", [len(MIGRATIONS)])
+        return len(MIGRATIONS)
 
     def close(self) -> None:
         self.backend.close()

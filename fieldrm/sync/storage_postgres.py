@@ -36,7 +36,7 @@ import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from fieldrm.errors import StoreError
-from fieldrm.sync.storage import SCHEMA, Backend, Tx
+from fieldrm.sync.storage import Backend, Tx
 
 
 @functools.lru_cache(maxsize=256)
@@ -109,10 +109,14 @@ class PostgresBackend(Backend):
     """A connection pool on one PostgreSQL database; see the module docstring for locking."""
 
     lock_clause = " FOR UPDATE"
+    # `CREATE TABLE IF NOT EXISTS` is not safe against a concurrent twin on PostgreSQL (both
+    # pass the check, one fails on the catalog's unique index): server processes starting
+    # together on a new database migrate one after the other under this advisory lock.
+    schema_lock = f"SELECT pg_advisory_xact_lock({_SCHEMA_LOCK_KEY})"
 
     def __init__(self, url: str, *, max_connections: int = 16, timeout: float = 30.0) -> None:
         self.url = url
-        self._prepare_schema()
+        self._check_reachable()
         self.pool = ConnectionPool(
             url,
             min_size=1,
@@ -128,18 +132,10 @@ class PostgresBackend(Backend):
             self.pool.close()
             raise StoreError(f"cannot connect to {_safe(url)} (timed out)") from None
 
-    def _prepare_schema(self) -> None:
-        """Create the tables once, even when several server processes start together.
-
-        `CREATE TABLE IF NOT EXISTS` is not safe against a concurrent twin on PostgreSQL
-        (both may pass the check, one fails on the catalog's unique index), so the first
-        connection takes an advisory lock around it; Storage's own pass then finds them.
-        """
+    def _check_reachable(self) -> None:
+        """Fail at start with the driver's one-line reason (the pool would only time out)."""
         try:
-            with psycopg.connect(self.url, connect_timeout=10) as conn, conn.transaction():
-                conn.execute("SELECT pg_advisory_xact_lock(%s)", [_SCHEMA_LOCK_KEY])
-                for statement in SCHEMA:
-                    conn.execute(statement)  # type: ignore[arg-type]
+            psycopg.connect(self.url, connect_timeout=10).close()
         except psycopg.OperationalError as error:
             reason = " ".join(str(error).split()) or "connection failed"
             raise StoreError(f"cannot use the database {_safe(self.url)}: {reason}") from None
