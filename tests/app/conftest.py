@@ -10,8 +10,7 @@ import pytest
 
 from fieldrm.demo import load_demo
 from fieldrm.models import format_timestamp, now_utc, parse_timestamp
-from fieldrm.store import Store
-from fieldrm.store import replica
+from fieldrm.store import Store, replica
 
 FROZEN_NOW = "2026-11-23T09:30:00Z"  # a Monday
 
