@@ -69,7 +69,7 @@ class ContactsScreen(FieldrmScreen):
         with Horizontal(id="contacts"):
             with Vertical(id="contact-list-pane"):
                 yield Input(placeholder="/ find by name", id="contact-filter")
-                yield PagedTable((("Name", 24), ("Role", 22), ("Site", 14)), id="contact-table")
+                yield PagedTable((("Name", 22), ("Role", 26), ("Site", 18)), id="contact-table")
             with Vertical(id="contact-detail-pane"):
                 yield Static(id="contact-card")
                 yield Tree("Org chart", id="org-chart")
@@ -79,7 +79,7 @@ class ContactsScreen(FieldrmScreen):
     def on_mount(self) -> None:
         timeline = self.query_one("#contact-timeline", DataTable)
         timeline.add_column("When", width=10, key="when")
-        timeline.add_column("What", width=22, key="what")
+        timeline.add_column("What", width=16, key="what")
         timeline.add_column("", key="label")
         self.query_one("#org-chart", Tree).show_root = False
         self.query_one("#contact-table", PagedTable).focus()
@@ -166,14 +166,18 @@ class ContactsScreen(FieldrmScreen):
         chart.clear()
         chart.root.label = f"{detail.site or 'No site'}: org chart"
         parents = [chart.root]
-        for depth, member in detail.org_chart:
+        chart_rows = detail.org_chart
+        for index, (depth, member) in enumerate(chart_rows):
             del parents[depth + 1 :]
             parent = parents[-1]
-            label = Text(member.name, style="bold" if member.id == person.id else "")
+            label = Text(member.name, style="bold reverse" if member.id == person.id else "")
             if member.role:
                 label.append(f"  {_role(member.role)}", style="dim")
-            node = parent.add(label, data=member.id, expand=True)
-            parents.append(node)
+            has_reports = index + 1 < len(chart_rows) and chart_rows[index + 1][0] > depth
+            if has_reports:
+                parents.append(parent.add(label, data=member.id, expand=True))
+            else:
+                parent.add_leaf(label, data=member.id)
         chart.root.expand()
 
         timeline = self.query_one("#contact-timeline", DataTable)

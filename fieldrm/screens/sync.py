@@ -150,7 +150,8 @@ class SyncScreen(FieldrmScreen):
         summary = Text()
         summary.append(f"Server: {status.server or 'none configured'}", style="bold")
         summary.append(f"   {status.connection}   last sync {ago(status.last_sync)}")
-        summary.append(f"   {status.pending} pending   {status.conflicts} open conflicts")
+        plural = "" if status.conflicts == 1 else "s"
+        summary.append(f"   {status.pending} pending   {status.conflicts} open conflict{plural}")
         if status.error:
             summary.append("\nLast error: ", style="bold")
             summary.append(status.error)

@@ -3,10 +3,12 @@ clock, and helpers that wait on conditions (never on fixed sleeps)."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 
 import pytest
+from textual.worker import WorkerCancelled
 
 from fieldrm.demo import load_demo
 from fieldrm.models import format_timestamp, now_utc, parse_timestamp
@@ -48,7 +50,9 @@ def contact_id(store: Store, name: str) -> str:
 async def wait_until(pilot, condition: Callable[[], bool], what: str, rounds: int = 400) -> None:
     """Let the app run (workers, messages, refreshes) until `condition()` holds."""
     for _ in range(rounds):
-        await pilot.app.workers.wait_for_complete()
+        # A newer load may cancel an older one: fine, keep waiting.
+        with contextlib.suppress(WorkerCancelled):
+            await pilot.app.workers.wait_for_complete()
         await pilot.pause()
         if condition():
             return
