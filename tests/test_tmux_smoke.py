@@ -1,0 +1,87 @@
+"""The app in a real terminal: tmux runs `fieldrm` on a fresh device with the demo, an
+observation is typed into the floor-walk screen, ctrl+q quits, and the command line
+finds the observation.  Readiness is polled from the pane, never slept for."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TEXT = "Team 9 headsets crackling on the left bank"
+
+
+def fieldrm(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "fieldrm", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+
+
+class Tmux:
+    """One private tmux server (its own socket), so tests never touch anyone else's."""
+
+    def __init__(self, socket_name: str) -> None:
+        self.base = ["tmux", "-L", socket_name]
+
+    def __call__(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*self.base, *args], capture_output=True, text=True, check=check, timeout=30
+        )
+
+    def screen(self) -> str:
+        return self("capture-pane", "-p", "-t", "app").stdout
+
+    def alive(self) -> bool:
+        return self("has-session", "-t", "app", check=False).returncode == 0
+
+    def wait_for(self, condition: Callable[[], bool], what: str, limit: float = 60.0) -> None:
+        # Polls the pane; the limit only turns a hang into a failure with the pane shown.
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            if condition():
+                return
+            time.sleep(0.1)
+        raise AssertionError(f"timed out waiting until {what}; the pane shows:\n{self.screen()}")
+
+
+def test_type_an_observation_in_the_app_and_find_it_with_the_cli(_isolated_home, tmp_path):
+    home = _isolated_home
+    fieldrm("demo")
+    tmux = Tmux(f"fieldrm-smoke-{os.getpid()}-{tmp_path.name}")
+    command = f"cd {shlex.quote(str(ROOT))} && {shlex.quote(sys.executable)} -m fieldrm"
+    try:
+        tmux(
+            "new-session", "-d", "-s", "app", "-x", "120", "-y", "36",
+            "-e", f"FIELDRM_HOME={home}", "-e", "TERM=xterm-256color", command,
+        )  # fmt: skip
+        tmux.wait_for(lambda: "F3 Floor walk" in tmux.screen(), "the app draws")
+        tmux.wait_for(lambda: "Open questions" in tmux.screen(), "Today shows its data")
+        tmux("send-keys", "-t", "app", "F3")
+        tmux.wait_for(lambda: "Type what you see" in tmux.screen(), "the floor walk opens")
+        tmux("send-keys", "-t", "app", "-l", f"{TEXT} #facility !concern")
+        tmux.wait_for(lambda: "severity concern" in tmux.screen(), "the line is parsed")
+        tmux("send-keys", "-t", "app", "Enter")
+        tmux.wait_for(
+            lambda: TEXT in tmux.screen() and "Type what you see" in tmux.screen(),
+            "the entry is in the log and the line is empty again",
+        )
+        tmux("send-keys", "-t", "app", "C-q")
+        tmux.wait_for(lambda: not tmux.alive(), "the app quits")
+    finally:
+        tmux("kill-server", check=False)
+
+    observations = json.loads(fieldrm("list", "observation", "--json").stdout)
+    mine = [o for o in observations if o["text"] == TEXT]
+    assert len(mine) == 1
+    assert (mine[0]["category"], mine[0]["severity"]) == ("facility", "concern")
