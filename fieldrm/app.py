@@ -7,10 +7,12 @@ with `check_same_thread=False` and serialized by its lock, so pool threads may s
 
 from __future__ import annotations
 
+import importlib
 import sys
 import time
-from collections.abc import Iterable
-from typing import Any, ClassVar
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import on, work
 from textual.app import App, SystemCommand
@@ -21,9 +23,6 @@ from textual.worker import Worker, WorkerState
 
 from fieldrm.errors import FieldrmError
 from fieldrm.models import format_timestamp, now_utc
-from fieldrm.screens.actions import ActionsScreen
-from fieldrm.screens.contacts import ContactsScreen
-from fieldrm.screens.floor_walk import FloorWalkScreen
 from fieldrm.screens.messages import (
     CountsRead,
     SyncCompleted,
@@ -31,14 +30,12 @@ from fieldrm.screens.messages import (
     SyncSkipped,
     SyncStarted,
 )
-from fieldrm.screens.questions import QuestionsScreen
-from fieldrm.screens.search import SearchScreen
-from fieldrm.screens.start_visit import StartVisitScreen, VisitPlan
-from fieldrm.screens.sync import SyncScreen
-from fieldrm.screens.today import TodayScreen
 from fieldrm.screens.widgets import NAVIGATION
 from fieldrm.services import SyncStatus, read_counts
 from fieldrm.store import Store
+
+if TYPE_CHECKING:
+    from fieldrm.screens.start_visit import VisitPlan
 
 SYNC_INTERVAL = 60.0
 """Seconds between background syncs while the server answers."""
@@ -49,19 +46,29 @@ SYNC_AFTER_EDIT = 3.0
 """Seconds after a local edit before it is pushed (edits in a burst go together)."""
 
 
+def _lazy_screen(module: str, name: str) -> Callable[[], Screen]:
+    """A mode's screen, imported when first shown: start-up loads only the first screen."""
+
+    def make() -> Screen:
+        return getattr(importlib.import_module(f"fieldrm.screens.{module}"), name)()
+
+    return make
+
+
 class FieldrmApp(App[None]):
     """The relationship manager's notebook."""
 
     TITLE = "fieldrm"
-    CSS_PATH = "app.tcss"
+    # Absolute, so subclasses defined elsewhere (benchmarks, tests) find it too.
+    CSS_PATH = Path(__file__).with_name("app.tcss")
     MODES: ClassVar[dict[str, Any]] = {
-        "today": TodayScreen,
-        "floor": FloorWalkScreen,
-        "contacts": ContactsScreen,
-        "questions": QuestionsScreen,
-        "actions": ActionsScreen,
-        "sync": SyncScreen,
-        "search": SearchScreen,
+        "today": _lazy_screen("today", "TodayScreen"),
+        "floor": _lazy_screen("floor_walk", "FloorWalkScreen"),
+        "contacts": _lazy_screen("contacts", "ContactsScreen"),
+        "questions": _lazy_screen("questions", "QuestionsScreen"),
+        "actions": _lazy_screen("actions", "ActionsScreen"),
+        "sync": _lazy_screen("sync", "SyncScreen"),
+        "search": _lazy_screen("search", "SearchScreen"),
     }
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding(
@@ -335,6 +342,8 @@ class FieldrmApp(App[None]):
     # ------------------------------------------------------------ visits
 
     def action_start_visit(self) -> None:
+        from fieldrm.screens.start_visit import StartVisitScreen
+
         self.push_screen(StartVisitScreen(), self._start_visit)
 
     def _start_visit(self, plan: VisitPlan | None) -> None:

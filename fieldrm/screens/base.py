@@ -38,16 +38,26 @@ class FieldrmScreen(Screen[None]):
         yield StatusLine(id="status-line")
         yield Footer()
 
+    _loaded_version: int = -1
+    """The app's data_version this screen last loaded; -1 before the first load."""
+
     def on_mount(self) -> None:
         self.watch(self.app, "data_version", self._data_changed, init=False)
 
     def on_screen_resume(self) -> None:
-        self.reload()
+        # Coming back to a screen whose data did not change costs nothing: no query, no
+        # rebuilt rows (a switch stays within a frame or two).
+        if self._loaded_version != self.fieldrm.data_version:
+            self._reload_now()
 
     def _data_changed(self, _version: int) -> None:
         # Screens in the background reload when they are shown again.
         if self.is_current:
-            self.reload()
+            self._reload_now()
+
+    def _reload_now(self) -> None:
+        self._loaded_version = self.fieldrm.data_version
+        self.reload()
 
     def reload(self) -> None:
         """Fetch what the screen shows (in a worker); screens override this."""

@@ -1,0 +1,253 @@
+"""Terminal-app speed with a big store: 100,000 observations and 5,000 contacts (SPEC §10).
+
+    python bench/bench_app.py [--db FILE] [--observations N] [--contacts N]
+
+Prints: launch to interactive (a fresh process, best of 3), every screen switch, list
+scrolling, search as you type, and peak memory.  Targets: interactive ≤ 0.5 s, screen
+switch and scroll ≤ 50 ms, memory ≤ 150 MB.  Run by hand; not collected by pytest.
+The database is built once (about a minute) and reused when --db names an existing file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from fieldrm.models import Category, Role, Severity, new_id  # noqa: E402
+from fieldrm.store import Store  # noqa: E402
+
+WORDS = (
+    "agents queue headsets coaching floor calibration attrition schedule adherence wallboard "
+    "escalation refund waiver script hold transfer training QA supervisor shift night backlog "
+    "chat email voice fraud cards retention billing AHT CSAT FCR occupancy absenteeism"
+).split()
+
+
+def build(path: Path, observations: int, contacts: int) -> None:
+    """Fill a store through the normal write path (records, search text, change log)."""
+    rng = random.Random(7)
+    store = Store.open(path)
+    started = time.perf_counter()
+    with store.transaction():
+        vendor = store.create("vendor", {"name": "Bench Vendor"})
+        sites = [
+            store.create("site", {"vendor_id": vendor.id, "name": f"Site {n}", "city": "Cebu"})
+            for n in range(10)
+        ]
+        people: list[str] = []
+        roles = [role.value for role in Role]
+        for n in range(contacts):
+            site = sites[n % len(sites)]
+            boss = people[n // 8] if n >= 8 else None
+            person = store.create(
+                "contact",
+                {
+                    "id": new_id(),
+                    "name": f"{rng.choice(WORDS).title()} {rng.choice(WORDS).title()} {n}",
+                    "role": rng.choice(roles),
+                    "site_id": site.id,
+                    "vendor_id": vendor.id,
+                    "reports_to": boss,
+                },
+            )
+            people.append(person.id)
+        visits = [
+            store.create(
+                "visit",
+                {
+                    "site_id": rng.choice(sites).id,
+                    "started_at": f"2026-{rng.randint(1, 10):02d}-{rng.randint(1, 28):02d}T09:00Z",
+                    "ended_at": "2026-11-01T00:00:00Z",
+                    "attendees": rng.sample(people, 3),
+                },
+            ).id
+            for _ in range(500)
+        ]
+        categories = [c.value for c in Category]
+        severities = [s.value for s in Severity]
+        for n in range(observations):
+            store.create(
+                "observation",
+                {
+                    "text": " ".join(rng.choices(WORDS, k=12)) + f" #{n}",
+                    "visit_id": rng.choice(visits),
+                    "contact_id": rng.choice(people),
+                    "category": rng.choice(categories),
+                    "severity": rng.choice(severities),
+                },
+            )
+        for n in range(2000):
+            store.create("question", {"text": " ".join(rng.choices(WORDS, k=9)) + "?"})
+            store.create(
+                "action",
+                {"text": " ".join(rng.choices(WORDS, k=8)), "due": f"2026-12-{n % 28 + 1:02d}"},
+            )
+    store.close()
+    print(f"built {path.name}: {time.perf_counter() - started:.1f} s", flush=True)
+
+
+LAUNCH_CHILD = """
+import sys, time
+started = float(sys.argv[1])
+from fieldrm.app import FieldrmApp
+
+class Timed(FieldrmApp):
+    def on_ready(self):
+        self.first_frame = time.time() - started
+        # Poll (5 ms) until Today's panels hold data: that is "interactive with data".
+        self.set_interval(0.005, self.check_loaded)
+
+    def check_loaded(self):
+        panel = self.screen.query_one("#today-observations")
+        if str(panel.render()).strip():
+            self.exit((self.first_frame, time.time() - started))
+
+first, full = Timed(start_mode="today").run(headless=True, size=(120, 40))
+print(f"{first:.4f} {full:.4f}")
+"""
+
+
+def measure_launch(db: Path, runs: int = 3) -> tuple[float, float]:
+    env = {**os.environ, "FIELDRM_HOME": str(db.parent)}
+    firsts, fulls = [], []
+    for _ in range(runs):
+        started = time.time()
+        out = subprocess.run(
+            [sys.executable, "-c", LAUNCH_CHILD, str(started)],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+        firsts.append(float(out[0]))
+        fulls.append(float(out[1]))
+    return min(firsts), min(fulls)
+
+
+async def settle(pilot) -> None:
+    from textual.worker import WorkerCancelled
+
+    for _ in range(3):
+        try:
+            await pilot.app.workers.wait_for_complete()
+        except WorkerCancelled:
+            pass
+        await pilot.pause()
+
+
+async def until(pilot, condition, limit: int = 2000) -> None:
+    for _ in range(limit):
+        if condition():
+            return
+        await asyncio.sleep(0)
+        await pilot.pause()
+    raise RuntimeError("condition never held")
+
+
+async def measure_in_app(db: Path) -> dict[str, object]:
+    from fieldrm.app import FieldrmApp
+    from fieldrm.screens.widgets import NAVIGATION
+
+    store = Store.open(db)
+    app = FieldrmApp(store, start_mode="today")
+    figures: dict[str, object] = {}
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        switches: dict[str, list[float]] = {}
+        loads: dict[str, list[float]] = {}
+        for _round in range(3):
+            for mode, key, title in [*NAVIGATION[1:], NAVIGATION[0]]:
+                started = time.perf_counter()
+                await pilot.press(key)
+                await until(pilot, lambda mode=mode: app.current_mode == mode)
+                switches.setdefault(title, []).append(time.perf_counter() - started)
+                await settle(pilot)
+                loads.setdefault(title, []).append(time.perf_counter() - started)
+        figures["switch"] = {k: (v[0], statistics.median(v[1:])) for k, v in switches.items()}
+        figures["loaded"] = {k: (v[0], statistics.median(v[1:])) for k, v in loads.items()}
+
+        # Scrolling the 5,000 contacts a page at a time (pages are fetched as needed).
+        await pilot.press("f4")
+        await settle(pilot)
+        table = app.screen.query_one("#contact-table")
+        table.focus()
+        steps = []
+        for _ in range(60):
+            started = time.perf_counter()
+            await pilot.press("pagedown")
+            steps.append(time.perf_counter() - started)
+        await settle(pilot)
+        figures["scroll"] = (statistics.median(steps), max(steps), table.row_count)
+
+        # Search as you type: each keystroke until its results are shown.
+        await pilot.press("f8")
+        await settle(pilot)
+        results = app.screen.query_one("#search-results")
+        typed = ""
+        per_key = []
+        for char in "coaching refund":
+            typed += char
+            started = time.perf_counter()
+            await pilot.press(char if char != " " else "space")
+            await until(pilot, lambda: app.screen.query_one("#search-input").value == typed)
+            await settle(pilot)
+            per_key.append(time.perf_counter() - started)
+        figures["search"] = (statistics.median(per_key), max(per_key), results.row_count)
+    store.close()
+    figures["max_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--db", type=Path, help="reuse (or create) this database file")
+    parser.add_argument("--observations", type=int, default=100_000)
+    parser.add_argument("--contacts", type=int, default=5_000)
+    args = parser.parse_args()
+    db = args.db or Path(tempfile.mkdtemp(prefix="fieldrm-bench-")) / "fieldrm.db"
+    db = db.resolve()
+    if not db.exists():
+        build(db, args.observations, args.contacts)
+    if db.name != "fieldrm.db":
+        raise SystemExit("--db must name a file called fieldrm.db (FIELDRM_HOME layout)")
+    os.environ["FIELDRM_HOME"] = str(db.parent)
+    print(f"store: {db} ({db.stat().st_size / 1e6:.0f} MB)")
+
+    first, full = measure_launch(db)
+    print(f"launch: first frame {first * 1000:.0f} ms, Today with data {full * 1000:.0f} ms")
+    figures = asyncio.run(measure_in_app(db))
+    print("screen switch (first time / later, ms; to drawn, then to data loaded):")
+    for title, (once, later) in figures["switch"].items():
+        loaded_once, loaded_later = figures["loaded"][title]
+        print(
+            f"  {title:<11} drawn {once * 1000:6.1f} / {later * 1000:6.1f}"
+            f"   loaded {loaded_once * 1000:6.1f} / {loaded_later * 1000:6.1f}"
+        )
+    median, worst, rows = figures["scroll"]
+    print(
+        f"contacts list, page down: median {median * 1000:.1f} ms, worst {worst * 1000:.1f} ms "
+        f"({rows} rows loaded of 5,000)"
+    )
+    median, worst, rows = figures["search"]
+    print(
+        f"search as you type: median {median * 1000:.1f} ms per key, worst "
+        f"{worst * 1000:.1f} ms ({rows} results)"
+    )
+    print(f"peak memory (app process with the store): {figures['max_rss_mb']:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
