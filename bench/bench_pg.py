@@ -153,11 +153,10 @@ def print_sync(results: dict[str, dict[str, Any]], records: int) -> None:
 # ---------------------------------------------------------------- the storm
 
 
-def device_bodies(devices: int, changes: int, batch: int) -> list[list[bytes]]:
-    """Each device's push bodies, made by a real device store (creates of observations)."""
-    every: list[list[bytes]] = []
+def device_ops(devices: int, changes: int) -> list[list[str]]:
+    """Each device's ops as `[seq,op]` JSON, made by a real device store (creates)."""
+    every: list[list[str]] = []
     for number in range(devices):
-        name = f"device-{number:02d}"
         with Store.memory() as store:
             for change in range(changes):
                 text = f"Device {number} noticed thing {change} on the floor"
@@ -170,13 +169,18 @@ def device_bodies(devices: int, changes: int, batch: int) -> list[list[bytes]]:
                     conn.executemany(
                         "DELETE FROM outbox WHERE seq = ?", [(e.seq,) for e in entries]
                     )
-        every.append(
-            [
-                f'{{"device":"{name}","ops":[{",".join(ops[start : start + batch])}]}}'.encode()
-                for start in range(0, changes, batch)
-            ]
-        )
+        every.append(ops)
     return every
+
+
+def device_bodies(every: list[list[str]], batch: int) -> list[list[bytes]]:
+    """Each device's push bodies of `batch` ops."""
+    bodies = []
+    for number, ops in enumerate(every):
+        head = f'{{"device":"device-{number:02d}","ops":['
+        chunks = [",".join(ops[start : start + batch]) for start in range(0, len(ops), batch)]
+        bodies.append([f"{head}{chunk}]}}".encode() for chunk in chunks])
+    return bodies
 
 
 def storm(
@@ -280,7 +284,9 @@ def main() -> int:
     parser.add_argument("--records", type=int, default=10_000)
     parser.add_argument("--devices", type=int, default=20)
     parser.add_argument("--changes", type=int, default=1000)
-    parser.add_argument("--batch", type=int, default=100)
+    parser.add_argument(
+        "--batch", default="25,100,500", help="changes per push, several comma-separated"
+    )
     parser.add_argument("--pullers", type=int, default=2)
     parser.add_argument("--only", choices=["sync", "storm"])
     args = parser.parse_args()
@@ -296,20 +302,24 @@ def main() -> int:
             }
             print_sync(results, args.records)
         if args.only != "sync":
-            bodies = device_bodies(args.devices, args.changes, args.batch)
             runs = {
                 "sqlite, 1 server": ("sqlite", 1),
                 "postgresql, 1 server": ("postgresql", 1),
                 "postgresql, 2 servers": ("postgresql", 2),
             }
-            figures = {}
-            for name, (backend, count) in runs.items():
-                place = home / f"storm-{backend}-{count}"
-                db_url = (
-                    str(place / "server.db") if backend == "sqlite" else cluster.create_database()
-                )
-                figures[name] = storm(db_url, count, bodies, args.pullers, place)
-            print_storm(figures, args.devices, args.changes, args.batch)
+            every = device_ops(args.devices, args.changes)
+            for batch in [int(size) for size in args.batch.split(",")]:
+                bodies = device_bodies(every, batch)
+                figures = {}
+                for name, (backend, count) in runs.items():
+                    place = home / f"storm-{batch}-{backend}-{count}"
+                    db_url = (
+                        str(place / "server.db")
+                        if backend == "sqlite"
+                        else cluster.create_database()
+                    )
+                    figures[name] = storm(db_url, count, bodies, args.pullers, place)
+                print_storm(figures, args.devices, args.changes, batch)
     return 0
 
 

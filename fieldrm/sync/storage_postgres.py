@@ -119,7 +119,9 @@ class PostgresBackend(Backend):
         self._check_reachable()
         self.pool = ConnectionPool(
             url,
-            min_size=1,
+            # A few ready at once: growing the pool under a burst makes requests wait on
+            # new PostgreSQL backends being forked.
+            min_size=min(4, max_connections),
             max_size=max_connections,
             timeout=timeout,
             kwargs={"autocommit": True},
