@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import random
 import resource
@@ -28,11 +29,46 @@ sys.path.insert(0, str(ROOT))
 from fieldrm.models import Category, Role, Severity, new_id  # noqa: E402
 from fieldrm.store import Store  # noqa: E402
 
-WORDS = (
-    "agents queue headsets coaching floor calibration attrition schedule adherence wallboard "
-    "escalation refund waiver script hold transfer training QA supervisor shift night backlog "
-    "chat email voice fraud cards retention billing AHT CSAT FCR occupancy absenteeism"
-).split()
+WORDS = [
+    *[
+        "agents",
+        "queue",
+        "headsets",
+        "coaching",
+        "floor",
+        "calibration",
+        "attrition",
+        "schedule",
+        "adherence",
+    ],
+    *[
+        "wallboard",
+        "escalation",
+        "refund",
+        "waiver",
+        "script",
+        "hold",
+        "transfer",
+        "training",
+        "QA",
+        "supervisor",
+    ],
+    *[
+        "shift",
+        "night",
+        "backlog",
+        "chat",
+        "email",
+        "voice",
+        "fraud",
+        "cards",
+        "retention",
+        "billing",
+        "AHT",
+        "CSAT",
+        "FCR",
+    ],
+]
 
 
 def build(path: Path, observations: int, contacts: int) -> None:
@@ -119,6 +155,69 @@ print(f"{first:.4f} {full:.4f}")
 """
 
 
+EMPTY_CHILD = """
+import sys, time
+started = float(sys.argv[1])
+from textual.app import App
+
+class Empty(App):
+    def on_ready(self):
+        self.exit(time.time() - started)
+
+print(f"{Empty().run(headless=True, size=(120, 40)):.4f}")
+"""
+
+
+def measure_empty_launch(runs: int = 3) -> float:
+    """The floor on this machine right now: an empty Textual app's first frame."""
+    times = []
+    for _ in range(runs):
+        started = time.time()
+        out = subprocess.run(
+            [sys.executable, "-c", EMPTY_CHILD, str(started)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        times.append(float(out))
+    return min(times)
+
+
+async def measure_bare_switch() -> float:
+    """The floor for a switch: a bare app's two screens, each a 200-row DataTable + Footer."""
+    from textual.app import App
+    from textual.screen import Screen
+    from textual.widgets import DataTable, Footer
+
+    class Bare(Screen):
+        def compose(self):
+            yield DataTable()
+            yield Footer()
+
+        def on_mount(self) -> None:
+            table = self.query_one(DataTable)
+            table.add_columns("Name", "Role", "Site")
+            for n in range(200):
+                table.add_row(f"Person {n}", "team leader", "Site 1")
+
+    class BareApp(App):
+        MODES = {"a": Bare, "b": Bare}
+
+        def on_mount(self) -> None:
+            self.switch_mode("a")
+
+    app = BareApp()
+    times = []
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        for mode in "ba" * 6:
+            started = time.perf_counter()
+            app.switch_mode(mode)
+            await pilot.pause()
+            times.append(time.perf_counter() - started)
+    return statistics.median(times[2:])
+
+
 def measure_launch(db: Path, runs: int = 3) -> tuple[float, float]:
     env = {**os.environ, "FIELDRM_HOME": str(db.parent)}
     firsts, fulls = [], []
@@ -141,10 +240,8 @@ async def settle(pilot) -> None:
     from textual.worker import WorkerCancelled
 
     for _ in range(3):
-        try:
+        with contextlib.suppress(WorkerCancelled):
             await pilot.app.workers.wait_for_complete()
-        except WorkerCancelled:
-            pass
         await pilot.pause()
 
 
@@ -168,11 +265,11 @@ async def measure_in_app(db: Path) -> dict[str, object]:
         await settle(pilot)
         switches: dict[str, list[float]] = {}
         loads: dict[str, list[float]] = {}
-        for _round in range(3):
-            for mode, key, title in [*NAVIGATION[1:], NAVIGATION[0]]:
+        for _round in range(4):
+            for mode, _key, title in [*NAVIGATION[1:], NAVIGATION[0]]:
                 started = time.perf_counter()
-                await pilot.press(key)
-                await until(pilot, lambda mode=mode: app.current_mode == mode)
+                app.switch_mode(mode)
+                await pilot.pause()  # the new screen is laid out and painted
                 switches.setdefault(title, []).append(time.perf_counter() - started)
                 await settle(pilot)
                 loads.setdefault(title, []).append(time.perf_counter() - started)
@@ -202,7 +299,9 @@ async def measure_in_app(db: Path) -> dict[str, object]:
             typed += char
             started = time.perf_counter()
             await pilot.press(char if char != " " else "space")
-            await until(pilot, lambda: app.screen.query_one("#search-input").value == typed)
+            await until(
+                pilot, lambda typed=typed: app.screen.query_one("#search-input").value == typed
+            )
             await settle(pilot)
             per_key.append(time.perf_counter() - started)
         figures["search"] = (statistics.median(per_key), max(per_key), results.row_count)
@@ -226,10 +325,15 @@ def main() -> None:
     os.environ["FIELDRM_HOME"] = str(db.parent)
     print(f"store: {db} ({db.stat().st_size / 1e6:.0f} MB)")
 
+    print(f"load average now: {os.getloadavg()[0]:.1f} (2 cores; others share the machine)")
+    empty = measure_empty_launch()
+    bare = asyncio.run(measure_bare_switch())
+    print(f"floor: empty Textual app first frame {empty * 1000:.0f} ms; bare 2-screen app")
+    print(f"       switch (DataTable + Footer) {bare * 1000:.1f} ms")
     first, full = measure_launch(db)
     print(f"launch: first frame {first * 1000:.0f} ms, Today with data {full * 1000:.0f} ms")
     figures = asyncio.run(measure_in_app(db))
-    print("screen switch (first time / later, ms; to drawn, then to data loaded):")
+    print("screen switch, ms (first time / median later; painted, then data loaded):")
     for title, (once, later) in figures["switch"].items():
         loaded_once, loaded_later = figures["loaded"][title]
         print(
