@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import json
 import zlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Query, Request
+from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fieldrm.sync.protocol import (
     MAX_BODY_BYTES,
@@ -46,6 +48,40 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
+class ProtocolVersion:
+    """Refuses another protocol version with 426 and names ours on every response.
+
+    Plain ASGI rather than `@app.middleware("http")`: it sits on every request.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        spoken = Headers(scope=scope).get(PROTOCOL_HEADER)
+
+        async def send_named(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message)[PROTOCOL_HEADER] = str(PROTOCOL_VERSION)
+            await send(message)
+
+        if spoken is not None and spoken != str(PROTOCOL_VERSION):
+            refusal = JSONResponse(
+                {
+                    "error": "protocol",
+                    "detail": f"this server speaks sync protocol {PROTOCOL_VERSION}, the "
+                    f"device {spoken}: upgrade the older one (the device keeps its changes)",
+                },
+                status_code=426,
+            )
+            await refusal(scope, receive, send_named)
+            return
+        await self.app(scope, receive, send_named)
+
+
 def _account(request: Request) -> Account:
     """The token's account, or 401."""
     header = request.headers.get("Authorization", "")
@@ -58,9 +94,6 @@ def _account(request: Request) -> Account:
     return found
 
 
-Auth = Annotated[Account, Depends(_account)]
-
-
 def create_app(storage: Storage, *, clock: Callable[[], int] | None = None) -> FastAPI:
     """The API over `storage`; `clock` (ms since the epoch) is for tests of clock skew."""
     app = FastAPI(
@@ -70,25 +103,7 @@ def create_app(storage: Storage, *, clock: Callable[[], int] | None = None) -> F
     )
     app.state.storage = storage
     app.add_middleware(GZipMiddleware, minimum_size=512)
-
-    @app.middleware("http")
-    async def protocol_version(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        spoken = request.headers.get(PROTOCOL_HEADER)
-        if spoken is not None and spoken != str(PROTOCOL_VERSION):
-            response: Response = JSONResponse(
-                {
-                    "error": "protocol",
-                    "detail": f"this server speaks sync protocol {PROTOCOL_VERSION}, the "
-                    f"device {spoken}: upgrade the older one (the device keeps its changes)",
-                },
-                status_code=426,
-            )
-        else:
-            response = await call_next(request)
-        response.headers[PROTOCOL_HEADER] = str(PROTOCOL_VERSION)
-        return response
+    app.add_middleware(ProtocolVersion)
 
     @app.exception_handler(ProtocolError)
     async def protocol_error(_request: Request, error: ProtocolError) -> JSONResponse:
@@ -109,7 +124,8 @@ def create_app(storage: Storage, *, clock: Callable[[], int] | None = None) -> F
         return {"ok": True, "protocol": PROTOCOL_VERSION}
 
     @app.get("/v1/me", response_model=Me, responses=ERRORS)
-    def me(who: Auth) -> dict[str, Any]:
+    def me(request: Request) -> dict[str, Any]:
+        who = _account(request)
         return {"user": who.user, "workspace": who.workspace}
 
     @app.post(
@@ -125,7 +141,7 @@ def create_app(storage: Storage, *, clock: Callable[[], int] | None = None) -> F
             "requestBody": {"required": True, "content": {JSON: {"schema": PUSH_REQUEST_SCHEMA}}}
         },
     )
-    async def push(request: Request, who: Auth) -> Response:
+    async def push(request: Request) -> Response:
         raw = await _read_body(request)
         try:
             body = json.loads(raw)
@@ -133,28 +149,31 @@ def create_app(storage: Storage, *, clock: Callable[[], int] | None = None) -> F
             raise ProtocolError(422, "bad_request", f"the body is not JSON: {error}") from None
         device, ops = parse_push(body)
         now = clock() if clock is not None else None
-        results = await run_in_threadpool(storage.push, who, device, ops, now=now)
+        # The token is checked on the worker thread that pushes: one thread hop, not two.
+        results = await run_in_threadpool(
+            lambda: storage.push(_account(request), device, ops, now=now)
+        )
         content = json.dumps({"results": results}, separators=(",", ":"), ensure_ascii=False)
         return Response(content, media_type=JSON)
 
     @app.get("/v1/pull", response_model=PullResponse, responses=ERRORS)
     def pull(
-        who: Auth,
+        request: Request,
         device: Annotated[str, Query(max_length=64)] = "",
         cursor: Annotated[int, Query(ge=0)] = 0,
         limit: Annotated[int, Query(ge=1, le=PULL_PAGE)] = PULL_PAGE,
     ) -> Response:
-        page = storage.pull(who, device, cursor, limit)
+        page = storage.pull(_account(request), device, cursor, limit)
         return Response(page.to_json(), media_type=JSON)
 
     @app.get("/v1/snapshot", response_model=SnapshotResponse, responses=ERRORS)
     def snapshot(
-        who: Auth,
+        request: Request,
         after: Annotated[str | None, Query(max_length=64)] = None,
         seq: Annotated[int | None, Query(ge=0)] = None,
         limit: Annotated[int, Query(ge=1, le=SNAPSHOT_PAGE)] = SNAPSHOT_PAGE,
     ) -> Response:
-        page = storage.snapshot(who, after, seq, limit)
+        page = storage.snapshot(_account(request), after, seq, limit)
         return Response(page.to_json(), media_type=JSON)
 
     return app
