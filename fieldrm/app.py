@@ -125,12 +125,14 @@ class FieldrmApp(App[None]):
         start_mode: str | None = None,
         sync_interval: float = SYNC_INTERVAL,
         retry_delays: tuple[float, ...] = RETRY_DELAYS,
+        sync_after_edit: float = SYNC_AFTER_EDIT,
     ) -> None:
         super().__init__()
         self.store = store if store is not None else Store.open()
         self.start_mode = start_mode
         self.sync_interval = sync_interval
         self.retry_delays = retry_delays
+        self.sync_after_edit = sync_after_edit
         self._failed_syncs = 0
         self._sync_timer: Any = None
         self._sync_again = False
@@ -176,7 +178,7 @@ class FieldrmApp(App[None]):
         self.data_version += 1
         self.refresh_counts()
         if self.sync_status.connection in ("online", "syncing"):
-            self._schedule_sync(SYNC_AFTER_EDIT)
+            self._schedule_sync(self.sync_after_edit)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="status")
     def refresh_counts(self) -> None:
