@@ -30,7 +30,7 @@ class QuestionsScreen(RecordListScreen):
         ("all", ()),
     )
     REFERENCES = ("escalated_to",)
-    RECORD_ACTIONS = frozenset({"answer", "escalate", "reopen"})
+    RECORD_ACTIONS = frozenset({"answer", "escalate", "reopen", "raise_action"})
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding(
             "a",
@@ -45,6 +45,13 @@ class QuestionsScreen(RecordListScreen):
             "Escalate",
             tooltip="Send the question to a contact who can answer it.",
             id="escalate-question",
+        ),
+        Binding(
+            "n",
+            "raise_action",
+            "Action",
+            tooltip="Raise a follow-up action from this question (@owner ^due work).",
+            id="raise-action-from-question",
         ),
         Binding(
             "o",
@@ -88,6 +95,7 @@ class QuestionsScreen(RecordListScreen):
             ("question: Answer", "Answer the highlighted question", self.action_answer),
             ("question: Escalate", "Escalate it to a contact", self.action_escalate),
             ("question: Reopen", "Mark it open again", self.action_reopen),
+            ("question: Raise an action", "A follow-up action from it", self.action_raise_action),
             (
                 "question: Cycle status filter",
                 "open, escalated, answered, all",
@@ -124,6 +132,24 @@ class QuestionsScreen(RecordListScreen):
                 )
 
         self.app.push_screen(PickContactScreen("Escalate to", question.text), picked)
+
+    def action_raise_action(self) -> None:
+        question = self.selected
+        if question is None:
+            return
+
+        def typed(line: str | None) -> None:
+            if line:
+                self.create_action_from(question, line)
+
+        self.app.push_screen(
+            PromptScreen(
+                "New action from this question (@owner ^due !priority)",
+                question.text,
+                f"Get an answer on: {question.text}",
+            ),
+            typed,
+        )
 
     def action_reopen(self) -> None:
         question = self.selected

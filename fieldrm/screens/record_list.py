@@ -171,6 +171,26 @@ class RecordListScreen(FieldrmScreen):
         record = self.store.update(record_id, **changes)
         self.post_message(RecordSaved(record, note))
 
+    @work(thread=True, exit_on_error=False, group="write")
+    def create_action_from(self, source: Record, line: str) -> None:
+        """Capture `line` as an action (§3 grammar: @owner ^due !priority) raised from
+        `source`; the source's visit, and its escalation contact as owner, carry over."""
+        from fieldrm.capture import parse_capture
+        from fieldrm.services import today
+
+        parsed = parse_capture(
+            "> " + line.removeprefix("> "),
+            find_contacts=self.store.contacts_matching,
+            today=today(),
+            visit_id=getattr(source, "visit_id", None),
+        )
+        values = {**parsed.values, "source_id": source.id}
+        owner = getattr(source, "escalated_to", None)
+        if owner and not values.get("owner_id"):
+            values["owner_id"] = owner
+        record = self.store.create("action", values)
+        self.post_message(RecordSaved(record, "Action created."))
+
     @on(RecordSaved)
     def saved(self, message: RecordSaved) -> None:
         if message.note:

@@ -28,6 +28,7 @@ from fieldrm.services import SyncStatus, ago, names_for, open_conflicts, short_d
 class ConflictsLoaded(Message):
     conflicts: list[Record]
     labels: dict[str, str]
+    refusals: list[str]
 
 
 def _shown(value: Any) -> str:
@@ -112,6 +113,7 @@ class SyncScreen(FieldrmScreen):
         with Vertical(id="sync"):
             yield Static(id="sync-summary")
             yield Static(id="sync-log")
+            yield Static(id="sync-refused")
             yield Static("Open conflicts", classes="section-title")
             yield DataTable(id="conflict-table", cursor_type="row")
             with Horizontal(id="conflict-compare"):
@@ -127,6 +129,7 @@ class SyncScreen(FieldrmScreen):
         table.add_column("Current", width=24, key="current")
         table.add_column("Other", width=24, key="other")
         table.focus()
+        self.query_one("#sync-refused").display = False
         self.watch(self.app, "sync_status", self.show_status)
 
     def palette_commands(self) -> list[tuple[str, str, Any]]:
@@ -178,12 +181,22 @@ class SyncScreen(FieldrmScreen):
             from fieldrm.sync.conflicts import open_conflicts as sync_open_conflicts
         except ImportError:  # the sync package's helper is not there yet
             sync_open_conflicts = open_conflicts
+        from fieldrm.store import replica
+
         conflicts = sync_open_conflicts(self.store)
         labels = names_for(self.store, [c.record_id for c in conflicts])
-        self.post_message(ConflictsLoaded(conflicts, labels))
+        refusals = replica.rejections(self.store)
+        self.post_message(ConflictsLoaded(conflicts, labels, refusals))
 
     @on(ConflictsLoaded)
     def show_conflicts(self, message: ConflictsLoaded) -> None:
+        refused = self.query_one("#sync-refused", Static)
+        refused.display = bool(message.refusals)
+        if message.refusals:
+            text = Text("Changes the server refused (the rest went through):\n", style="bold")
+            for line in message.refusals[-6:]:
+                text.append(f"  {line}\n", style="")
+            refused.update(text)
         table = self.query_one("#conflict-table", DataTable)
         keep = table.cursor_row
         table.clear()

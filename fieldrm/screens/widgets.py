@@ -98,8 +98,22 @@ class PagedTable(DataTable):
             self.table = table
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("home", "scroll_top", "First", tooltip="Go to the first row.", show=False),
-        Binding("end", "scroll_bottom", "Last", tooltip="Go to the last row loaded.", show=False),
+        Binding(
+            "home",
+            "scroll_top",
+            "First",
+            tooltip="Go to the first row.",
+            show=False,
+            id="list-first-row",
+        ),
+        Binding(
+            "end",
+            "scroll_bottom",
+            "Last",
+            tooltip="Go to the last row loaded (more load as you go).",
+            show=False,
+            id="list-last-row",
+        ),
     ]
 
     def __init__(self, columns: Sequence[tuple[str, int | None]], **kwargs: Any) -> None:

@@ -329,3 +329,35 @@ async def test_long_lists_are_paged_not_loaded_whole(store):
         await wait_until(pilot, lambda: table.row_count == PAGE_SIZE * 2, "a second page")
         await pilot.press("end")
         await wait_until(pilot, lambda: table.row_count > PAGE_SIZE * 2, "the last page")
+
+
+async def test_raising_an_action_from_a_question(store):
+    app = FieldrmApp(store, start_mode="questions")
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.screen.query_one("#record-table", DataTable)
+        await wait_until(pilot, lambda: table.row_count > 0, "questions are listed")
+        question = app.screen.selected
+        actions_before = store.count("action")
+        await pilot.press("n")
+        await wait_until(pilot, lambda: isinstance(app.focused, Input), "the prompt opens")
+        await pilot.press("ctrl+u")
+        await type_text(pilot, "Check the waiver policy with @Kavita ^fri")
+        await pilot.press("enter")
+        await wait_until(
+            pilot, lambda: store.count("action") == actions_before + 1, "the action is saved"
+        )
+    action = store.list("action", order="rowid DESC", limit=1)[0]
+    assert action.source_id == question.id
+    assert action.owner_id == contact_id(store, "Kavita Sharma")
+    assert action.due == date(2026, 11, 27)
+
+
+async def test_refused_changes_are_listed_with_their_reasons(store):
+    store.set_state("rejected", '["record 0190abcd: title is too long (max 200)"]')
+    app = FieldrmApp(store, start_mode="sync")
+    async with app.run_test(size=SIZE) as pilot:
+        refused = app.screen.query_one("#sync-refused")
+        await wait_until(
+            pilot, lambda: "title is too long" in str(refused.render()), "refusals are shown"
+        )
+        assert refused.display
