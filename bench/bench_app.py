@@ -141,17 +141,17 @@ from fieldrm.app import FieldrmApp
 
 class Timed(FieldrmApp):
     def on_ready(self):
-        self.first_frame = time.time() - started
+        self.first_frame = (time.time() - started, time.process_time())
         # Poll (5 ms) until Today's panels hold data: that is "interactive with data".
         self.set_interval(0.005, self.check_loaded)
 
     def check_loaded(self):
         panel = self.screen.query_one("#today-observations")
         if str(panel.render()).strip():
-            self.exit((self.first_frame, time.time() - started))
+            self.exit((*self.first_frame, time.time() - started, time.process_time()))
 
-first, full = Timed(start_mode="today").run(headless=True, size=(120, 40))
-print(f"{first:.4f} {full:.4f}")
+first, first_cpu, full, full_cpu = Timed(start_mode="today").run(headless=True, size=(120, 40))
+print(f"{first:.4f} {full:.4f} {first_cpu:.4f} {full_cpu:.4f}")
 """
 
 
@@ -162,14 +162,15 @@ from textual.app import App
 
 class Empty(App):
     def on_ready(self):
-        self.exit(time.time() - started)
+        self.exit((time.time() - started, time.process_time()))
 
-print(f"{Empty().run(headless=True, size=(120, 40)):.4f}")
+wall, cpu = Empty().run(headless=True, size=(120, 40))
+print(f"{wall:.4f} {cpu:.4f}")
 """
 
 
-def measure_empty_launch(runs: int = 3) -> float:
-    """The floor on this machine right now: an empty Textual app's first frame."""
+def measure_empty_launch(runs: int = 3) -> tuple[float, float]:
+    """The floor on this machine right now: an empty Textual app's first frame (wall, CPU)."""
     times = []
     for _ in range(runs):
         started = time.time()
@@ -178,9 +179,9 @@ def measure_empty_launch(runs: int = 3) -> float:
             capture_output=True,
             text=True,
             check=True,
-        ).stdout
-        times.append(float(out))
-    return min(times)
+        ).stdout.split()
+        times.append((float(out[0]), float(out[1])))
+    return min(t[0] for t in times), min(t[1] for t in times)
 
 
 async def measure_bare_switch() -> float:
@@ -218,9 +219,10 @@ async def measure_bare_switch() -> float:
     return statistics.median(times[2:])
 
 
-def measure_launch(db: Path, runs: int = 3) -> tuple[float, float]:
+def measure_launch(db: Path, runs: int = 3) -> tuple[float, float, float, float]:
+    """Best of `runs`: first frame and Today with data, wall clock then the process's CPU."""
     env = {**os.environ, "FIELDRM_HOME": str(db.parent)}
-    firsts, fulls = [], []
+    figures = []
     for _ in range(runs):
         started = time.time()
         out = subprocess.run(
@@ -231,9 +233,9 @@ def measure_launch(db: Path, runs: int = 3) -> tuple[float, float]:
             text=True,
             check=True,
         ).stdout.split()
-        firsts.append(float(out[0]))
-        fulls.append(float(out[1]))
-    return min(firsts), min(fulls)
+        figures.append([float(value) for value in out])
+    first, full, first_cpu, full_cpu = (min(column) for column in zip(*figures, strict=True))
+    return first, full, first_cpu, full_cpu
 
 
 async def settle(pilot) -> None:
@@ -265,29 +267,38 @@ async def measure_in_app(db: Path) -> dict[str, object]:
         await settle(pilot)
         switches: dict[str, list[float]] = {}
         loads: dict[str, list[float]] = {}
+        cpu: dict[str, list[float]] = {}
         for _round in range(4):
             for mode, _key, title in [*NAVIGATION[1:], NAVIGATION[0]]:
-                started = time.perf_counter()
+                started, started_cpu = time.perf_counter(), time.process_time()
                 app.switch_mode(mode)
                 await pilot.pause()  # the new screen is laid out and painted
                 switches.setdefault(title, []).append(time.perf_counter() - started)
+                cpu.setdefault(title, []).append(time.process_time() - started_cpu)
                 await settle(pilot)
                 loads.setdefault(title, []).append(time.perf_counter() - started)
         figures["switch"] = {k: (v[0], statistics.median(v[1:])) for k, v in switches.items()}
         figures["loaded"] = {k: (v[0], statistics.median(v[1:])) for k, v in loads.items()}
+        figures["switch_cpu"] = {k: statistics.median(v[1:]) for k, v in cpu.items()}
 
         # Scrolling the 5,000 contacts a page at a time (pages are fetched as needed).
         await pilot.press("f4")
         await settle(pilot)
         table = app.screen.query_one("#contact-table")
         table.focus()
-        steps = []
+        steps, steps_cpu = [], []
         for _ in range(60):
-            started = time.perf_counter()
+            started, started_cpu = time.perf_counter(), time.process_time()
             await pilot.press("pagedown")
             steps.append(time.perf_counter() - started)
+            steps_cpu.append(time.process_time() - started_cpu)
         await settle(pilot)
-        figures["scroll"] = (statistics.median(steps), max(steps), table.row_count)
+        figures["scroll"] = (
+            statistics.median(steps),
+            max(steps),
+            table.row_count,
+            statistics.median(steps_cpu),
+        )
 
         # Search as you type: each keystroke until its results are shown.
         await pilot.press("f8")
@@ -326,24 +337,30 @@ def main() -> None:
     print(f"store: {db} ({db.stat().st_size / 1e6:.0f} MB)")
 
     print(f"load average now: {os.getloadavg()[0]:.1f} (2 cores; others share the machine)")
-    empty = measure_empty_launch()
+    empty, empty_cpu = measure_empty_launch()
     bare = asyncio.run(measure_bare_switch())
-    print(f"floor: empty Textual app first frame {empty * 1000:.0f} ms; bare 2-screen app")
-    print(f"       switch (DataTable + Footer) {bare * 1000:.1f} ms")
-    first, full = measure_launch(db)
-    print(f"launch: first frame {first * 1000:.0f} ms, Today with data {full * 1000:.0f} ms")
+    print(
+        f"floor: empty Textual app first frame {empty * 1000:.0f} ms "
+        f"(CPU {empty_cpu * 1000:.0f} ms); bare 2-screen app switch {bare * 1000:.1f} ms"
+    )
+    first, full, first_cpu, full_cpu = measure_launch(db)
+    print(
+        f"launch: first frame {first * 1000:.0f} ms (CPU {first_cpu * 1000:.0f} ms), "
+        f"Today with data {full * 1000:.0f} ms (CPU {full_cpu * 1000:.0f} ms)"
+    )
     figures = asyncio.run(measure_in_app(db))
     print("screen switch, ms (first time / median later; painted, then data loaded):")
     for title, (once, later) in figures["switch"].items():
         loaded_once, loaded_later = figures["loaded"][title]
         print(
             f"  {title:<11} drawn {once * 1000:6.1f} / {later * 1000:6.1f}"
+            f" (CPU {figures['switch_cpu'][title] * 1000:5.1f})"
             f"   loaded {loaded_once * 1000:6.1f} / {loaded_later * 1000:6.1f}"
         )
-    median, worst, rows = figures["scroll"]
+    median, worst, rows, median_cpu = figures["scroll"]
     print(
-        f"contacts list, page down: median {median * 1000:.1f} ms, worst {worst * 1000:.1f} ms "
-        f"({rows} rows loaded of 5,000)"
+        f"contacts list, page down: median {median * 1000:.1f} ms (CPU {median_cpu * 1000:.1f}),"
+        f" worst {worst * 1000:.1f} ms ({rows} rows loaded of 5,000)"
     )
     median, worst, rows = figures["search"]
     print(
