@@ -253,16 +253,25 @@ class SyncScreen(FieldrmScreen):
         if conflict is None:
             return
         start = conflict.current.get("value")
+        other = conflict.other.get("value")
+        is_set = isinstance(start, list) or isinstance(other, list)
 
-        def typed(value: str | None) -> None:
-            if value is not None:
-                self._resolve(conflict.id, "value", value)
+        def typed(text: str | None) -> None:
+            if text is None:
+                return
+            # A set field (tags, phones, attendees…) is typed as a comma-separated list.
+            value: Any = [item.strip() for item in text.split(",") if item.strip()]
+            self._resolve(conflict.id, "value", value if is_set else text)
 
+        if is_set:
+            prefill = ", ".join(map(str, start or []))
+        else:
+            prefill = start if isinstance(start, str) else ("" if start is None else str(start))
         self.app.push_screen(
             PromptScreen(
-                f"New value for {conflict.field}",
-                f"current: {_shown(start)}\nother: {_shown(conflict.other.get('value'))}",
-                start if isinstance(start, str) else "",
+                f"New value for {conflict.field}" + (" (comma-separated)" if is_set else ""),
+                f"current: {_shown(start)}\nother: {_shown(other)}",
+                prefill,
             ),
             typed,
         )

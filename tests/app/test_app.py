@@ -361,3 +361,21 @@ async def test_refused_changes_are_listed_with_their_reasons(store):
             pilot, lambda: "title is too long" in str(refused.render()), "refusals are shown"
         )
         assert refused.display
+
+
+async def test_editing_a_set_field_conflict_takes_a_comma_separated_list(store):
+    ravi = contact_id(store, "Ravi Kumar")
+    current = store.get(ravi).tags
+    add_conflict(store, ravi, "contact", "tags", current, [*current, "night-shift"])
+    app = FieldrmApp(store, start_mode="sync")
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.screen.query_one("#conflict-table", DataTable)
+        await wait_until(pilot, lambda: table.row_count == 1, "the conflict is listed")
+        await pilot.press("e")
+        await wait_until(pilot, lambda: isinstance(app.focused, Input), "the prompt opens")
+        assert app.focused.value == ", ".join(current)
+        await pilot.press("ctrl+u")
+        await type_text(pilot, "escalations, vip")
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: table.row_count == 0, "the conflict is resolved")
+    assert store.get(ravi).tags == ["escalations", "vip"]
