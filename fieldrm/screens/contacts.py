@@ -13,12 +13,16 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
+from textual.timer import Timer
 from textual.widgets import DataTable, Input, Static, Tree
 
 from fieldrm.screens.base import FieldrmScreen
 from fieldrm.screens.widgets import PagedTable
 from fieldrm.services import ContactDetail, ListFilter, ago, contact_detail, list_page, names_for
 from fieldrm.services import short_date as _date
+
+DETAIL_DELAY = 0.12
+"""Seconds the cursor must rest on a contact before their card and timeline load."""
 
 
 @dataclass
@@ -63,6 +67,7 @@ class ContactsScreen(FieldrmScreen):
     def __init__(self) -> None:
         super().__init__()
         self.site_names: dict[str, str] = {}
+        self._detail_timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
         yield from self.compose_frame_top()
@@ -80,7 +85,7 @@ class ContactsScreen(FieldrmScreen):
         timeline = self.query_one("#contact-timeline", DataTable)
         timeline.add_column("When", width=10, key="when")
         timeline.add_column("What", width=16, key="what")
-        timeline.add_column("", key="label")
+        timeline.add_column("", width=60, key="label")
         self.query_one("#org-chart", Tree).show_root = False
         self.query_one("#contact-table", PagedTable).focus()
 
@@ -124,8 +129,16 @@ class ContactsScreen(FieldrmScreen):
 
     @on(DataTable.RowHighlighted, "#contact-table")
     def contact_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        if event.row_key.value:
-            self._load_contact(event.row_key.value)
+        if not event.row_key.value:
+            return
+        # While the cursor is moving (held arrow, page down), only the row it stops on
+        # is loaded: a timeline query per row passed would queue up behind the cursor.
+        if self._detail_timer is not None:
+            self._detail_timer.stop()
+        contact_id = event.row_key.value
+        self._detail_timer = self.set_timer(
+            DETAIL_DELAY, lambda: self._load_contact(contact_id), name="contact-detail"
+        )
 
     @on(Tree.NodeSelected, "#org-chart")
     def chart_person_chosen(self, event: Tree.NodeSelected) -> None:

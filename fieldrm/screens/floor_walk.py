@@ -225,7 +225,7 @@ class FloorWalkScreen(FieldrmScreen):
         log.add_column("Time", width=5, key="time")
         log.add_column("Kind", width=11, key="kind")
         log.add_column("Marks", width=26, key="marks")
-        log.add_column("Text", key="text")
+        log.add_column("Text", width=72, key="text")
         self.show_preview(None, None)
 
     def on_screen_resume(self) -> None:

@@ -83,7 +83,7 @@ class SearchScreen(FieldrmScreen):
         table = self.query_one("#search-results", DataTable)
         table.add_column("Kind", width=12, key="kind")
         table.add_column("Updated", width=10, key="updated")
-        table.add_column("Text", key="text")
+        table.add_column("Text", width=90, key="text")
 
     def on_screen_resume(self) -> None:
         self.query_one("#search-input", Input).focus()
