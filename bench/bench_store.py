@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -180,29 +181,45 @@ def fill(store: Store, observations: int, contacts: int, rng: random.Random) -> 
     return time.perf_counter() - started
 
 
-def measure_writes(store: Store, count: int, rng: random.Random) -> tuple[list[float], list[float]]:
-    creates, updates = [], []
+class Timings:
+    """Wall-clock and this thread's CPU milliseconds of repeated calls.
+
+    On a shared machine the wall-clock tail is mostly the scheduler (another process had
+    the core); CPU time shows what the work itself costs."""
+
+    def __init__(self) -> None:
+        self.wall: list[float] = []
+        self.cpu: list[float] = []
+
+    def time(self, call: Any) -> Any:
+        wall, cpu = time.perf_counter(), time.thread_time()
+        result = call()
+        self.cpu.append((time.thread_time() - cpu) * 1000)
+        self.wall.append((time.perf_counter() - wall) * 1000)
+        return result
+
+
+def measure_writes(store: Store, count: int, rng: random.Random) -> tuple[Timings, Timings]:
+    creates, updates = Timings(), Timings()
     ids = []
     for _ in range(count):
         values = {"text": observation_text(rng), "category": rng.choice(CATEGORIES)}
-        started = time.perf_counter()
-        record = store.create("observation", values)
-        creates.append((time.perf_counter() - started) * 1000)
-        ids.append(record.id)
+        ids.append(creates.time(lambda values=values: store.create("observation", values)).id)
     for record_id in ids:
-        started = time.perf_counter()
-        store.update(record_id, set={"severity": rng.choice(SEVERITIES)}, add={"tags": ["x"]})
-        updates.append((time.perf_counter() - started) * 1000)
+        change = {"severity": rng.choice(SEVERITIES)}
+        updates.time(
+            lambda record_id=record_id, change=change: store.update(
+                record_id, set=change, add={"tags": ["x"]}
+            )
+        )
     return creates, updates
 
 
-def measure_search(store: Store, rounds: int) -> list[float]:
-    timings = []
+def measure_search(store: Store, rounds: int) -> Timings:
+    timings = Timings()
     for _ in range(rounds):
         for query in QUERIES:
-            started = time.perf_counter()
-            store.search(query, limit=50)
-            timings.append((time.perf_counter() - started) * 1000)
+            timings.time(lambda query=query: store.search(query, limit=50))
     return timings
 
 
@@ -261,19 +278,21 @@ def main() -> None:
     )
     cores = os.cpu_count()
     print(f"load average {load_before:.1f} -> {os.getloadavg()[0]:.1f} on {cores} cores")
-    print(f"{'measure':<38}{'p50':>10}{'p95':>10}{'target':>12}  ok")
     table = [
-        ("one write: create (record+outbox)", creates, "write"),
-        ("one write: edit + set add", updates, "write"),
-        ("FTS search, limit 50", searches, "search"),
-        ("`fieldrm capture` whole process", captures, "capture"),
-        ("`fieldrm capture` CPU time", capture_cpu, "capture"),
+        ("one write: create (record+outbox)", creates.wall, creates.cpu, "write"),
+        ("one write: edit + set add", updates.wall, updates.cpu, "write"),
+        ("FTS search, limit 50", searches.wall, searches.cpu, "search"),
+        ("`fieldrm capture` whole process", captures, capture_cpu, "capture"),
     ]
-    for label, timings, target in table:
-        p50, p95 = statistics.median(timings), percentile(timings, 95)
-        mark = "yes" if p95 <= TARGETS[target] else "NO"
-        limit = f"<= {TARGETS[target]:g}ms"
-        print(f"{label:<38}{p50:>8.2f}ms{p95:>8.2f}ms{limit:>12}  {mark}")
+    print(f"{'measure':<36}{'wall p50':>10}{'wall p95':>10}{'cpu p50':>10}{'cpu p95':>10}"
+          f"{'target':>10}  ok (wall / cpu)")  # fmt: skip
+    for label, wall, cpu, target in table:
+        limit = TARGETS[target]
+        figures = [statistics.median(wall), percentile(wall, 95)]
+        figures += [statistics.median(cpu), percentile(cpu, 95)]
+        marks = ["yes" if percentile(t, 95) <= limit else "NO" for t in (wall, cpu)]
+        shown = "".join(f"{figure:>8.2f}ms" for figure in figures)
+        print(f"{label:<36}{shown}{'<= ' + format(limit, 'g'):>8}ms  {' / '.join(marks)}")
     share = outbox / total * 100
     print(
         f"database size {total / 1e6:.1f} MB; change log (outbox) {outbox / 1e6:.1f} MB "
