@@ -69,6 +69,17 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def _temp_parent(as_root: bool) -> str | None:
+    """Where the cluster's temp dir goes: the usual temp dir, unless the cluster's user
+    could not reach it (a root-only TMPDIR) or the unix socket path would be too long."""
+    usual = Path(tempfile.gettempdir()).resolve()
+    too_long = len(str(usual)) > 60  # sockets are limited to ~107 bytes of path
+    reachable = all(part.stat().st_mode & 0o001 for part in [usual, *usual.parents])
+    if too_long or (as_root and not reachable):
+        return "/tmp"
+    return None
+
+
 def _ensure_user(name: str) -> None:
     if subprocess.run(["id", "-u", name], capture_output=True).returncode == 0:
         return
@@ -91,7 +102,7 @@ class PostgresCluster:
         self.max_connections = max_connections
         self.bin_dir = postgres_bin_dir()
         self.as_root = os.geteuid() == 0
-        self.base = Path(tempfile.mkdtemp(prefix="fieldrm-pg-"))
+        self.base = Path(tempfile.mkdtemp(prefix="fieldrm-pg-", dir=_temp_parent(self.as_root)))
         self.data = self.base / "data"
         self.log = self.base / "postgres.log"
         self.port = 0
