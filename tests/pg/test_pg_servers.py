@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +19,7 @@ import pytest
 
 from fieldrm.store import Store
 from fieldrm.store.replica import next_batch
-from fieldrm.sync.client import login, sync_once
+from fieldrm.sync.client import Offline, login, sync_once
 from fieldrm.sync.conflicts import open_conflicts, resolve_conflict
 from fieldrm.sync.storage import open_storage
 from tests.support.servers import ServerProcess, add_user
@@ -99,6 +100,50 @@ def test_devices_on_either_server_converge_and_conflicts_cross_over(
     for laptop in everyone:
         assert laptop.count("contact") == 1
         laptop.close()
+
+
+def test_a_server_killed_mid_sync_leaves_nothing_behind_the_other_one_finishes(
+    postgres_url, two_servers, tmp_path
+):
+    """Server processes hold no state: a device whose server dies carries on with another."""
+    one, two = two_servers
+    alice = add_user(postgres_url, "alice", WORKSPACE, tmp_path)
+    laptop = device(tmp_path, "laptop", one, alice)
+    other = device(tmp_path, "other", two, alice)
+    for number in range(2000):  # four pushes of 500
+        laptop.create("observation", {"text": f"floor note {number}"})
+    outcome: list[BaseException | None] = []
+
+    def sync() -> None:
+        try:
+            sync_once(laptop)
+            outcome.append(None)
+        except BaseException as error:  # the main thread looks at it
+            outcome.append(error)
+
+    syncing = threading.Thread(target=sync)
+    syncing.start()
+    deadline = time.monotonic() + 60
+    while laptop.pending_count() == 2000 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    one.kill()  # SIGKILL, somewhere after the first acknowledged push
+    syncing.join()
+    # Cut short (the other pushes take far longer than noticing the first ack), queue kept.
+    assert isinstance(outcome[0], Offline)
+    assert 0 < laptop.pending_count() < 2000
+    login(laptop, two.url, alice)
+    sync_once(laptop)
+    sync_once(other)
+    assert laptop.pending_count() == 0
+    assert laptop.count("observation") == other.count("observation") == 2000
+    storage = open_storage(postgres_url)
+    try:
+        assert sum(1 for _ in storage.records(WORKSPACE)) == 2000
+        assert storage.high_water(WORKSPACE) == 2000  # each change applied exactly once
+    finally:
+        storage.close()
+    laptop.close()
+    other.close()
 
 
 # ---------------------------------------------------------------- the storm
