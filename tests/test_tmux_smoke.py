@@ -32,11 +32,14 @@ class Tmux:
     """One private tmux server (its own socket), so tests never touch anyone else's."""
 
     def __init__(self, socket_name: str) -> None:
-        self.base = ["tmux", "-L", socket_name]
+        # No user configuration: a known terminal size and default keys.
+        self.base = ["tmux", "-L", socket_name, "-f", "/dev/null"]
 
     def __call__(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        # COLUMNS/LINES (pytest may set them) would override the pane's real size.
+        env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
         return subprocess.run(
-            [*self.base, *args], capture_output=True, text=True, check=check, timeout=30
+            [*self.base, *args], capture_output=True, text=True, check=check, timeout=30, env=env
         )
 
     def screen(self) -> str:

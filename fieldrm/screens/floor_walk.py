@@ -12,13 +12,14 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.message import Message
 from textual.suggester import Suggester
 from textual.widgets import DataTable, Input, Static
+from textual.widgets.data_table import ColumnKey
 
 from fieldrm.capture import Capture, capture, parse_capture
 from fieldrm.errors import FieldrmError
@@ -225,11 +226,23 @@ class FloorWalkScreen(FieldrmScreen):
         log.add_column("Time", width=5, key="time")
         log.add_column("Kind", width=11, key="kind")
         log.add_column("Marks", width=26, key="marks")
-        log.add_column("Text", width=72, key="text")
+        log.add_column("Text", width=self._text_width(self.app.size.width), key="text")
         self.show_preview(None, None)
 
     def on_screen_resume(self) -> None:
         self.query_one("#capture-input", Input).focus()
+
+    @staticmethod
+    def _text_width(screen_width: int) -> int:
+        # The other columns take 5 + 11 + 26 cells, and each column 2 cells of padding.
+        return max(20, screen_width - 42 - 8 - 2)
+
+    def on_resize(self, event: events.Resize) -> None:
+        log = self.query_one("#visit-log", DataTable)
+        text_column = log.columns.get(ColumnKey("text"))
+        if text_column is not None:
+            text_column.width = self._text_width(event.size.width)
+            log.refresh(layout=True)
 
     @property
     def capture_input(self) -> CaptureInput:
