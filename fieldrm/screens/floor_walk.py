@@ -453,6 +453,9 @@ class FloorWalkScreen(FieldrmScreen):
     # ------------------------------------------------------------ editing the last entry
 
     def action_edit_last(self) -> None:
+        if self.capture_input.value.strip() and self.editing is None:
+            self.app.bell()  # never replace a line being typed
+            return
         if not self.entries:
             self.notify("Nothing to edit yet.", markup=False)
             return

@@ -123,6 +123,10 @@ async def test_arrow_up_edits_the_last_entry_in_place(store):
             "the same record is updated",
         )
         assert not capture_line.has_class("-editing")
+        await type_text(pilot, "half a thought")
+        await pilot.press("up")  # never replaces a line being typed
+        assert capture_line.value == "half a thought"
+        assert not capture_line.has_class("-editing")
     edited = store.get(saved.id)
     assert (edited.text, edited.severity) == ("Wallboard shows wrong AHT", "concern")
     assert records(store, "observation")[-1].id == saved.id  # no second record
