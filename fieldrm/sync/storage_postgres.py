@@ -13,11 +13,13 @@ workspace waits on the row lock, which PostgreSQL releases only after the commit
 visible.  Numbers are therefore handed out in commit order and the committed changes are
 always a gapless prefix `1..seq`: a pull (`seq > cursor AND seq <= counter`) sees every
 one of them or stops short, never beyond a hole.  The alternative, a visibility horizon
-from `pg_snapshot_xmin`, keeps pushes parallel but gives cursors that are (xid, seq) pairs
-and pulls that stall behind any long transaction; the lock costs only the time of one
-batch's SQL, which is what SQLite's single writer costs too, and it also serializes merges
-into one workspace's records, so the merge logic needs no row locks of its own.  Other
-workspaces, pulls and snapshots never wait on it.
+from `pg_snapshot_xmin`, keeps pushes parallel but needs cursors that are (xid, seq) pairs,
+pulls that stall behind any long transaction, and row locks for merges into the same record.
+The lock serializes one workspace's pushes, as SQLite's single writer does for the whole
+server, and with them the merges into its records, so the merge logic needs no row locks of
+its own; other workspaces, pulls and snapshots never wait on it.  Its cost is that a push's
+time in the database (merge, writes, and the commit's WAL flush) bounds one workspace's
+write throughput, whatever the number of server processes: bench/bench_pg.py measures it.
 
 Read transactions run in autocommit: each statement sees what was committed when it
 started (READ COMMITTED), which is all a pull needs given the prefix above, and it saves
@@ -138,7 +140,7 @@ class PostgresBackend(Backend):
         """Fail at start with the driver's one-line reason (the pool would only time out)."""
         try:
             psycopg.connect(self.url, connect_timeout=10).close()
-        except psycopg.OperationalError as error:
+        except psycopg.Error as error:  # unreachable, refused, or a malformed URL
             reason = " ".join(str(error).split()) or "connection failed"
             raise StoreError(f"cannot use the database {_safe(self.url)}: {reason}") from None
 
@@ -160,6 +162,9 @@ class PostgresBackend(Backend):
 
 def _safe(url: str) -> str:
     """The URL without a password, for messages."""
-    info = psycopg.conninfo.conninfo_to_dict(url)
+    try:
+        info = psycopg.conninfo.conninfo_to_dict(url)
+    except psycopg.Error:
+        return "postgresql://…"
     where = f"{info.get('host', 'localhost')}:{info.get('port', 5432)}"
     return f"postgresql://{info.get('user', '')}@{where}/{info.get('dbname', '')}"

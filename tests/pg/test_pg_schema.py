@@ -113,3 +113,9 @@ def test_an_unreachable_database_is_one_clear_line(postgres_cluster):
     url = f"postgresql://fieldrm@127.0.0.1:{postgres_cluster.port}/no_such_database"
     with pytest.raises(StoreError, match="cannot use the database .*no_such_database"):
         open_storage(url)
+
+
+def test_a_malformed_url_is_refused_without_showing_its_password():
+    with pytest.raises(StoreError, match="invalid URI query parameter") as refused:
+        open_storage("postgresql://alice:s3cret@127.0.0.1:1/x?bogus=1")
+    assert "s3cret" not in str(refused.value)
