@@ -42,6 +42,8 @@ SYNC_INTERVAL = 60.0
 RETRY_DELAYS = (5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 """Backoff after failed syncs: the app keeps trying (so it notices a reconnect) without
 hammering a server that is down."""
+FIRST_SYNC_DELAY = 0.3
+"""Seconds after the first frame before the start-up sync."""
 SYNC_AFTER_EDIT = 3.0
 """Seconds after a local edit before it is pushed (edits in a burst go together)."""
 
@@ -145,10 +147,12 @@ class FieldrmApp(App[None]):
         mode = self.start_mode or ("floor" if self.store.open_visit() is not None else "today")
         self.switch_mode(mode)
         self.refresh_counts()
-        self.sync_now()
 
     def on_ready(self) -> None:
         self.ready_at = time.perf_counter()
+        # The first sync starts once the first screen is up: importing the HTTP client
+        # in a worker thread would otherwise compete (GIL) with drawing it.
+        self.set_timer(FIRST_SYNC_DELAY, self.sync_now, name="first-sync")
 
     def on_unmount(self) -> None:
         if self._sync_timer is not None:
