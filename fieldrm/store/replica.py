@@ -25,7 +25,7 @@ from fieldrm.models import KINDS, kind_info
 from fieldrm.store.changelog import touched_registers
 from fieldrm.store.db import Store
 from fieldrm.store.text import search_body
-from fieldrm.sync.merge import SEP, take_register
+from fieldrm.sync.merge import SEP, op_registers, take_register
 
 SERVER = "server"
 TOKEN = "token"
@@ -37,6 +37,7 @@ LAST_SYNC = "last_sync"
 LAST_ERROR = "last_error"
 REJECTED = "rejected"
 KEEP_REJECTIONS = 200
+_ABSENT = object()
 
 
 def _dumps(value: Any) -> str:
@@ -93,9 +94,12 @@ def apply_push_results(
     """Acknowledge a pushed batch: drop acked ops, keep refusals, take server states."""
     by_seq = {entry.seq: entry for entry in batch}
     outcome = PushOutcome()
-    items: list[tuple[str, str | None, dict[str, list[Any]]]] = []
+    items: list[Item] = []
     acked: list[int] = []
-    for result in results:
+    # A register a later op of this batch wrote shows that op's value here: the answers to
+    # earlier ops must not overwrite it (the later answer speaks for it), so walk backwards.
+    later: dict[str, set[str]] = {}
+    for result in reversed(results):
         entry = by_seq.get(result.get("seq"))  # type: ignore[arg-type]
         if entry is None:
             continue
@@ -104,8 +108,27 @@ def apply_push_results(
             outcome.rejections.append(str(result.get("reason") or f"record {entry.record_id}"))
         else:
             outcome.pushed += 1
-        if result.get("r"):
-            items.append((entry.record_id, None, result["r"]))
+        op = json.loads(entry.op)
+        shadowed = later.setdefault(entry.record_id, set())
+        if "v" in result:
+            # Applied: the op's own registers now have version v (this device shows their
+            # values already), except those the server names (the op lost, or merged).
+            differs = result.get("r") or {}
+            confirmed = op_registers(op, result["v"])
+            registers = [(confirmed, True), (differs, False)]
+        else:
+            differs = {}
+            registers = [(result.get("r") or {}, False)]
+        for states, is_confirmed in registers:
+            taken = {
+                name: state
+                for name, state in states.items()
+                if name not in shadowed and not (is_confirmed and name in differs)
+            }
+            if taken:
+                items.append((entry.record_id, None, taken, is_confirmed))
+        shadowed.update(touched_registers(op))
+    outcome.rejections.reverse()
     with store.transaction() as conn:
         conn.executemany("DELETE FROM outbox WHERE seq = ?", [(seq,) for seq in acked])
         if outcome.rejections:
@@ -124,11 +147,17 @@ def rejections(store: Store) -> list[str]:
 # ---------------------------------------------------------------- pulled changes
 
 
+def _data(entry: list[Any]) -> dict[str, Any]:
+    if entry[1] is None:
+        entry[1] = json.loads(entry[3])
+    return entry[1]
+
+
 def apply_changes(
     store: Store, changes: list[dict[str, Any]], state: dict[str, str | None]
 ) -> ApplyStats:
     """Apply a pull or snapshot page and write `state` (cursor keys) in one transaction."""
-    items = [(change["id"], change["kind"], change["r"]) for change in changes]
+    items: list[Item] = [(change["id"], change["kind"], change["r"], False) for change in changes]
     with store.transaction():
         stats = _apply(store, items)
         for key, value in state.items():
@@ -139,10 +168,8 @@ def apply_changes(
 def _pending_registers(store: Store, record_ids: list[str]) -> dict[str, set[str]]:
     """Registers each record's pending ops write (those are not overwritten)."""
     pending: dict[str, set[str]] = {}
-    waiting = {row[0] for row in store.conn.execute("SELECT DISTINCT record_id FROM outbox")}
-    wanted = [record_id for record_id in record_ids if record_id in waiting]
-    for start in range(0, len(wanted), 500):
-        chunk = wanted[start : start + 500]
+    for start in range(0, len(record_ids), 500):
+        chunk = record_ids[start : start + 500]
         marks = ",".join("?" * len(chunk))
         for record_id, op in store.conn.execute(
             f"SELECT record_id, op FROM outbox WHERE record_id IN ({marks})", chunk
@@ -152,7 +179,7 @@ def _pending_registers(store: Store, record_ids: list[str]) -> dict[str, set[str
 
 
 def _load(store: Store, record_ids: list[str]) -> dict[str, list[Any]]:
-    """id -> [rowid, data, meta, data_text] for the records this device has."""
+    """id -> [rowid, data (parsed when needed), meta, data text] for records this device has."""
     local: dict[str, list[Any]] = {}
     for start in range(0, len(record_ids), 500):
         chunk = record_ids[start : start + 500]
@@ -160,12 +187,19 @@ def _load(store: Store, record_ids: list[str]) -> dict[str, list[Any]]:
         for rowid, record_id, data, meta in store.conn.execute(
             f"SELECT rowid, id, data, meta FROM records WHERE id IN ({marks})", chunk
         ):
-            local[record_id] = [rowid, json.loads(data), json.loads(meta), data]
+            local[record_id] = [rowid, None, json.loads(meta), data]
     return local
 
 
-def _apply(store: Store, items: list[tuple[str, str | None, dict[str, list[Any]]]]) -> ApplyStats:
-    """Take newer, not locally pending register states into the records (caller's txn)."""
+Item = tuple[str, "str | None", dict[str, list[Any]], bool]
+
+
+def _apply(store: Store, items: list[Item]) -> ApplyStats:
+    """Take newer, not locally pending register states into the records (caller's txn).
+
+    An item is (record id, kind, registers, confirmed): `confirmed` registers are known to
+    hold this device's own values (an ack), so only their versions are recorded.
+    """
     stats = ApplyStats()
     if not items:
         return stats
@@ -173,8 +207,9 @@ def _apply(store: Store, items: list[tuple[str, str | None, dict[str, list[Any]]
     local = _load(store, record_ids)
     pending = _pending_registers(store, record_ids)
     fresh: set[str] = set()
+    changed: set[str] = set()  # records whose data (not only versions) changed
     touched: set[str] = set()
-    for record_id, kind, registers in items:
+    for record_id, kind, registers, confirmed in items:
         entry = local.get(record_id)
         if entry is None:
             if kind is None:
@@ -182,7 +217,8 @@ def _apply(store: Store, items: list[tuple[str, str | None, dict[str, list[Any]]
             entry = [None, {"id": record_id, "kind": kind}, {}, None]
             local[record_id] = entry
             fresh.add(record_id)
-        data, meta = entry[1], entry[2]
+            changed.add(record_id)
+        meta = entry[2]
         waiting = pending.get(record_id, ())
         versions = meta.setdefault("v", {})
         seen = meta.get("seen", 0)
@@ -195,17 +231,26 @@ def _apply(store: Store, items: list[tuple[str, str | None, dict[str, list[Any]]
                 if not take_register(element_versions.get(item, 0), version, name in waiting):
                     continue
                 element_versions[item] = version
-                members = set(data.get(field_name) or [])
-                if value is True:
-                    members.add(item)
-                else:
-                    members.discard(item)
-                data[field_name] = sorted(members)
+                if confirmed:
+                    continue
+                data = _data(entry)
+                members = data.get(field_name) or []
+                if (item in members) != (value is True):
+                    changed.add(record_id)
+                    if value is True:
+                        data[field_name] = sorted([*members, item])
+                    else:
+                        data[field_name] = [member for member in members if member != item]
             else:
                 if not take_register(versions.get(name, 0), version, name in waiting):
                     continue
                 versions[name] = version
-                data[name] = value
+                if confirmed:
+                    continue
+                data = _data(entry)
+                if data.get(name, _ABSENT) != value:
+                    changed.add(record_id)
+                    data[name] = value
         meta["seen"] = seen
         touched.add(record_id)
     inserts: list[tuple[Any, ...]] = []
@@ -213,7 +258,10 @@ def _apply(store: Store, items: list[tuple[str, str | None, dict[str, list[Any]]
     searches: list[tuple[Any, ...]] = []
     meta_only: list[tuple[Any, ...]] = []
     for record_id in touched:
-        rowid, data, meta, before = local[record_id]
+        rowid, data, meta, _text = local[record_id]
+        if record_id not in changed:
+            meta_only.append((_dumps(meta), rowid))
+            continue
         kind = data.get("kind")
         if record_id in fresh:
             if kind in KINDS:
@@ -231,9 +279,6 @@ def _apply(store: Store, items: list[tuple[str, str | None, dict[str, list[Any]]
             continue
         data["deleted"] = bool(data.get("deleted", False))
         text = _dumps(data)
-        if text == before:
-            meta_only.append((_dumps(meta), rowid))
-            continue
         updates.append(
             (text, _dumps(meta), data.get("updated_at") or "", int(data["deleted"]), rowid)
         )

@@ -1,4 +1,5 @@
-"""The device's sync client (httpx): push until the outbox is empty, then pull until done.
+"""The device's sync client (httpx): push until the outbox is empty, then pull until done
+(a fresh device first takes the server's snapshot of current records).
 
 One `httpx.Client` is injected (tests pass one with `transport=`) or made per sync.  Every
 call has a timeout; a request that cannot reach the server, or a 5xx, is retried with
@@ -191,6 +192,10 @@ def sync_once(store: Store, *, client: httpx.Client | None = None) -> SyncResult
     try:
         session = _session(store, http)
         result = SyncResult(0, 0, 0, 0)
+        if store.get_state(replica.PULL_CURSOR) is None:
+            # A fresh device takes the server's snapshot first: pushed afterwards, its own
+            # work never has to come back down (pull skips a device's own changes).
+            _snapshot(store, session, result)
         _push_all(store, session, result)
         _pull_all(store, session, result)
     except SyncError as error:
@@ -224,11 +229,7 @@ def _push_all(store: Store, session: _Session, result: SyncResult) -> None:
 
 
 def _pull_all(store: Store, session: _Session, result: SyncResult) -> None:
-    cursor_text = store.get_state(replica.PULL_CURSOR)
-    if cursor_text is None:
-        _snapshot(store, session, result)
-        cursor_text = store.get_state(replica.PULL_CURSOR) or "0"
-    cursor = int(cursor_text)
+    cursor = int(store.get_state(replica.PULL_CURSOR) or "0")
     device = store.device_id
     while True:
         page = session.call(

@@ -98,6 +98,8 @@ def merge_op(state: RecordState, op: dict[str, Any], device: str, seq: int) -> M
     bases: dict[str, int] = op.get("base") or {}
     silent = state.kind == "conflict"  # no conflicts about conflicts
     vals, info = state.vals, state.info
+    if not vals:
+        return _first_write(state, op, device, seq)
     touched: list[str] = []
     conflicts: list[ConflictNote] = []
     edited: dict[str, Any] = {}  # what this op edits, for a delete-versus-edit conflict
@@ -200,6 +202,22 @@ def merge_op(state: RecordState, op: dict[str, Any], device: str, seq: int) -> M
     return MergeOutcome(touched, conflicts)
 
 
+def _first_write(state: RecordState, op: dict[str, Any], device: str, seq: int) -> MergeOutcome:
+    """A record the server has never seen: everything applies, nothing can clash.
+
+    The common case (creates from many devices), so it skips the register-by-register rules.
+    """
+    writer = [device, op["hlc"], op.get("by") or ""]
+    registers = op_registers(op, seq)
+    state.vals.update(registers)
+    for name, (value, _version) in registers.items():
+        if SEP in name and value is True:
+            state.info[name] = [*writer, {device: seq}]
+        else:
+            state.info[name] = writer
+    return MergeOutcome(list(registers), [])
+
+
 def _adders(vals: dict[str, list[Any]], info: dict[str, list[Any]], reg: str) -> dict[str, int]:
     """Which devices' adds keep a set element present, each with the version of its add."""
     current = vals.get(reg)
@@ -253,6 +271,25 @@ def record_data(record_id: str, kind: str, vals: dict[str, list[Any]]) -> dict[s
     return data
 
 
+def op_registers(op: dict[str, Any], version: int) -> dict[str, list[Any]]:
+    """The register states `op` writes, each `[value, version]` (what an ack confirms)."""
+    registers = {name: [value, version] for name, value in (op.get("set") or {}).items()}
+    for name, items in (op.get("add") or {}).items():
+        for item in items:
+            registers[element_register(name, item)] = [True, version]
+    for name, pairs in (op.get("rem") or {}).items():
+        for item, _base in pairs:
+            registers[element_register(name, item)] = [False, version]
+    if "del" in op:
+        registers[DELETED] = [bool(op["del"]), version]
+    return registers
+
+
 def take_register(local_version: int, incoming_version: int, pending: bool) -> bool:
-    """A device takes a server register state only when it is newer and not being edited."""
-    return incoming_version > local_version and not pending
+    """A device takes a server register state unless it holds a newer one or is editing it.
+
+    An equal version is taken too: a register the server left as it was (an older
+    `updated_at` than the one it holds, say) answers an ack with its unchanged version,
+    while the device's own write had changed its local value.
+    """
+    return incoming_version >= local_version and not pending

@@ -36,7 +36,7 @@ from fieldrm.errors import StoreError, describe_validation_error
 from fieldrm.models import KINDS, new_id
 from fieldrm.store.changelog import touched_registers
 from fieldrm.sync.clock import now_ms, pack, wall_ms
-from fieldrm.sync.merge import RecordState, merge_op, record_data
+from fieldrm.sync.merge import RecordState, merge_op, op_registers, record_data
 from fieldrm.sync.protocol import MAX_CLOCK_AHEAD_MS, ProtocolError
 
 SERVER = "server"  # the device and user named on conflict records the server makes
@@ -294,6 +294,7 @@ class Storage:
             states = self._load(tx, workspace, {op["id"] for _s, op in ops})
             earlier_rejections = self._rejections(tx, workspace, device, ops, last_seq)
             dirty: set[str] = set()
+            texts: dict[str, str] = {}  # record id -> its vals as JSON, when already dumped
             changes: list[tuple[Any, ...]] = []
             rejected: list[tuple[Any, ...]] = []
             results: list[dict[str, Any]] = []
@@ -334,9 +335,26 @@ class Storage:
                 states[record_id] = merged
                 dirty.add(record_id)
                 touched = _registers(merged, outcome.touched)
-                body = {"id": record_id, "kind": merged.kind, "seq": seq, "r": touched}
-                changes.append((workspace, seq, record_id, device, _dumps(body)))
-                results.append({"seq": device_seq, "status": "applied", "r": touched})
+                if state is None and len(touched) == len(merged.vals):
+                    # A new record: its registers are dumped once, for the change and the row.
+                    texts[record_id] = _dumps(merged.vals)
+                    body_text = _change_text(record_id, merged.kind, seq, texts[record_id])
+                else:
+                    texts.pop(record_id, None)
+                    body_text = _change_text(record_id, merged.kind, seq, _dumps(touched))
+                changes.append((workspace, seq, record_id, device, body_text))
+                # The ack names the version; registers only where the outcome is not what
+                # the op wrote (it lost, or merged with others' writes).
+                differs = {}
+                if state is not None:
+                    written = op_registers(op, seq)
+                    differs = {
+                        name: reg for name, reg in touched.items() if written.get(name) != reg
+                    }
+                result = {"seq": device_seq, "status": "applied", "v": seq}
+                if differs:
+                    result["r"] = differs
+                results.append(result)
                 for note in outcome.conflicts:
                     seq += 1
                     conflict_id = new_id(server_now)
@@ -358,10 +376,11 @@ class Storage:
                         conflict.info[name] = [SERVER, stamp, SERVER]
                     states[conflict_id] = conflict
                     dirty.add(conflict_id)
-                    body = {"id": conflict_id, "kind": "conflict", "seq": seq, "r": conflict.vals}
+                    texts[conflict_id] = _dumps(conflict.vals)
+                    body_text = _change_text(conflict_id, "conflict", seq, texts[conflict_id])
                     # Origin "" so that every device, the pusher too, pulls the conflict.
-                    changes.append((workspace, seq, conflict_id, "", _dumps(body)))
-            self._save(tx, workspace, states, dirty, seq)
+                    changes.append((workspace, seq, conflict_id, "", body_text))
+            self._save(tx, workspace, states, dirty, seq, texts)
             if changes:
                 tx.executemany(
                     "INSERT INTO changes(workspace, seq, record_id, origin, body) "
@@ -422,7 +441,13 @@ class Storage:
         return {seq: reason for seq, reason in rows}
 
     def _save(
-        self, tx: Tx, workspace: str, states: dict[str, RecordState], dirty: set[str], seq: int
+        self,
+        tx: Tx,
+        workspace: str,
+        states: dict[str, RecordState],
+        dirty: set[str],
+        seq: int,
+        texts: dict[str, str],
     ) -> None:
         if not dirty:
             return
@@ -435,7 +460,7 @@ class Storage:
                     workspace,
                     record_id,
                     states[record_id].kind,
-                    _dumps(states[record_id].vals),
+                    texts.get(record_id) or _dumps(states[record_id].vals),
                     _dumps(states[record_id].info),
                     seq,
                 )
@@ -496,6 +521,10 @@ class Storage:
             )
         for record_id, kind, vals in rows:
             yield record_data(record_id, kind, json.loads(vals))
+
+
+def _change_text(record_id: str, kind: str, seq: int, registers: str) -> str:
+    return f'{{"id":{json.dumps(record_id)},"kind":{json.dumps(kind)},"seq":{seq},"r":{registers}}}'
 
 
 def _registers(state: RecordState | None, names: Any) -> dict[str, list[Any]]:
