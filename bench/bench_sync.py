@@ -38,8 +38,7 @@ from fieldrm.sync.conflicts import open_conflicts  # noqa: E402
 TEXT = (
     "Team 4 team leaders are not doing side-by-sides with the new hires on the collections "
     "queue; QA scores for the cohort dropped from 87 to 79 over two weeks and the floor "
-    "supervisor says the TLs are covering for two open positions. Agreed with the ops "
-    "manager to schedule calibration on Friday and review staffing at the weekly ops call. "
+    "supervisor says the TLs are covering for two open positions."
 )
 
 

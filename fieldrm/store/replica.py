@@ -40,8 +40,8 @@ KEEP_REJECTIONS = 200
 _ABSENT = object()
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+# One encoder, made once: json.dumps with options builds a new one on every call.
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 @dataclass
@@ -147,6 +147,32 @@ def rejections(store: Store) -> list[str]:
 # ---------------------------------------------------------------- pulled changes
 
 
+def _fresh(record_id: str, kind: str, registers: dict[str, list[Any]]) -> list[Any]:
+    """A record this device has never had (nothing local can be pending on it)."""
+    data: dict[str, Any] = {"id": record_id, "kind": kind}
+    versions: dict[str, int] = {}
+    elements: dict[str, dict[str, int]] = {}
+    seen = 0
+    for name, (value, version) in registers.items():
+        if version > seen:
+            seen = version
+        if SEP in name:
+            field_name, item = name.split(SEP, 1)
+            elements.setdefault(field_name, {})[item] = version
+            if value is True:
+                data.setdefault(field_name, []).append(item)
+        else:
+            versions[name] = version
+            data[name] = value
+    for field_name in elements:
+        if field_name in data:
+            data[field_name].sort()
+    meta: dict[str, Any] = {"v": versions, "seen": seen}
+    if elements:
+        meta["e"] = elements
+    return [None, data, meta, None]
+
+
 def _data(entry: list[Any]) -> dict[str, Any]:
     if entry[1] is None:
         entry[1] = json.loads(entry[3])
@@ -214,10 +240,11 @@ def _apply(store: Store, items: list[Item]) -> ApplyStats:
         if entry is None:
             if kind is None:
                 continue  # an ack for a record this device no longer has
-            entry = [None, {"id": record_id, "kind": kind}, {}, None]
-            local[record_id] = entry
+            local[record_id] = _fresh(record_id, kind, registers)
             fresh.add(record_id)
             changed.add(record_id)
+            touched.add(record_id)
+            continue
         meta = entry[2]
         waiting = pending.get(record_id, ())
         versions = meta.setdefault("v", {})

@@ -35,7 +35,7 @@ from fieldrm.sync.protocol import (
 
 TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 BACKOFF = (0.25, 0.5, 1.0)  # seconds before each retry of a failed call
-GZIP_OVER = 1024  # request bodies larger than this travel compressed
+GZIP_OVER = 200  # request bodies larger than this travel compressed (a one-field edit does)
 
 
 @dataclass

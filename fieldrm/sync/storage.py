@@ -91,8 +91,8 @@ SCHEMA = [
 MIGRATIONS: list[list[str]] = [SCHEMA]
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+# One encoder, made once: json.dumps with options builds a new one on every call.
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 def hash_token(token: str) -> str:
