@@ -1,16 +1,16 @@
 """Benchmark of the sync server on PostgreSQL beside SQLite (issue 5, SPEC §10): by hand.
 
     .venv/bin/python bench/bench_pg.py [--records 10000] [--devices 20] [--changes 1000]
-                                       [--batch 100] [--pullers 2] [--only sync|storm]
+                                       [--batch 25,100,500] [--pullers 2] [--only sync|storm]
 
 Starts a throwaway PostgreSQL cluster (durable: fsync and synchronous commit on, as a real
-server runs) and real `fieldrm server run` processes on 127.0.0.1, then prints two tables.
+server runs) and real `fieldrm server run` processes on 127.0.0.1, then prints:
 
-- **sync**, per backend, one server process, devices running the real client: push 10,000
-  observations, a fresh device pulls them all, a sync with nothing to do (time and
-  requests), and 1,000 records edited on two devices (both sync, every conflict kept).
-- **storm**: `--devices` devices push `--changes` changes each at once, in batches of
-  `--batch` (the client's batches are at most 500), while `--pullers` devices pull; on
+- **sync**: bench/bench_sync.py (push 10,000 observations, a fresh device pulls them all,
+  a sync with nothing to do, 1,000 records edited on two devices, bytes on the wire) on
+  SQLite and then on PostgreSQL, one server process each;
+- **storm**: `--devices` devices push `--changes` changes each at once, in pushes of
+  `--batch` changes (the client's are at most 500), while `--pullers` devices pull; on
   SQLite with one server process and on PostgreSQL with one and with two.  Throughput is
   changes acknowledged per second of wall time; latency is per push request.  Devices are
   threads of this process sending ready-made bodies, so the clients cost little CPU; they
@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
+import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -38,12 +38,10 @@ import httpx  # noqa: E402
 
 from fieldrm.store import Store  # noqa: E402
 from fieldrm.store.replica import next_batch  # noqa: E402
-from fieldrm.sync.client import login, make_client, sync_once  # noqa: E402
 from tests.support.postgres import PostgresCluster  # noqa: E402
 from tests.support.servers import ServerProcess, add_user  # noqa: E402
 
 WORKSPACE = "bench"
-TARGETS = {"push": 0.5, "pull": 0.5, "noop_ms": 5.0, "two_devices": 0.3}  # SPEC §10
 STORM_TARGETS = {"throughput": 2000.0, "p95_ms": 200.0}  # issue 5
 
 
@@ -67,87 +65,15 @@ def servers(db_url: str, count: int, home: Path) -> Iterator[list[ServerProcess]
 # ---------------------------------------------------------------- the sync benchmark
 
 
-class CountingClient:
-    """An httpx client for the real sync client that counts its requests."""
-
-    def __init__(self) -> None:
-        self.requests = 0
-        self.client = make_client()
-        self.client.event_hooks["request"].append(self._count)
-
-    def _count(self, _request: httpx.Request) -> None:
-        self.requests += 1
-
-
-def timed(work: Callable[[], Any]) -> float:
-    started = time.perf_counter()
-    work()
-    return time.perf_counter() - started
-
-
-def sync_figures(db_url: str, records: int, home: Path) -> dict[str, Any]:
-    alice = add_user(db_url, "alice", WORKSPACE, home)
-    bob = add_user(db_url, "bob", WORKSPACE, home)
-    with servers(db_url, 1, home) as (server,):
-        counting = CountingClient()
-        http = counting.client
-        first = Store.open(home / "first" / "fieldrm.db")
-        login(first, server.url, alice, client=http)
-        created = [
-            first.create("observation", {"text": f"Team {n % 12} observation number {n}"}).id
-            for n in range(records)
-        ]
-        push_s = timed(lambda: sync_once(first, client=http))
-        fresh = Store.open(home / "fresh" / "fieldrm.db")
-        login(fresh, server.url, bob, client=http)
-        pull_s = timed(lambda: sync_once(fresh, client=http))
-        assert fresh.count("observation") == records
-        noop_times = []
-        requests = []
-        for _ in range(30):
-            before = counting.requests
-            noop_times.append(timed(lambda: sync_once(fresh, client=http)))
-            requests.append(counting.requests - before)
-        edited = created[:1000]
-        for record_id in edited:
-            first.update(record_id, set={"severity": "concern"})
-            fresh.update(record_id, set={"severity": "critical"})
-
-        def both_sync() -> None:
-            sync_once(first, client=http)
-            sync_once(fresh, client=http)
-            sync_once(first, client=http)
-
-        round_s = timed(both_sync)
-        conflicts = (first.count("conflict"), fresh.count("conflict"))
-        first.close()
-        fresh.close()
-        http.close()
-    return {
-        "push": push_s,
-        "pull": pull_s,
-        "noop_ms": statistics.median(noop_times) * 1000,
-        "noop_requests": max(requests),
-        "two_devices": round_s,
-        "conflicts": conflicts,
-    }
-
-
-def print_sync(results: dict[str, dict[str, Any]], records: int) -> None:
-    names = list(results)
-    print(f"\nsync, {records:,} observations, one server process")
-    print(f"{'step':<34}" + "".join(f"{name:>14}" for name in names) + f"{'target':>12}")
-    rows = [
-        ("push device -> server (s)", "push", "{:.2f}", "≤ 0.5"),
-        ("fresh device pulls all (s)", "pull", "{:.2f}", "≤ 0.5"),
-        ("sync with nothing to do (ms)", "noop_ms", "{:.1f}", "≤ 5"),
-        ("  requests", "noop_requests", "{}", "≤ 2"),
-        ("1,000 edited on two devices (s)", "two_devices", "{:.2f}", "≤ 0.3"),
-        ("  conflicts kept (each device)", "conflicts", "{}", "1,000"),
-    ]
-    for label, key, shape, target in rows:
-        cells = "".join(f"{shape.format(results[name][key]):>14}" for name in names)
-        print(f"{label:<34}{cells}{target:>12}")
+def sync_benchmark(db_url: str | None, records: int) -> str:
+    """bench_sync.py's figures (a real server process and devices) on one backend."""
+    command = [sys.executable, str(ROOT / "bench" / "bench_sync.py"), "--records", str(records)]
+    if db_url is not None:
+        command += ["--db", db_url]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"bench_sync.py failed: {done.stderr.strip()[-2000:]}")
+    return done.stdout.strip()
 
 
 # ---------------------------------------------------------------- the storm
@@ -296,11 +222,9 @@ def main() -> int:
     ):
         home = Path(temp)
         if args.only != "storm":
-            results = {
-                "sqlite": sync_figures(str(home / "sync.db"), args.records, home / "s1"),
-                "postgresql": sync_figures(cluster.create_database(), args.records, home / "p1"),
-            }
-            print_sync(results, args.records)
+            for name, db_url in (("SQLite", None), ("PostgreSQL", cluster.create_database())):
+                print(f"\nsync (bench/bench_sync.py) on {name}, one server process")
+                print(sync_benchmark(db_url, args.records), flush=True)
         if args.only != "sync":
             runs = {
                 "sqlite, 1 server": ("sqlite", 1),
