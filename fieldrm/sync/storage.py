@@ -284,6 +284,10 @@ class Storage:
             )
             known_device = bool(rows)
             last_seq = rows[0][0] if rows else 0
+            if not known_device and ops:
+                # A device this server has never seen may start anywhere: its earlier changes
+                # went to another server (a new or restored one) before it logged in here.
+                last_seq = ops[0][0] - 1
             if ops and ops[0][0] > last_seq + 1:
                 raise ProtocolError(
                     409,

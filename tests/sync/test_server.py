@@ -241,3 +241,11 @@ def test_snapshot_pages_hold_current_records_and_the_seq_to_pull_from(http, new_
     assert len(rest["records"]) == 2 and rest["next"] is None and rest["seq"] == 5
     ids = [r["id"] for r in first["records"] + rest["records"]]
     assert ids == sorted(ids) and len(set(ids)) == 5
+
+
+def test_a_device_new_to_this_server_may_start_at_any_seq(http, new_workspace):
+    token = new_workspace()
+    # Its first 56 changes went to another server before it logged in here.
+    first = push(http, token, [create_op()], device="moved", first=57)
+    assert first.json()["results"][0]["status"] == "applied"
+    assert push(http, token, [create_op()], device="moved", first=60).status_code == 409
