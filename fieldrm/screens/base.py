@@ -8,10 +8,9 @@ from typing import TYPE_CHECKING, ClassVar
 
 from textual.app import ComposeResult
 from textual.screen import Screen
-from textual.widgets import Footer
 from textual.worker import Worker, WorkerState
 
-from fieldrm.screens.widgets import NavBar, StatusLine
+from fieldrm.screens.widgets import KeyBar, NavBar, StatusLine
 from fieldrm.store import Store
 
 if TYPE_CHECKING:
@@ -36,7 +35,7 @@ class FieldrmScreen(Screen[None]):
 
     def compose_frame_bottom(self) -> ComposeResult:
         yield StatusLine(id="status-line")
-        yield Footer()
+        yield KeyBar()
 
     _loaded_version: int = -1
     """The app's data_version this screen last loaded; -1 before the first load."""

@@ -143,6 +143,15 @@ class CaptureInput(Input):
     """The quick-capture line."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
+        # On the line itself: an Input inherits "up" (scroll) from Widget, which would
+        # hide a screen binding for the same key from the key bar.
+        Binding(
+            "up",
+            "screen.edit_last",
+            "Edit last",
+            tooltip="Bring the last entry back into the line to correct it.",
+            id="edit-last-entry",
+        ),
         Binding(
             "tab",
             "accept_suggestion",
@@ -166,13 +175,6 @@ class FloorWalkScreen(FieldrmScreen):
     BINDING_GROUP_TITLE = "Floor walk"
     AUTO_FOCUS = "#capture-input"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding(
-            "up",
-            "edit_last",
-            "Edit last",
-            tooltip="Bring the last entry back into the line to correct it.",
-            id="edit-last-entry",
-        ),
         Binding(
             "escape",
             "cancel_edit",
