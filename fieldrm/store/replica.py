@@ -75,11 +75,24 @@ def next_batch(store: Store, max_ops: int, max_bytes: int) -> list[OutboxEntry]:
     batch: list[OutboxEntry] = []
     size = 0
     for seq, record_id, op in rows:
-        size += len(op.encode()) + 16
+        length = len(op.encode())
+        if length + 64 > max_bytes:
+            # It could never travel: send a stand-in the server refuses with the reason, so
+            # it is reported and acknowledged instead of blocking everything behind it.
+            op = _too_large(op, length)
+            length = len(op)
+        size += length + 16
         if batch and size > max_bytes:
             break
         batch.append(OutboxEntry(seq, record_id, op))
     return batch
+
+
+def _too_large(op_text: str, length: int) -> str:
+    op = json.loads(op_text)
+    stand_in = {key: op[key] for key in ("id", "kind", "hlc", "by") if key in op}
+    stand_in["too_large"] = length
+    return _dumps(stand_in)
 
 
 def push_body(device: str, batch: list[OutboxEntry]) -> bytes:

@@ -201,6 +201,11 @@ def sync_once(store: Store, *, client: httpx.Client | None = None) -> SyncResult
     except SyncError as error:
         store.set_state(replica.LAST_ERROR, str(error))
         raise
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        # An answer of the wrong shape (a proxy's page, another program on the port).
+        problem = Refused(f"the server's answer was not understood ({type(error).__name__})")
+        store.set_state(replica.LAST_ERROR, str(problem))
+        raise problem from error
     finally:
         if client is None:
             http.close()

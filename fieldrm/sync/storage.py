@@ -538,6 +538,11 @@ def _registers(state: RecordState | None, names: Any) -> dict[str, list[Any]]:
 
 
 def _precheck(op: dict[str, Any], state: RecordState | None) -> str | None:
+    if op.get("too_large"):
+        return (
+            f"record {op['id']}: the change is too large to sync ({op['too_large']} bytes; "
+            "a push holds at most 1 MiB)"
+        )
     kind = op["kind"]
     if kind not in KINDS:
         return f"record {op['id']}: unknown kind {kind!r} (this server is older than the device)"

@@ -281,3 +281,27 @@ def test_status_reports_the_spec_fields(team, http):
     state = sync_status(one)
     assert state["pending_changes"] == 0 and state["last_sync"] and state["last_error"] is None
     assert json.loads(json.dumps(state))["device_id"] == one.device_id
+
+
+def test_a_change_too_large_to_travel_is_refused_with_its_reason(team, http):
+    one, two, _ = team
+    huge = one.create("observation", {"text": "x" * (1024 * 1024 + 10)}).id
+    small = one.create("observation", {"text": "fits"}).id
+    result = sync_once(one, client=http)
+    assert (result.pushed, result.rejected) == (1, 1)
+    assert result.rejections[0].startswith(f"record {huge}: the change is too large")
+    assert one.pending_count() == 0 and one.get_raw(huge) is not None
+    sync_once(two, client=http)
+    assert two.get_raw(small) is not None and two.get_raw(huge) is None
+
+
+def test_an_answer_of_the_wrong_shape_is_refused_not_a_traceback(team):
+    one = team[0]
+    contact(one)
+
+    def proxy(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"hello": "from a captive portal"})
+
+    with pytest.raises(Refused, match="not understood"):
+        sync_once(one, client=httpx.Client(transport=httpx.MockTransport(proxy)))
+    assert one.pending_count() == 1
