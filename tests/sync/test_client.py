@@ -305,3 +305,21 @@ def test_an_answer_of_the_wrong_shape_is_refused_not_a_traceback(team):
     with pytest.raises(Refused, match="not understood"):
         sync_once(one, client=httpx.Client(transport=httpx.MockTransport(proxy)))
     assert one.pending_count() == 1
+
+
+def test_fields_from_a_newer_version_survive_a_round_trip(team, http, storage):
+    one, two, _ = team
+    record_id = contact(one)
+    # A newer fieldrm on `one` writes a field this version does not know.
+    one.conn.execute(
+        "UPDATE outbox SET op = json_set(op, '$.set.pronouns', 'she/her') WHERE record_id = ?",
+        [record_id],
+    )
+    sync_once(one, client=http)
+    sync_once(two, client=http)
+    assert two.get_raw(record_id)["pronouns"] == "she/her"
+    two.update(record_id, set={"title": "Program manager"})
+    sync_once(two, client=http)
+    [record] = [r for r in storage.records("acme") if r["id"] == record_id]
+    assert (record["pronouns"], record["title"]) == ("she/her", "Program manager")
+    assert two.get_raw(record_id)["pronouns"] == "she/her"
