@@ -19,6 +19,8 @@ CORE_MODULES = [
     "fieldrm.models",
     "fieldrm.cli",
     "fieldrm.capture",
+    "fieldrm.demo",
+    "fieldrm.report",
     "fieldrm.services",
 ]
 

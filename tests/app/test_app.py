@@ -383,3 +383,34 @@ async def test_editing_a_set_field_conflict_takes_a_comma_separated_list(store):
         await pilot.press("enter")
         await wait_until(pilot, lambda: table.row_count == 0, "the conflict is resolved")
     assert store.get(ravi).tags == ["escalations", "vip"]
+
+
+async def test_contacts_search_org_chart_and_timeline(store):
+    app = FieldrmApp(store, start_mode="contacts")
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.screen.query_one("#contact-table", DataTable)
+        await wait_until(pilot, lambda: table.row_count > 10, "contacts are listed")
+        await pilot.press("slash", *"priya")
+        await wait_until(pilot, lambda: table.row_count == 1, "the list narrows as you type")
+        await pilot.press("enter")  # back to the list, which highlights Priya
+        card = app.screen.query_one("#contact-card")
+        await wait_until(
+            pilot, lambda: str(card.render()).startswith("Priya Nair"), "her card shows"
+        )
+        assert "last met" in str(card.render())
+        chart = app.screen.query_one("#org-chart")
+
+        def reports_of(name):
+            stack = list(chart.root.children)
+            while stack:
+                node = stack.pop()
+                if str(node.label).startswith(name):
+                    return [str(child.label).split("  ")[0] for child in node.children]
+                stack.extend(node.children)
+            return None
+
+        assert "Ravi Kumar" in reports_of("Priya Nair")
+        timeline = app.screen.query_one("#contact-timeline", DataTable)
+        assert timeline.row_count > 0
+        kinds = {str(timeline.get_row_at(i)[1]).split(" ")[0] for i in range(timeline.row_count)}
+        assert "visit" in kinds
