@@ -80,6 +80,24 @@ def m002_search(db: Database) -> None:
     )
 
 
+@_step
+def m003_reference_indexes(db: Database) -> None:
+    # A contact's timeline and a visit's running log look records up by these references;
+    # without an index each lookup scans every record (~0.1 s at 100,000 observations).
+    db.executescript(
+        """
+        CREATE INDEX records_by_visit ON records(json_extract(data, '$.visit_id'))
+            WHERE json_extract(data, '$.visit_id') IS NOT NULL;
+        CREATE INDEX records_by_contact ON records(json_extract(data, '$.contact_id'))
+            WHERE json_extract(data, '$.contact_id') IS NOT NULL;
+        CREATE INDEX records_by_owner ON records(json_extract(data, '$.owner_id'))
+            WHERE json_extract(data, '$.owner_id') IS NOT NULL;
+        CREATE INDEX records_by_escalation ON records(json_extract(data, '$.escalated_to'))
+            WHERE json_extract(data, '$.escalated_to') IS NOT NULL;
+        """
+    )
+
+
 SCHEMA_VERSION = len(STEPS)
 
 
