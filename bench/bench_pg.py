@@ -215,10 +215,15 @@ def main() -> int:
     )
     parser.add_argument("--pullers", type=int, default=2)
     parser.add_argument("--only", choices=["sync", "storm"])
+    parser.add_argument(
+        "--no-fsync",
+        action="store_true",
+        help="PostgreSQL without fsync (not safe to run so): shows what durability costs",
+    )
     args = parser.parse_args()
     with (
         tempfile.TemporaryDirectory(prefix="fieldrm-bench-") as temp,
-        PostgresCluster(durable=True) as cluster,
+        PostgresCluster(durable=not args.no_fsync) as cluster,
     ):
         home = Path(temp)
         if args.only != "storm":
