@@ -134,7 +134,7 @@ class PostgresBackend(Backend):
             self.pool.open(wait=True, timeout=timeout)
         except PoolTimeout:
             self.pool.close()
-            raise StoreError(f"cannot connect to {_safe(url)} (timed out)") from None
+            raise StoreError(f"cannot connect to {redacted_url(url)} (timed out)") from None
 
     def _check_reachable(self) -> None:
         """Fail at start with the driver's one-line reason (the pool would only time out)."""
@@ -142,7 +142,8 @@ class PostgresBackend(Backend):
             psycopg.connect(self.url, connect_timeout=10).close()
         except psycopg.Error as error:  # unreachable, refused, or a malformed URL
             reason = " ".join(str(error).split()) or "connection failed"
-            raise StoreError(f"cannot use the database {_safe(self.url)}: {reason}") from None
+            where = redacted_url(self.url)
+            raise StoreError(f"cannot use the database {where}: {reason}") from None
 
     @contextmanager
     def transaction(self, write: bool) -> Iterator[Tx]:
@@ -160,8 +161,8 @@ class PostgresBackend(Backend):
         self.pool.close()
 
 
-def _safe(url: str) -> str:
-    """The URL without a password, for messages."""
+def redacted_url(url: str) -> str:
+    """The URL without its password, for messages and logs."""
     try:
         info = psycopg.conninfo.conninfo_to_dict(url)
     except psycopg.Error:
