@@ -257,15 +257,21 @@ async def until(pilot, condition, limit: int = 2000) -> None:
     raise RuntimeError("condition never held")
 
 
-async def measure_in_app(db: Path) -> dict[str, object]:
+async def measure_in_app(db: Path, prewarm: bool = True) -> dict[str, object]:
     from fieldrm.app import FieldrmApp
     from fieldrm.screens.widgets import NAVIGATION
 
     store = Store.open(db)
-    app = FieldrmApp(store, start_mode="today")
+    app = FieldrmApp(store, start_mode="today", prewarm_delay=0.6 if prewarm else None)
     figures: dict[str, object] = {}
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
+        if prewarm:
+            # As a user reading Today would: the other screens get built in the background.
+            started = time.perf_counter()
+            await until(pilot, lambda: all(mode in app._screen_stacks for mode, *_ in NAVIGATION))
+            await settle(pilot)
+            figures["prewarmed_in"] = time.perf_counter() - started
         switches: dict[str, list[float]] = {}
         loads: dict[str, list[float]] = {}
         cpu: dict[str, list[float]] = {}
@@ -350,7 +356,11 @@ def main() -> None:
         f"launch: first frame {first * 1000:.0f} ms (CPU {first_cpu * 1000:.0f} ms), "
         f"Today with data {full * 1000:.0f} ms (CPU {full_cpu * 1000:.0f} ms)"
     )
+    cold = asyncio.run(measure_in_app(db, prewarm=False))
+    print("first visit without prewarming (a key pressed within 0.6 s of launch), drawn ms:")
+    print("  " + ", ".join(f"{t} {v[0] * 1000:.0f}" for t, v in cold["switch"].items()))
     figures = asyncio.run(measure_in_app(db))
+    print(f"prewarming the other screens took {figures['prewarmed_in'] * 1000:.0f} ms after launch")
     print("screen switch, ms (first time / median later; painted, then data loaded):")
     for title, (once, later) in figures["switch"].items():
         loaded_once, loaded_later = figures["loaded"][title]
