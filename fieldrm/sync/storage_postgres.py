@@ -147,15 +147,22 @@ class PostgresBackend(Backend):
 
     @contextmanager
     def transaction(self, write: bool) -> Iterator[Tx]:
-        with self.pool.connection() as conn:
-            if write:
-                # Pipeline mode: statements whose results nobody reads (the batch's inserts
-                # and updates, then COMMIT) go out together instead of one round trip each,
-                # which shortens the time the workspace lock is held.
-                with conn.pipeline(), conn.transaction():
+        try:
+            with self.pool.connection() as conn:
+                if write:
+                    # Pipeline mode: statements whose results nobody reads (the batch's
+                    # inserts and updates, then COMMIT) go out together instead of one round
+                    # trip each, which shortens the time the workspace lock is held.
+                    with conn.pipeline(), conn.transaction():
+                        yield _PostgresTx(conn)
+                else:
                     yield _PostgresTx(conn)
-            else:
-                yield _PostgresTx(conn)
+        except psycopg.OperationalError:
+            # The database restarted or dropped us: every idle connection broke with this
+            # one.  Sweep them now (checking each costs a round trip, so only on failure),
+            # so the client's retry gets a fresh connection instead of the next broken one.
+            self.pool.check()
+            raise
 
     def close(self) -> None:
         self.pool.close()

@@ -22,6 +22,7 @@ from fieldrm.store.replica import next_batch
 from fieldrm.sync.client import Offline, login, sync_once
 from fieldrm.sync.conflicts import open_conflicts, resolve_conflict
 from fieldrm.sync.storage import open_storage
+from tests.support.postgres import PostgresCluster
 from tests.support.servers import ServerProcess, add_user
 
 WORKSPACE = "team"
@@ -177,6 +178,22 @@ def test_one_batch_pushed_through_both_servers_at_once_is_applied_once(
         assert sum(1 for _ in storage.records(WORKSPACE)) == 300
     finally:
         storage.close()
+
+
+def test_a_postgresql_restart_costs_a_retry_not_a_failed_sync(tmp_path):
+    """Pooled connections all break with a restart; the server replaces them at once."""
+    with PostgresCluster() as cluster:
+        url = cluster.create_database()
+        token = add_user(url, "alice", WORKSPACE, tmp_path)
+        with ServerProcess(url, tmp_path / "server") as server:
+            laptop = device(tmp_path, "laptop", server, token)
+            laptop.create("vendor", {"name": "Teleperformance"})
+            sync_once(laptop)
+            cluster.restart()
+            laptop.create("vendor", {"name": "Concentrix"})
+            assert sync_once(laptop).pushed == 1
+            assert laptop.pending_count() == 0
+            laptop.close()
 
 
 # ---------------------------------------------------------------- the storm

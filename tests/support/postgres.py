@@ -175,6 +175,13 @@ class PostgresCluster:
         self.execute(f"CREATE DATABASE {TEMPLATE_DB}")
         return self
 
+    def restart(self) -> None:
+        """Restart the server on the same port (every client connection breaks)."""
+        self._run(
+            "pg_ctl", "-D", str(self.data), "-l", str(self.log), "-m", "fast", "-w",
+            "-o", f"-p {self.port}", "restart",
+        )  # fmt: skip
+
     def stop(self) -> None:
         """Stop the server at once and remove every file of the cluster."""
         if self._running:
