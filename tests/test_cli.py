@@ -334,7 +334,7 @@ def test_every_user_kind_has_an_add_command(home):
 
 def test_capture_starts_without_the_heavy_libraries(home, seeded):
     """`fieldrm capture` must start fast (SPEC §10: ≤ 0.3 s): none of these may load."""
-    heavy = ["textual", "httpx", "fastapi", "uvicorn", "starlette", "sqlite_utils", "rich"]
+    heavy = ["textual", "httpx", "fastapi", "uvicorn", "starlette", "sqlite_utils", "rich", "typer"]
     script = (
         "import json, sys\n"
         "from fieldrm.cli import main\n"
@@ -359,3 +359,130 @@ def test_no_arguments_opens_the_app(monkeypatch):
     monkeypatch.setattr(fieldrm.app, "run_app", lambda: opened.append(True))
     assert main([]) == 0
     assert opened == [True]
+
+
+# ---------------------------------------------------------------- the hot path (no Typer)
+
+
+def _same_everywhere(text: str, new_id: str | None) -> str:
+    return text.replace(new_id, "NEW-ID") if new_id else text
+
+
+def _run_and_read(home: Path, run, capsys) -> tuple[int, str, str, dict | None]:
+    """Exit code, stdout, stderr and the record written (None: nothing written)."""
+    count = len(everything(home)[0])
+    code = run()
+    out, err = capsys.readouterr()
+    records = everything(home)[0]
+    written = records[-1] if len(records) > count else None
+    new_id = written["id"] if written else None
+    if written:
+        written = {k: v for k, v in written.items() if k not in ("id", "created_at", "updated_at")}
+    return code, _same_everywhere(out, new_id), err, written
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["capture", "Team 4 skip side-by-sides #training !concern @Priya"],
+        ["capture", "--json", "? can we waive the fee for 2 months (asked_by: team 7)"],
+        ["capture", "> send the QA deck to @Ravi ^+3d !urgent", "--json"],
+        ["capture", "#training !concern"],
+        ["capture", ""],
+        ["capture", "Attrition up #kpi !bogus @Nobody"],
+    ],
+)
+def test_a_plain_capture_skips_typer_and_does_exactly_what_typer_does(
+    home, seeded, args, capsys, monkeypatch
+):
+    from fieldrm import cli
+
+    monkeypatch.setenv("FIELDRM_HOME", str(home))
+    monkeypatch.setenv("FIELDRM_NOW", "2026-11-23T09:00:00Z")
+
+    def no_typer(_args):
+        raise AssertionError("the plain shape went to Typer")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(cli, "_run_typer", no_typer)
+        hot = _run_and_read(home, lambda: cli.main(args), capsys)
+    through_typer = _run_and_read(home, lambda: cli._run(None, args), capsys)
+    assert hot == through_typer
+    code, out, err, written = hot
+    if args[1] in ("#training !concern", ""):
+        assert code == 2 and written is None and "nothing to save" in err
+    else:
+        assert code == 0 and written is not None
+        assert out.strip() == "NEW-ID" or json.loads(out)["id"] == "NEW-ID"
+
+
+@pytest.mark.parametrize(
+    ("args", "hot"),
+    [
+        ([], True),
+        (["capture", "x"], True),
+        (["capture", "--json", "x"], True),
+        (["capture", "x", "--json"], True),
+        (["capture", "- 5 agents late"], False),  # option-like: Typer decides (and refuses)
+        (["capture", "--", "-5 agents late"], False),
+        (["capture"], False),
+        (["capture", "--help"], False),
+        (["capture", "x", "-h"], False),
+        (["capture", "x", "y"], False),
+        (["capture", "--json", "--json"], False),
+        (["capture", "x", "--jso"], False),
+        (["--help"], False),
+        (["list", "contact"], False),
+    ],
+)
+def test_only_the_plain_shapes_skip_typer(args, hot, monkeypatch):
+    from fieldrm.cli import hot_command
+
+    assert (hot_command(list(args)) is not None) == hot
+    monkeypatch.setenv("_FIELDRM_COMPLETE", "bash_complete")  # a shell asking Typer
+    assert hot_command(list(args)) is None
+
+
+def test_shapes_left_to_typer_still_work(home, seeded, capsys, monkeypatch):
+    from fieldrm.cli import main
+
+    monkeypatch.setenv("FIELDRM_HOME", str(home))
+    assert main(["capture", "--", "-5 agents late today"]) == 0
+    assert everything(home)[0][-1]["text"] == "-5 agents late today"
+    assert main(["capture", "--help"]) == 0
+    assert "Usage: fieldrm capture" in capsys.readouterr().out
+    assert main(["capture", "-5 agents"]) == 2
+    assert main(["capture", "x", "y"]) == 2
+    option, extra = capsys.readouterr().err.splitlines()
+    assert option.startswith("fieldrm: No such option: -5")
+    assert extra.startswith("fieldrm: Got unexpected extra argument")
+
+
+def test_only_the_program_itself_leaves_a_capture_to_the_exit(home, seeded, monkeypatch):
+    """As the program, a capture turns the cyclic collector off and freezes its objects
+    (they are freed by the exit); a caller of main() keeps its collector as it was."""
+    import gc
+
+    from fieldrm.cli import main
+
+    monkeypatch.setenv("FIELDRM_HOME", str(home))
+    frozen = gc.get_freeze_count()
+    assert main(["capture", "in process"]) == 0
+    assert gc.isenabled() and gc.get_freeze_count() == frozen
+    script = (
+        "import gc, json, sys\n"
+        "from fieldrm.cli import main\n"
+        "sys.argv = ['fieldrm', *sys.argv[1:]]\n"
+        "code = main()\n"
+        "print(json.dumps([code, gc.isenabled(), gc.get_freeze_count() > 0]), file=sys.stderr)\n"
+    )
+    env = {**os.environ, "FIELDRM_HOME": str(home), "PYTHONPATH": str(ROOT)}
+    for args, expected in (
+        (["capture", "as the program"], [0, False, True]),
+        (["list", "contact"], [0, True, False]),
+    ):
+        result = subprocess.run(
+            [sys.executable, "-c", script, *args], capture_output=True, text=True, env=env
+        )
+        assert json.loads(result.stderr.splitlines()[-1]) == expected, result.stderr
+    assert [r["text"] for r in everything(home)[0][-2:]] == ["in process", "as the program"]
