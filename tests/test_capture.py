@@ -372,6 +372,22 @@ def test_capture_saves_through_the_store_with_open_visit():
         assert store.pending_count() == pending + 1
 
 
+@pytest.mark.parametrize(
+    "prefix", ["ra", "RAVI", "kumar", "ali", "j. sm", "o'n", "mary-j", "priya nair", "zz", "a"]
+)
+def test_the_store_finds_contacts_as_the_parser_tests_assume(prefix):
+    """Store.contacts_matching keeps to `find_contacts` above: live contacts only, a
+    prefix of the name or of a word of it, in name order, at most `limit`."""
+    with Store.memory() as store:
+        for name in reversed(NAMES):
+            store.create("contact", {"name": name})
+        store.delete(store.create("contact", {"name": "Ravi Gone"}).id)
+        store.create("vendor", {"name": "Ravi Vendors"})
+        expected = [contact.name for contact in find_contacts(prefix)]
+        assert [c.name for c in store.contacts_matching(prefix)] == expected
+        assert [c.name for c in store.contacts_matching(prefix, limit=2)] == expected[:2]
+
+
 def test_capture_without_open_visit_and_invalid_line_writes_nothing():
     with Store.memory() as store:
         record, _ = capture(store, "queue at 40 calls #kpi !critical")
