@@ -67,6 +67,8 @@ class SearchScreen(FieldrmScreen):
     def __init__(self) -> None:
         super().__init__()
         self.results: dict[str, Record] = {}
+        self.shown_query: str | None = None
+        """The query whose results the table shows (tests and the benchmark wait on it)."""
 
     def compose(self) -> ComposeResult:
         yield from self.compose_frame_top()
@@ -132,6 +134,7 @@ class SearchScreen(FieldrmScreen):
         label = f"{count}{more} results" if message.query.strip() else "Type to search."
         self.query_one("#search-count", Static).update(Text(label, style="dim"))
         self.show_detail()
+        self.shown_query = message.query
 
     @on(DataTable.RowHighlighted, "#search-results")
     def show_detail(self) -> None:
