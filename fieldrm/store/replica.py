@@ -66,11 +66,12 @@ class PushOutcome:
 # ---------------------------------------------------------------- outbox
 
 
-def next_batch(store: Store, max_ops: int, max_bytes: int) -> list[OutboxEntry]:
-    """The oldest pending ops, at most `max_ops` and `max_bytes` of JSON (at least one)."""
+def next_batch(store: Store, max_ops: int, max_bytes: int, *, after: int = 0) -> list[OutboxEntry]:
+    """The oldest pending ops after seq `after`, ≤ `max_ops` and `max_bytes` (at least one)."""
     with store.lock:
         rows = store.conn.execute(
-            "SELECT seq, record_id, op FROM outbox ORDER BY seq LIMIT ?", [max_ops]
+            "SELECT seq, record_id, op FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?",
+            [after, max_ops],
         ).fetchall()
     batch: list[OutboxEntry] = []
     size = 0

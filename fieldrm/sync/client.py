@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import gzip
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -216,65 +217,96 @@ def sync_once(store: Store, *, client: httpx.Client | None = None) -> SyncResult
 
 
 def _push_all(store: Store, session: _Session, result: SyncResult) -> None:
+    """Push batch after batch; the next batch travels while this one's answer is applied.
+
+    Overlapping is safe: batches are numbered in order, the server acknowledges each in
+    its own transaction, and answers are applied here in the order they were sent.
+    """
     device = store.device_id
-    while True:
-        batch = replica.next_batch(store, MAX_BATCH_OPS, MAX_BATCH_BYTES)
-        if not batch:
-            return
+
+    def send(batch: list[replica.OutboxEntry]) -> Any:
         body = replica.push_body(device, batch)
         headers = {"Content-Type": "application/json"}
         if len(body) > GZIP_OVER:
             body = gzip.compress(body, compresslevel=1)
             headers["Content-Encoding"] = "gzip"
-        answer = session.call("POST", "/v1/push", content=body, headers=headers)
-        outcome = replica.apply_push_results(store, batch, answer.get("results", []))
-        result.pushed += outcome.pushed
-        result.rejected += len(outcome.rejections)
-        result.rejections.extend(outcome.rejections)
+        return session.call("POST", "/v1/push", content=body, headers=headers)
+
+    batch = replica.next_batch(store, MAX_BATCH_OPS, MAX_BATCH_BYTES)
+    if not batch:
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="fieldrm-push") as pool:
+        in_flight: Future[Any] | None = pool.submit(send, batch)
+        while in_flight is not None:
+            answer = in_flight.result()
+            sent = batch
+            batch = replica.next_batch(store, MAX_BATCH_OPS, MAX_BATCH_BYTES, after=sent[-1].seq)
+            in_flight = pool.submit(send, batch) if batch else None
+            try:
+                outcome = replica.apply_push_results(store, sent, answer.get("results", []))
+            except BaseException:
+                if in_flight is not None:
+                    in_flight.cancel()
+                raise
+            result.pushed += outcome.pushed
+            result.rejected += len(outcome.rejections)
+            result.rejections.extend(outcome.rejections)
 
 
 def _pull_all(store: Store, session: _Session, result: SyncResult) -> None:
+    """Pull page after page, fetching the next while this one is stored."""
     cursor = int(store.get_state(replica.PULL_CURSOR) or "0")
     device = store.device_id
-    while True:
-        page = session.call(
-            "GET", "/v1/pull", params={"device": device, "cursor": cursor, "limit": PULL_PAGE}
-        )
-        next_cursor = int(page["next_cursor"])
-        changes = page.get("changes", [])
-        if changes or next_cursor != cursor:
-            stats = replica.apply_changes(store, changes, {replica.PULL_CURSOR: str(next_cursor)})
-            result.pulled += stats.records
-            result.conflicts += stats.new_conflicts
-        cursor = next_cursor
-        if not page.get("has_more"):
-            return
+
+    def fetch(after: int) -> Any:
+        params = {"device": device, "cursor": after, "limit": PULL_PAGE}
+        return session.call("GET", "/v1/pull", params=params)
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="fieldrm-pull") as pool:
+        in_flight: Future[Any] | None = pool.submit(fetch, cursor)
+        while in_flight is not None:
+            page = in_flight.result()
+            next_cursor = int(page["next_cursor"])
+            in_flight = pool.submit(fetch, next_cursor) if page.get("has_more") else None
+            changes = page.get("changes", [])
+            if changes or next_cursor != cursor:
+                stats = replica.apply_changes(
+                    store, changes, {replica.PULL_CURSOR: str(next_cursor)}
+                )
+                result.pulled += stats.records
+                result.conflicts += stats.new_conflicts
+            cursor = next_cursor
 
 
 def _snapshot(store: Store, session: _Session, result: SyncResult) -> None:
     """A fresh device starts from the server's current records, then pulls from there."""
     after = store.get_state(replica.SNAPSHOT_AFTER)
     seq = store.get_state(replica.SNAPSHOT_SEQ)
-    while True:
+
+    def fetch(after: str | None, seq: str | None) -> Any:
         params: dict[str, Any] = {"limit": SNAPSHOT_PAGE}
         if after:
             params["after"] = after
         if seq is not None:
             params["seq"] = seq
-        page = session.call("GET", "/v1/snapshot", params=params)
-        seq = str(page["seq"])
-        after = page.get("next")
-        done = after is None
-        state = {
-            replica.SNAPSHOT_AFTER: None if done else after,
-            replica.SNAPSHOT_SEQ: None if done else seq,
-            replica.PULL_CURSOR: seq if done else None,
-        }
-        stats = replica.apply_changes(store, page.get("records", []), state)
-        result.pulled += stats.records
-        result.conflicts += stats.new_conflicts
-        if done:
-            return
+        return session.call("GET", "/v1/snapshot", params=params)
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="fieldrm-snapshot") as pool:
+        in_flight: Future[Any] | None = pool.submit(fetch, after, seq)
+        while in_flight is not None:
+            page = in_flight.result()
+            seq = str(page["seq"])
+            after = page.get("next")
+            done = after is None
+            in_flight = None if done else pool.submit(fetch, after, seq)
+            state = {
+                replica.SNAPSHOT_AFTER: None if done else after,
+                replica.SNAPSHOT_SEQ: None if done else seq,
+                replica.PULL_CURSOR: seq if done else None,
+            }
+            stats = replica.apply_changes(store, page.get("records", []), state)
+            result.pulled += stats.records
+            result.conflicts += stats.new_conflicts
 
 
 def sync_status(store: Store) -> dict[str, Any]:
