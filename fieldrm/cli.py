@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     `argv` None means this process is the `fieldrm` program itself (not a caller's)."""
     args = sys.argv[1:] if argv is None else list(argv)
     command = hot_command(args)
-    as_program_capturing = argv is None and command is not None and args[0] == "capture"
+    as_program_capturing = argv is None and command is not None and args[:1] == ["capture"]
     if as_program_capturing:
         gc.disable()  # before pydantic loads: see _end_short_process
     try:

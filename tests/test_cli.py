@@ -470,7 +470,8 @@ def test_only_the_program_itself_leaves_a_capture_to_the_exit(home, seeded, monk
     assert main(["capture", "in process"]) == 0
     assert gc.isenabled() and gc.get_freeze_count() == frozen
     script = (
-        "import gc, json, sys\n"
+        "import gc, json, sys, types\n"
+        "sys.modules['fieldrm.app'] = types.SimpleNamespace(run_app=lambda: None)\n"
         "from fieldrm.cli import main\n"
         "sys.argv = ['fieldrm', *sys.argv[1:]]\n"
         "code = main()\n"
@@ -480,6 +481,7 @@ def test_only_the_program_itself_leaves_a_capture_to_the_exit(home, seeded, monk
     for args, expected in (
         (["capture", "as the program"], [0, False, True]),
         (["list", "contact"], [0, True, False]),
+        ([], [0, True, False]),  # the app (a stand-in here): a long life, a normal collector
     ):
         result = subprocess.run(
             [sys.executable, "-c", script, *args], capture_output=True, text=True, env=env
