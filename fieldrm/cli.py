@@ -2,7 +2,7 @@
 
 The commands are one Typer app (cli_commands.py; sync and server in cli_sync.py), and
 Typer parses every command line, with one exception made for speed.  Importing Typer and
-building the commands' parameters costs ~0.13 s of CPU, nearly half of the 0.3 s a whole
+building the commands' parameters costs 40-65 ms of CPU, a fifth of the 0.3 s a whole
 `fieldrm capture` may take (SPEC §10).  So the two commands an RM runs all day are run
 here without Typer when their command line has the plain shape: `fieldrm` alone (open the
 app) and `fieldrm capture TEXT [--json]`.  Their bodies live here and the Typer commands
