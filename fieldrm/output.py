@@ -1,4 +1,4 @@
-"""What the command line prints, shared by every command (cli.py and cli_sync.py).
+"""What the command line prints, shared by every command (cli.py, cli_commands.py, cli_sync.py).
 
 Errors: `fail(reason)` writes `fieldrm: reason` to stderr and exits non-zero; it is the
 only way a command reports a problem, so every error is one line.  Records: one record
