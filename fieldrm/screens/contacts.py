@@ -30,6 +30,13 @@ class ContactLoaded(Message):
     detail: ContactDetail
 
 
+def _chart_label(member: Any, highlighted: bool) -> Text:
+    label = Text(member.name, style="bold reverse" if highlighted else "")
+    if member.role:
+        label.append(f"  {_role(member.role)}", style="dim")
+    return label
+
+
 def _role(value: str | None) -> str:
     return (value or "").replace("_", " ")
 
@@ -68,6 +75,9 @@ class ContactsScreen(FieldrmScreen):
         super().__init__()
         self.site_names: dict[str, str] = {}
         self._detail_timer: Timer | None = None
+        self._chart_shape: tuple[Any, ...] | None = None  # (site, (depth, id, name, role)...)
+        self._chart_nodes: dict[str, tuple[Any, Any]] = {}  # contact id -> (node, contact)
+        self._chart_highlight: str | None = None
 
     def compose(self) -> ComposeResult:
         yield from self.compose_frame_top()
@@ -175,25 +185,49 @@ class ContactsScreen(FieldrmScreen):
             card.append("\n" + " ".join("#" + tag for tag in person.tags), style="dim")
         self.query_one("#contact-card", Static).update(card)
 
-        chart = self.query_one("#org-chart", Tree)
-        chart.clear()
-        chart.root.label = f"{detail.site or 'No site'}: org chart"
-        parents = [chart.root]
-        chart_rows = detail.org_chart
-        for index, (depth, member) in enumerate(chart_rows):
-            del parents[depth + 1 :]
-            parent = parents[-1]
-            label = Text(member.name, style="bold reverse" if member.id == person.id else "")
-            if member.role:
-                label.append(f"  {_role(member.role)}", style="dim")
-            has_reports = index + 1 < len(chart_rows) and chart_rows[index + 1][0] > depth
-            if has_reports:
-                parents.append(parent.add(label, data=member.id, expand=True))
-            else:
-                parent.add_leaf(label, data=member.id)
-        chart.root.expand()
+        self._show_chart(detail)
 
         timeline = self.query_one("#contact-timeline", DataTable)
         timeline.clear()
         for entry in detail.timeline:
             timeline.add_row(_date(entry.at), entry.what, " ".join(entry.label.split()))
+
+    def _show_chart(self, detail: ContactDetail) -> None:
+        """The site's org chart with this person highlighted.
+
+        Moving along the list usually stays within a site (hundreds of people): when the
+        chart is the same, only two labels change instead of rebuilding every node.
+        """
+        chart = self.query_one("#org-chart", Tree)
+        person_id = detail.contact.id
+        shape = (
+            detail.site,
+            tuple((depth, m.id, m.name, m.role) for depth, m in detail.org_chart),
+        )
+        if shape == self._chart_shape:
+            for member_id in {self._chart_highlight, person_id}:
+                node, member = self._chart_nodes.get(member_id or "", (None, None))
+                if node is not None and member is not None:
+                    node.set_label(_chart_label(member, member_id == person_id))
+            self._chart_highlight = person_id
+            return
+        chart.clear()
+        chart.root.label = f"{detail.site or 'No site'}: org chart"
+        nodes: dict[str, tuple[Any, Any]] = {}
+        parents = [chart.root]
+        chart_rows = detail.org_chart
+        for index, (depth, member) in enumerate(chart_rows):
+            del parents[depth + 1 :]
+            parent = parents[-1]
+            label = _chart_label(member, member.id == person_id)
+            has_reports = index + 1 < len(chart_rows) and chart_rows[index + 1][0] > depth
+            if has_reports:
+                node = parent.add(label, data=member.id, expand=True)
+                parents.append(node)
+            else:
+                node = parent.add_leaf(label, data=member.id)
+            nodes[member.id] = (node, member)
+        chart.root.expand()
+        self._chart_shape = shape
+        self._chart_nodes = nodes
+        self._chart_highlight = person_id

@@ -414,3 +414,48 @@ async def test_contacts_search_org_chart_and_timeline(store):
         assert timeline.row_count > 0
         kinds = {str(timeline.get_row_at(i)[1]).split(" ")[0] for i in range(timeline.row_count)}
         assert "visit" in kinds
+
+        # Choosing someone from the same site's chart moves the highlight; the chart's
+        # nodes stay (a site's chart is not rebuilt for every person passed).
+        def node_of(name):
+            stack = list(chart.root.children)
+            while stack:
+                node = stack.pop()
+                if str(node.label).startswith(name):
+                    return node
+                stack.extend(node.children)
+            return None
+
+        priya, ravi = node_of("Priya Nair"), node_of("Ravi Kumar")
+        assert "reverse" in str(priya.label.style) and "reverse" not in str(ravi.label.style)
+        chart.select_node(ravi)
+        await wait_until(pilot, lambda: str(card.render()).startswith("Ravi Kumar"), "his card")
+        assert node_of("Ravi Kumar") is ravi and node_of("Priya Nair") is priya
+        assert "reverse" in str(ravi.label.style) and "reverse" not in str(priya.label.style)
+
+
+async def test_the_other_screens_are_built_unseen_after_the_first_frame(store):
+    import gc
+
+    from fieldrm.screens.widgets import NAVIGATION
+
+    app = FieldrmApp(store, start_mode="today", prewarm_delay=0.05)
+    async with app.run_test(size=SIZE) as pilot:
+
+        def built() -> bool:
+            stacks = app._screen_stacks
+            prewarming = any(w.group == "prewarm" and not w.is_finished for w in app.workers)
+            return all(mode in stacks for mode, *_ in NAVIGATION) and not prewarming
+
+        await wait_until(pilot, built, "every screen is built")
+        assert app.current_mode == "today"  # nothing was shown but Today
+        questions = app._screen_stacks["questions"][0]
+        table = questions.query_one("#record-table", DataTable)
+        waiting = [q for q in records(store, "question") if q.status in ("open", "escalated")]
+        assert table.row_count == len(waiting) > 0  # its rows loaded while hidden
+        assert gc.get_freeze_count() > 0  # the start-up heap is out of the collector's walk
+        app.switch_mode("questions")
+        await pilot.pause()
+        assert app.screen is questions
+        assert questions.query_one("#record-table", DataTable).row_count == table.row_count
+    assert gc.get_freeze_count() == 0  # given back when the app ends
