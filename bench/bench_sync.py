@@ -7,7 +7,7 @@ Starts a real `fieldrm server run` on 127.0.0.1 (SQLite, or `--db postgresql://�
 3. a sync with nothing to do (median of 50, and how many requests it makes);
 4. 1,000 records edited in the same field on two devices, both sync (every conflict kept);
 5. bytes on the wire (bodies, after gzip) per record pushed and pulled, and per
-   single-field edit.
+   single-field edit; and the device's sync metadata against its records' size.
 
 Targets: push ≤ 0.5 s, pull ≤ 0.5 s, nothing-to-do ≤ 5 ms and ≤ 2 requests, two-device
 round ≤ 0.3 s, single-field edit ≤ 250 bytes.  Prints figures; asserts only correctness.
@@ -186,6 +186,11 @@ def run(options, base, url, token, other_token, http, meter) -> None:
         f"fresh device pulls all: {seconds:.3f} s ({meter.requests} requests, "
         f"{meter.received / count:.0f} B/record received)"
     )
+
+    data_bytes, meta_bytes = reader.conn.execute(
+        "SELECT sum(length(data)), sum(length(meta)) FROM records"
+    ).fetchone()
+    print(f"sync metadata on the device: {meta_bytes / data_bytes:.0%} of the records' JSON")
 
     times = []
     requests = []

@@ -25,7 +25,7 @@ from fieldrm.models import KINDS, kind_info
 from fieldrm.store.changelog import touched_registers
 from fieldrm.store.db import Store
 from fieldrm.store.text import search_body
-from fieldrm.sync.merge import SEP, op_registers, take_register
+from fieldrm.sync.merge import FIRST_WINS, SEP, op_registers, take_register
 
 SERVER = "server"
 TOKEN = "token"
@@ -176,7 +176,8 @@ def _fresh(record_id: str, kind: str, registers: dict[str, list[Any]]) -> list[A
             if value is True:
                 data.setdefault(field_name, []).append(item)
         else:
-            versions[name] = version
+            if name not in FIRST_WINS:
+                versions[name] = version
             data[name] = value
     for field_name in elements:
         if field_name in data:
@@ -282,6 +283,12 @@ def _apply(store: Store, items: list[Item]) -> ApplyStats:
                         data[field_name] = sorted([*members, item])
                     else:
                         data[field_name] = [member for member in members if member != item]
+            elif name in FIRST_WINS:
+                # Never changed after the create, never the base of an edit: no version kept
+                # (sync metadata stays small); filled in only if missing.
+                if not confirmed and _data(entry).get(name) is None:
+                    changed.add(record_id)
+                    _data(entry)[name] = value
             else:
                 if not take_register(versions.get(name, 0), version, name in waiting):
                     continue
