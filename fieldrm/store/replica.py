@@ -25,6 +25,7 @@ from fieldrm.models import KINDS, kind_info
 from fieldrm.store.changelog import touched_registers
 from fieldrm.store.db import Store
 from fieldrm.store.text import search_body
+from fieldrm.sync import jsonio
 from fieldrm.sync.merge import FIRST_WINS, SEP, op_registers, take_register
 
 SERVER = "server"
@@ -40,8 +41,7 @@ KEEP_REJECTIONS = 200
 _ABSENT = object()
 
 
-# One encoder, made once: json.dumps with options builds a new one on every call.
-_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_dumps = jsonio.dumps
 
 
 @dataclass
@@ -90,7 +90,7 @@ def next_batch(store: Store, max_ops: int, max_bytes: int, *, after: int = 0) ->
 
 
 def _too_large(op_text: str, length: int) -> str:
-    op = json.loads(op_text)
+    op = jsonio.loads(op_text)
     stand_in = {key: op[key] for key in ("id", "kind", "hlc", "by") if key in op}
     stand_in["too_large"] = length
     return _dumps(stand_in)
@@ -122,7 +122,7 @@ def apply_push_results(
             outcome.rejections.append(str(result.get("reason") or f"record {entry.record_id}"))
         else:
             outcome.pushed += 1
-        op = json.loads(entry.op)
+        op = jsonio.loads(entry.op)
         shadowed = later.setdefault(entry.record_id, set())
         if "v" in result:
             # Applied: the op's own registers now have version v (this device shows their
@@ -190,7 +190,7 @@ def _fresh(record_id: str, kind: str, registers: dict[str, list[Any]]) -> list[A
 
 def _data(entry: list[Any]) -> dict[str, Any]:
     if entry[1] is None:
-        entry[1] = json.loads(entry[3])
+        entry[1] = jsonio.loads(entry[3])
     return entry[1]
 
 
@@ -215,7 +215,7 @@ def _pending_registers(store: Store, record_ids: list[str]) -> dict[str, set[str
         for record_id, op in store.conn.execute(
             f"SELECT record_id, op FROM outbox WHERE record_id IN ({marks})", chunk
         ):
-            pending.setdefault(record_id, set()).update(touched_registers(json.loads(op)))
+            pending.setdefault(record_id, set()).update(touched_registers(jsonio.loads(op)))
     return pending
 
 
@@ -228,7 +228,7 @@ def _load(store: Store, record_ids: list[str]) -> dict[str, list[Any]]:
         for rowid, record_id, data, meta in store.conn.execute(
             f"SELECT rowid, id, data, meta FROM records WHERE id IN ({marks})", chunk
         ):
-            local[record_id] = [rowid, None, json.loads(meta), data]
+            local[record_id] = [rowid, None, jsonio.loads(meta), data]
     return local
 
 

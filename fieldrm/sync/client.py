@@ -25,6 +25,7 @@ import httpx
 from fieldrm.errors import FieldrmError
 from fieldrm.models import format_timestamp, now_utc
 from fieldrm.store import Store, replica
+from fieldrm.sync import jsonio
 from fieldrm.sync.protocol import (
     MAX_BATCH_BYTES,
     MAX_BATCH_OPS,
@@ -132,7 +133,7 @@ class _Session:
         if response.status_code >= 400:
             raise Refused(f"the server refused the sync: {_detail(response)}")
         try:
-            return response.json()
+            return jsonio.loads(response.content)
         except ValueError:
             raise Refused(f"{self.server} did not answer like a fieldrm server") from None
 

@@ -10,7 +10,6 @@ responses are gzip-compressed.  The push body is read raw and checked by hand
 
 from __future__ import annotations
 
-import json
 import zlib
 from collections.abc import Callable
 from typing import Annotated, Any
@@ -23,6 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from fieldrm.sync import jsonio
 from fieldrm.sync.protocol import (
     MAX_BODY_BYTES,
     PROTOCOL_HEADER,
@@ -146,7 +146,7 @@ def create_app(storage: Storage, *, clock: Callable[[], int] | None = None) -> F
     async def push(request: Request) -> Response:
         raw = await _read_body(request)
         try:
-            body = json.loads(raw)
+            body = jsonio.loads(raw)
         except (ValueError, UnicodeDecodeError) as error:
             raise ProtocolError(422, "bad_request", f"the body is not JSON: {error}") from None
         device, ops = parse_push(body)
@@ -155,7 +155,7 @@ def create_app(storage: Storage, *, clock: Callable[[], int] | None = None) -> F
         results = await run_in_threadpool(
             lambda: storage.push(_account(request), device, ops, now=now)
         )
-        content = json.dumps({"results": results}, separators=(",", ":"), ensure_ascii=False)
+        content = jsonio.dumps_bytes({"results": results})
         return Response(content, media_type=JSON)
 
     @app.get("/v1/pull", response_model=PullResponse, responses=ERRORS)

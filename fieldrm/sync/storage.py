@@ -35,6 +35,7 @@ from pydantic import ValidationError
 from fieldrm.errors import StoreError, describe_validation_error
 from fieldrm.models import KINDS, new_id
 from fieldrm.store.changelog import touched_registers
+from fieldrm.sync import jsonio
 from fieldrm.sync.clock import now_ms, pack, wall_ms
 from fieldrm.sync.merge import RecordState, merge_op, op_registers, record_data
 from fieldrm.sync.protocol import MAX_CLOCK_AHEAD_MS, ProtocolError
@@ -91,8 +92,7 @@ SCHEMA = [
 MIGRATIONS: list[list[str]] = [SCHEMA]
 
 
-# One encoder, made once: json.dumps with options builds a new one on every call.
-_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_dumps = jsonio.dumps
 
 
 def hash_token(token: str) -> str:
@@ -422,7 +422,7 @@ class Storage:
                 f"SELECT id, kind, vals, info FROM records WHERE workspace = ? AND id IN ({marks})",
                 [workspace, *chunk],
             ):
-                states[record_id] = RecordState(kind, json.loads(vals), json.loads(info))
+                states[record_id] = RecordState(kind, jsonio.loads(vals), jsonio.loads(info))
         return states
 
     def _rejections(
@@ -524,7 +524,7 @@ class Storage:
                 "SELECT id, kind, vals FROM records WHERE workspace = ? ORDER BY id", [workspace]
             )
         for record_id, kind, vals in rows:
-            yield record_data(record_id, kind, json.loads(vals))
+            yield record_data(record_id, kind, jsonio.loads(vals))
 
 
 def _change_text(record_id: str, kind: str, seq: int, registers: str) -> str:
