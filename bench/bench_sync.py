@@ -116,6 +116,31 @@ def device(home: Path, url: str, token: str, http: httpx.Client) -> Store:
     return store
 
 
+SERVER_PID = 0  # the server process, whose CPU time is read from /proc (Linux)
+
+
+def server_cpu() -> float:
+    """CPU seconds the server process has used (0 where /proc is not there)."""
+    try:
+        fields = Path(f"/proc/{SERVER_PID}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class Cpu:
+    """CPU seconds used by this process (the device, all its threads) and by the server."""
+
+    def __init__(self) -> None:
+        self.device = time.process_time()
+        self.server = server_cpu()
+
+    def __str__(self) -> str:
+        device = time.process_time() - self.device
+        server = server_cpu() - self.server
+        return f"CPU device {device:.3f} s, server {server:.3f} s"
+
+
 def timed(action) -> tuple[float, object]:
     started = time.perf_counter()
     value = action()
@@ -136,6 +161,8 @@ def main() -> None:
         port = free_port()
         url = f"http://127.0.0.1:{port}"
         server = start_server(db, port)
+        global SERVER_PID
+        SERVER_PID = server.pid
         meter = Metered()
         http = httpx.Client(transport=meter, timeout=sync_client.TIMEOUT)
         try:
@@ -171,20 +198,23 @@ def run(options, base, url, token, other_token, http, meter) -> None:
     print(f"records: {count} observations, ~{record_bytes} bytes of JSON each")
 
     meter.reset()
+    cpu = Cpu()
     seconds, result = timed(lambda: sync_client.sync_once(writer, client=http))
     assert result.pushed == count and writer.pending_count() == 0, result
     print(
         f"push device -> server: {seconds:.3f} s ({meter.requests} requests, "
-        f"{meter.sent / count:.0f} B/record sent, {meter.received / count:.0f} B/record back)"
+        f"{meter.sent / count:.0f} B/record sent, {meter.received / count:.0f} B/record back; "
+        f"{cpu})"
     )
 
     reader = device(base / "reader", url, token, http)
     meter.reset()
+    cpu = Cpu()
     seconds, result = timed(lambda: sync_client.sync_once(reader, client=http))
     assert reader.count("observation") == count, result
     print(
         f"fresh device pulls all: {seconds:.3f} s ({meter.requests} requests, "
-        f"{meter.received / count:.0f} B/record received)"
+        f"{meter.received / count:.0f} B/record received; {cpu})"
     )
 
     data_bytes, meta_bytes = reader.conn.execute(
@@ -216,6 +246,7 @@ def run(options, base, url, token, other_token, http, meter) -> None:
         for record_id in ids:
             other.update(record_id, set={"severity": "positive"})
     meter.reset()
+    cpu = Cpu()
     started = time.perf_counter()
     sync_client.sync_once(writer, client=http)
     sync_client.sync_once(other, client=http)
@@ -230,7 +261,7 @@ def run(options, base, url, token, other_token, http, meter) -> None:
     assert same
     print(
         f"{edited} records edited on two devices, both sync: {seconds:.3f} s "
-        f"({meter.requests} requests), conflicts kept {kept[0]}/{edited} on both"
+        f"({meter.requests} requests; {cpu}), conflicts kept {kept[0]}/{edited} on both"
     )
 
     target = ids[0]
