@@ -124,24 +124,28 @@ def apply_push_results(
             outcome.pushed += 1
         op = jsonio.loads(entry.op)
         shadowed = later.setdefault(entry.record_id, set())
+        answered = result.get("r") or {}
         if "v" in result:
             # Applied: the op's own registers now have version v (this device shows their
             # values already), except those the server names (the op lost, or merged).
-            differs = result.get("r") or {}
-            confirmed = op_registers(op, result["v"])
-            registers = [(confirmed, True), (differs, False)]
+            written = op_registers(op, result["v"])
+            confirmed = written
+            if shadowed or answered:  # the common ack (a create, nothing later) skips this
+                confirmed = {
+                    name: state
+                    for name, state in written.items()
+                    if name not in shadowed and name not in answered
+                }
+            if confirmed:
+                items.append((entry.record_id, None, confirmed, True))
+            touched: Any = written  # its keys are the op's registers
         else:
-            differs = {}
-            registers = [(result.get("r") or {}, False)]
-        for states, is_confirmed in registers:
-            taken = {
-                name: state
-                for name, state in states.items()
-                if name not in shadowed and not (is_confirmed and name in differs)
-            }
+            touched = touched_registers(op)
+        if answered:
+            taken = {name: state for name, state in answered.items() if name not in shadowed}
             if taken:
-                items.append((entry.record_id, None, taken, is_confirmed))
-        shadowed.update(touched_registers(op))
+                items.append((entry.record_id, None, taken, False))
+        shadowed.update(touched)
     outcome.rejections.reverse()
     with store.transaction() as conn:
         conn.executemany("DELETE FROM outbox WHERE seq = ?", [(seq,) for seq in acked])
