@@ -503,7 +503,7 @@ class Storage:
         more = len(rows) > limit
         rows = rows[:limit]
         bodies = [
-            f'{{"id":{json.dumps(record_id)},"kind":{json.dumps(kind)},"r":{vals}}}'
+            f'{{"id":{_dumps(record_id)},"kind":{_dumps(kind)},"r":{vals}}}'
             for record_id, kind, vals in rows
         ]
         return SnapshotPage(bodies, seq, rows[-1][0] if more else None)
@@ -528,7 +528,7 @@ class Storage:
 
 
 def _change_text(record_id: str, kind: str, seq: int, registers: str) -> str:
-    return f'{{"id":{json.dumps(record_id)},"kind":{json.dumps(kind)},"seq":{seq},"r":{registers}}}'
+    return f'{{"id":{_dumps(record_id)},"kind":{_dumps(kind)},"seq":{seq},"r":{registers}}}'
 
 
 def _registers(state: RecordState | None, names: Any) -> dict[str, list[Any]]:
