@@ -56,7 +56,7 @@ def server(tmp_path):
         except httpx.TransportError:
             pass
         assert time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.05)
+        time.sleep(0.05)  # wait-ok: polls /v1/health until the server answers, with a deadline
     yield url, token
     process.terminate()
     process.wait(timeout=30)

@@ -32,7 +32,7 @@ def wait_for(condition: Callable[[], bool], what: str) -> None:
     while not condition():
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
+        time.sleep(0.01)  # wait-ok: poll interval of a condition wait with a deadline
 
 
 def sessions_waiting_on_a_lock(url: str) -> int:

@@ -126,7 +126,7 @@ def test_a_server_killed_mid_sync_leaves_nothing_behind_the_other_one_finishes(
     syncing.start()
     deadline = time.monotonic() + 60
     while laptop.pending_count() == 2000 and time.monotonic() < deadline:
-        time.sleep(0.005)
+        time.sleep(0.005)  # wait-ok: polls until the first ack, bounded by a deadline
     one.kill()  # SIGKILL, somewhere after the first acknowledged push
     syncing.join()
     # Cut short (the other pushes take far longer than noticing the first ack), queue kept.
