@@ -44,7 +44,7 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from fieldrm.errors import InvalidInput
-from fieldrm.models import Category, Priority, Record, Severity, now_utc, parse_due
+from fieldrm.models import Category, Priority, Record, Severity, local_today, parse_due
 
 if TYPE_CHECKING:
     from fieldrm.store import Store
@@ -314,7 +314,7 @@ def parse_capture(
 def capture(store: Store, line: str, *, today: date | None = None) -> tuple[Record, Capture]:
     """Parse `line` against the store's contacts and open visit, then save the record."""
     if today is None:
-        today = now_utc().astimezone().date()
+        today = local_today()
     visit = store.open_visit()
     parsed = parse_capture(
         line,

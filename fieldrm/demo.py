@@ -14,11 +14,10 @@ made through `Store.create`, so they sync like anything typed.  Dates are relati
 from __future__ import annotations
 
 import hashlib
-import uuid
-from datetime import UTC, date, datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from fieldrm.models import now_utc
+from fieldrm.models import format_timestamp, local_today, uuid7_from
 
 if TYPE_CHECKING:
     from fieldrm.store import Store
@@ -34,12 +33,7 @@ _DEMO_SPAN_MS = 6 * 365 * 24 * 3600 * 1000
 def demo_id(key: str) -> str:
     """A UUIDv7-shaped id derived from `key`: the same key gives the same id everywhere."""
     digest = int.from_bytes(hashlib.sha256(f"fieldrm-demo:{key}".encode()).digest()[:16], "big")
-    value = (_DEMO_EPOCH_MS + (digest >> 80) % _DEMO_SPAN_MS) << 80
-    value |= 0x7 << 76
-    value |= ((digest >> 62) & 0xFFF) << 64
-    value |= 0b10 << 62
-    value |= digest & ((1 << 62) - 1)
-    return str(uuid.UUID(int=value))
+    return uuid7_from(_DEMO_EPOCH_MS + (digest >> 80) % _DEMO_SPAN_MS, digest)
 
 
 # ---------------------------------------------------------------- the data
@@ -334,7 +328,7 @@ ACTIONS = [
 
 
 def _stamp(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return format_timestamp(moment, "seconds")
 
 
 def _email(name: str, domain: str) -> str:
@@ -451,7 +445,7 @@ def load_demo(store: Store, *, today: date | None = None) -> int:
     twice creates nothing and never undoes the user's changes.
     """
     if today is None:
-        today = now_utc().astimezone().date()
+        today = local_today()
     created = 0
     with store.transaction():  # all or nothing
         for kind, values in _records(today):

@@ -47,7 +47,11 @@ __all__ = [
 def new_id(at_ms: int | None = None) -> str:
     """A UUIDv7 (RFC 9562): 48-bit unix-ms timestamp, version, 74 random bits."""
     ms = int(time.time() * 1000) if at_ms is None else at_ms
-    rand = int.from_bytes(secrets.token_bytes(10), "big")
+    return uuid7_from(ms, int.from_bytes(secrets.token_bytes(10), "big"))
+
+
+def uuid7_from(ms: int, rand: int) -> str:
+    """The UUIDv7 layout of `ms` (unix milliseconds) and 74 bits taken from `rand`."""
     value = (ms & ((1 << 48) - 1)) << 80
     value |= 0x7 << 76
     value |= ((rand >> 62) & 0xFFF) << 64
@@ -85,8 +89,31 @@ def parse_timestamp(value: Any) -> datetime:
     return moment.astimezone(UTC)
 
 
-def format_timestamp(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+def format_timestamp(moment: datetime, timespec: str = "milliseconds") -> str:
+    """ISO 8601 UTC with a Z, as every record's stamps are written."""
+    return moment.astimezone(UTC).isoformat(timespec=timespec).replace("+00:00", "Z")
+
+
+def local_today() -> date:
+    """Today's date in local time (FIELDRM_NOW freezes it)."""
+    return now_utc().astimezone().date()
+
+
+def label(value: Any) -> str:
+    """How a vocabulary value reads to a person: `team_leader` -> `team leader`."""
+    return str(value).replace("_", " ") if value not in (None, "") else ""
+
+
+def set_delta(before: Any, after: Any) -> tuple[list[str], list[str]]:
+    """What turns set `before` into set `after`: (added, removed), each sorted."""
+    old, new = set(before or ()), set(after or ())
+    return sorted(new - old), sorted(old - new)
+
+
+def chunks(items: list[Any], size: int = 500) -> Any:
+    """`items` in slices of at most `size` (SQLite's bound-parameter limit is 999)."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 # The canonical form str(uuid.UUID(...)) gives back unchanged: such ids skip the UUID parse
@@ -364,6 +391,15 @@ USER_KINDS: dict[str, type[Record]] = {
 }
 KINDS: dict[str, type[Record]] = {**USER_KINDS, "conflict": Conflict}
 BASE_FIELDS = frozenset(Record.model_fields)
+"""Fields every record has; set by the store, never by a person."""
+
+OPEN_ACTION_STATUSES: tuple[str, ...] = (ActionStatus.open.value, ActionStatus.in_progress.value)
+"""Action statuses that still ask for work (the others are closed)."""
+OPEN_QUESTION_STATUSES: tuple[str, ...] = (
+    QuestionStatus.open.value,
+    QuestionStatus.escalated.value,
+)
+"""Question statuses still waiting for an answer to reach the floor."""
 
 
 # ---------------------------------------------------------------- derived facts

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from fieldrm.errors import InvalidInput, NotFound
-from fieldrm.models import Category, Record, Role, now_utc
+from fieldrm.models import Category, Record, Role, local_today
 
 if TYPE_CHECKING:
     from fieldrm.store import Store
@@ -63,7 +63,7 @@ def visit_report(store: Store, visit_id: str, fmt: str, *, today: date | None = 
         visit = store.resolve(visit_id, ["visit"])
     except NotFound:
         raise NotFound(f"no visit with id {visit_id!r}") from None
-    report = _Report(store, visit, today or now_utc().astimezone().date())
+    report = _Report(store, visit, today or local_today())
     return {"md": report.markdown, "json": report.json, "csv": report.csv}[fmt]()
 
 
