@@ -33,8 +33,9 @@ from fieldrm.screens.messages import (
     SyncStarted,
 )
 from fieldrm.screens.widgets import NAVIGATION
-from fieldrm.services import SyncStatus, read_counts
+from fieldrm.services import SyncStatus
 from fieldrm.store import Store
+from fieldrm.store.queries import read_counts
 
 if TYPE_CHECKING:
     from fieldrm.screens.start_visit import VisitPlan

@@ -511,8 +511,8 @@ def today() -> None:
 
 def today_text(store: Store) -> str:
     """Today's work as plain text: the same summary the app's Today screen shows."""
-    from fieldrm.models import format_timestamp, now_utc
-    from fieldrm.services import today, today_summary
+    from fieldrm.models import format_timestamp, local_today, now_utc
+    from fieldrm.store.queries import today_summary
 
     summary = today_summary(store)
     lines: list[str] = []
@@ -532,8 +532,9 @@ def today_text(store: Store) -> str:
         elif count > len(records):
             lines.append(f"  … and {count - len(records)} more (fieldrm list {records[0].kind})")
 
-    overdue = [action for action in summary.actions_due if action.due < today()]
-    due_soon = [action for action in summary.actions_due if action.due >= today()]
+    today = local_today()
+    overdue = [action for action in summary.actions_due if action.due < today]
+    due_soon = [action for action in summary.actions_due if action.due >= today]
     section("Overdue actions", overdue)
     section("Actions due soon", due_soon)
     section("Open and escalated questions", summary.open_questions, summary.open_question_count)

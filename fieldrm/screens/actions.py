@@ -9,10 +9,10 @@ from rich.text import Text
 from textual.binding import Binding, BindingType
 
 from fieldrm.models import Record, parse_due
+from fieldrm.models import local_today as today
 from fieldrm.screens.pick_contact import PickContactScreen, PickedContact
 from fieldrm.screens.prompt import PromptScreen
 from fieldrm.screens.record_list import RecordListScreen
-from fieldrm.services import today
 
 
 class ActionsScreen(RecordListScreen):

@@ -22,14 +22,16 @@ from textual.widgets import DataTable, Input, Static
 from textual.widgets.data_table import ColumnKey
 
 from fieldrm.capture import Capture, capture, parse_capture
+from fieldrm.display import short_time
 from fieldrm.errors import FieldrmError
 from fieldrm.models import Record, now_utc
+from fieldrm.models import local_today as today
 from fieldrm.paths import data_dir
 from fieldrm.screens.base import FieldrmScreen
 from fieldrm.screens.choice import ChoiceScreen
 from fieldrm.screens.messages import RecordSaved
-from fieldrm.services import names_for, short_time, today, visit_log
 from fieldrm.store import Store
+from fieldrm.store.queries import names_for, visit_log
 
 # The fields a capture line sets, per kind: an edit that drops the markup clears them.
 CAPTURE_FIELDS = {

@@ -8,11 +8,11 @@ from typing import Any, ClassVar
 from rich.text import Text
 from textual.binding import Binding, BindingType
 
+from fieldrm.display import short_date
 from fieldrm.models import Record, now_utc
 from fieldrm.screens.pick_contact import PickContactScreen, PickedContact
 from fieldrm.screens.prompt import PromptScreen
 from fieldrm.screens.record_list import RecordListScreen
-from fieldrm.services import short_date
 
 
 class QuestionsScreen(RecordListScreen):

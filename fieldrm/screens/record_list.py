@@ -17,7 +17,7 @@ from fieldrm.models import Record
 from fieldrm.screens.base import FieldrmScreen
 from fieldrm.screens.messages import RecordSaved
 from fieldrm.screens.widgets import PagedTable
-from fieldrm.services import ListFilter, list_count, list_page, names_for
+from fieldrm.store.queries import ListFilter, list_count, list_page, names_for
 
 
 class RecordListScreen(FieldrmScreen):
@@ -176,7 +176,7 @@ class RecordListScreen(FieldrmScreen):
         """Capture `line` as an action (§3 grammar: @owner ^due !priority) raised from
         `source`; the source's visit, and its escalation contact as owner, carry over."""
         from fieldrm.capture import parse_capture
-        from fieldrm.services import today
+        from fieldrm.models import local_today as today
 
         parsed = parse_capture(
             "> " + line.removeprefix("> "),
