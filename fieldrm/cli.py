@@ -40,7 +40,7 @@ def open_app() -> None:
 
 def capture_command(text: str, as_json: bool) -> None:
     """`fieldrm capture TEXT`: one line becomes an observation, question or action."""
-    from fieldrm.capture import capture as capture_line
+    from fieldrm.notebook import capture as capture_line
 
     with open_store() as store:
         record, captured = capture_line(store, text)

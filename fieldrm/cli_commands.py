@@ -245,23 +245,17 @@ def visit_start(
 ) -> None:
     """Start a visit; captures made while it is open are filed under it."""
     from fieldrm.models import kind_info
+    from fieldrm.notebook import start_visit
 
     fields = kind_info("visit").fields
-    with open_store() as store, store.transaction():
-        current = store.open_visit()
-        if current is not None:
-            raise InvalidInput(
-                f"a visit is already open: {_visit_title(store, current)} ({current.id}); "
-                "end it first with `fieldrm visit end`"
-            )
-        values: dict[str, Any] = {"site_id": _field_value(store, fields["site_id"], site)}
-        if visit_type:
-            values["visit_type"] = visit_type
-        if purpose:
-            values["purpose"] = purpose
-        if attendee:
-            values["attendees"] = [_field_value(store, fields["attendees"], a) for a in attendee]
-        record = store.create("visit", values)
+    with open_store() as store:
+        record = start_visit(
+            store,
+            _field_value(store, fields["site_id"], site),
+            visit_type=visit_type,
+            purpose=purpose,
+            attendees=[_field_value(store, fields["attendees"], a) for a in attendee or []],
+        )
     print_written(record, as_json)
 
 
@@ -271,23 +265,11 @@ def visit_end(
     as_json: JsonFlag = False,
 ) -> None:
     """End the open visit."""
-    from fieldrm.models import now_utc
+    from fieldrm.notebook import end_visit
 
-    with open_store() as store, store.transaction():
-        current = store.open_visit()
-        if current is None:
-            raise InvalidInput("no visit is open (start one with `fieldrm visit start --site …`)")
-        values: dict[str, Any] = {"ended_at": now_utc()}
-        if summary:
-            values["summary"] = summary
-        record = store.update(current.id, set=values)
+    with open_store() as store:
+        record = end_visit(store, summary=summary)
     print_written(record, as_json)
-
-
-def _visit_title(store: Store, visit: Any) -> str:
-    site = store.get_raw(visit.site_id) or {}
-    started = str(visit.to_json().get("started_at", ""))[:16].replace("T", " ")
-    return f"{visit.visit_type} at {site.get('name', visit.site_id)} since {started}"
 
 
 @app.command("list")
@@ -512,6 +494,7 @@ def today() -> None:
 def today_text(store: Store) -> str:
     """Today's work as plain text: the same summary the app's Today screen shows."""
     from fieldrm.models import format_timestamp, local_today, now_utc
+    from fieldrm.notebook import visit_title
     from fieldrm.store.queries import today_summary
 
     summary = today_summary(store)
@@ -521,7 +504,7 @@ def today_text(store: Store) -> str:
         lines.append("No visit open or planned (start one: fieldrm visit start --site SITE)")
     else:
         state = "Open visit" if visit.started_at <= now_utc() else "Next visit"
-        lines.append(f"{state}: {_visit_title(store, visit)}  {visit.id}")
+        lines.append(f"{state}: {visit_title(store, visit)}  {visit.id}")
 
     def section(title: str, records: list[Any], total: int | None = None) -> None:
         count = len(records) if total is None else total
