@@ -1,4 +1,4 @@
-"""The commands of `fieldrm` (SPEC §4) as one Typer app; sync and server: cli_sync.py.
+"""The commands of `fieldrm` (SPEC §4) as one Typer app; sync and server: sync.py.
 
 `fieldrm.cli.main` runs them.  The options of `add KIND` are built from
 `models.kind_info`, so a field declared in models.py is an option here without restating
@@ -7,7 +7,7 @@ line on stderr from `main` (the one place they are caught), with a non-zero exit
 
 Imports stay lazy: a command imports the store, capture, report or app only when it runs.
 The two commands an RM runs all day, `fieldrm` alone and `fieldrm capture`, have their
-bodies in cli.py, which runs them without importing this module when their command line
+bodies in hot.py; `main` runs them without importing this module when their command line
 has the plain shape (SPEC §10: a capture in ≤ 0.3 s).
 """
 
@@ -21,9 +21,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from fieldrm.cli import capture_command, open_app
-from fieldrm.errors import FieldrmError, InvalidInput
-from fieldrm.output import (
+from fieldrm.cli.hot import capture_command, open_app
+from fieldrm.cli.output import (
     dumps,
     open_store,
     print_record,
@@ -31,6 +30,7 @@ from fieldrm.output import (
     print_written,
     record_line,
 )
+from fieldrm.errors import FieldrmError, InvalidInput
 
 if TYPE_CHECKING:
     from fieldrm.models import FieldInfo
@@ -542,9 +542,9 @@ def build_app(args: list[str]) -> typer.Typer:
     """The app with every command; the eight `add KIND` commands are built from the models
     only when `add` runs (building them costs every other command ~20 ms of start-up)."""
     if "sync" not in _registered:
-        from fieldrm import cli_sync
+        from fieldrm.cli import sync
 
-        cli_sync.register(app)
+        sync.register(app)
         _registered.add("sync")
     if args[:1] == ["add"] and "add" not in _registered:
         _register_add_commands()

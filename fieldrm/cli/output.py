@@ -1,7 +1,8 @@
-"""What the command line prints, shared by every command (cli.py, cli_commands.py, cli_sync.py).
+"""What the command line prints, shared by every command (hot.py, commands.py, sync.py).
 
-Errors: `fail(reason)` writes `fieldrm: reason` to stderr and exits non-zero; it is the
-only way a command reports a problem, so every error is one line.  Records: one record
+Errors: a command raises a `fieldrm.errors` exception, or calls `fail(reason)` for a
+problem of the command line itself; `main` catches both and prints `fieldrm: reason` on
+stderr with a non-zero exit, so every error is one line.  Records: one record
 prints as a JSON object (`--json`) or as labelled lines; several as a JSON array or one line
 each.  JSON uses the field names of SPEC §2 exactly (`Record.to_json()`).
 
