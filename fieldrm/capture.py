@@ -45,7 +45,7 @@ from datetime import date
 from typing import Any
 
 from fieldrm.errors import InvalidInput
-from fieldrm.models import Category, Priority, Record, Severity, label, parse_due
+from fieldrm.models import Category, Priority, QuestionStatus, Record, Severity, label, parse_due
 
 __all__ = ["LINE_FIELDS", "Capture", "format_capture", "mention", "parse_capture"]
 
@@ -223,7 +223,7 @@ class _Parser:
         if field_name not in self.values:
             self.values[field_name] = contact.id
             if self.kind == "question":
-                self.values["status"] = "escalated"
+                self.values["status"] = QuestionStatus.escalated.value
         elif self.values[field_name] != contact.id:
             self.warnings.append(
                 f"{token}: only one contact per {self.kind}; {contact.label} is in the text"

@@ -31,6 +31,7 @@ from fieldrm.cli.output import (
     record_line,
 )
 from fieldrm.errors import FieldrmError, InvalidInput
+from fieldrm.models import VisitType
 
 if TYPE_CHECKING:
     from fieldrm.models import FieldInfo
@@ -64,15 +65,9 @@ def _root(ctx: typer.Context) -> None:
 # ---------------------------------------------------------------- value conversion
 
 
-def _today() -> date:
-    from fieldrm.models import now_utc
-
-    return now_utc().astimezone().date()
-
-
 def _field_value(store: Store, field: FieldInfo, text: str) -> Any:
     """What the user typed for one field, as the model takes it (names become ids)."""
-    from fieldrm.models import parse_due
+    from fieldrm.models import local_today, parse_due
 
     text = text.strip()
     if text == "":
@@ -81,7 +76,7 @@ def _field_value(store: Store, field: FieldInfo, text: str) -> Any:
         return store.resolve(text, field.refs).id
     if field.value_type == "date":
         try:
-            return parse_due(text, _today())
+            return parse_due(text, local_today())
         except ValueError as error:
             raise InvalidInput(f"{field.name}: {error}") from None
     return text
@@ -122,6 +117,8 @@ def _kind(kind: str) -> str:
 
 
 def _option_help(field: FieldInfo) -> str:
+    from fieldrm.models import label
+
     parts = []
     if field.refs:
         parts.append(f"name or id prefix: {' or '.join(field.refs)}")
@@ -135,7 +132,7 @@ def _option_help(field: FieldInfo) -> str:
         parts.append("a whole number")
     if field.is_set:
         parts.append("repeat for several")
-    return "; ".join(parts) or field.name.replace("_", " ")
+    return "; ".join(parts) or label(field.name)
 
 
 def _metavar(field: FieldInfo) -> str:
@@ -234,7 +231,7 @@ def visit_start(
     site: Annotated[str, typer.Option("--site", help="Name or id prefix of the site.")],
     visit_type: Annotated[
         str | None,
-        typer.Option("--type", help="One of: floor_walk, site_visit, review_meeting, audit."),
+        typer.Option("--type", help=f"One of: {', '.join(VisitType)}."),
     ] = None,
     purpose: Annotated[str | None, typer.Option("--purpose", help="Why you are there.")] = None,
     attendee: Annotated[

@@ -116,14 +116,13 @@ def _ref_label(store: Store | None, record_id: str) -> str:
 
 def format_record(record: Record, store: Store | None = None) -> str:
     """A record as labelled lines, references shown with their names when known."""
-    from fieldrm.models import KINDS, kind_info
+    from fieldrm.models import BASE_FIELDS, KINDS, kind_info
 
     data = record.to_json()
     kind = data.get("kind", "?")
     lines = [f"{kind} {data.get('id')}" + ("  (deleted)" if data.get("deleted") else "")]
     fields = kind_info(kind).fields if kind in KINDS else {}
-    base = {"id", "kind", "created_at", "updated_at", "created_by", "deleted"}
-    names = [*fields, *(name for name in data if name not in fields and name not in base)]
+    names = [*fields, *(n for n in data if n not in fields and n not in BASE_FIELDS)]
     width = max((len(name) for name in names), default=0)
     for name in names:
         value = data.get(name)
