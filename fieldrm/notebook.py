@@ -130,7 +130,7 @@ def start_visit(
         if current is not None:
             raise InvalidInput(
                 f"a visit is already open: {visit_title(store, current)} ({current.id}); "
-                "end it first with `fieldrm visit end`"
+                "end it first (`fieldrm visit end`, or ctrl+g on the floor walk)"
             )
         return store.create("visit", values)
 
