@@ -381,9 +381,10 @@ def delete(
     as_json: JsonFlag = False,
 ) -> None:
     """Delete a record (a tombstone that syncs); prints its id."""
+    from fieldrm.notebook import delete_entry
+
     with open_store() as store, store.transaction():
-        target = store.resolve(record)
-        deleted = store.delete(target.id)
+        deleted = delete_entry(store, store.resolve(record).id)
     print_written(deleted, as_json)
 
 
