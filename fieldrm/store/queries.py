@@ -67,7 +67,7 @@ def _filter_sql(flt: ListFilter) -> tuple[str, list[Any]]:
     clauses = ["kind = ?", "deleted = 0"]
     params: list[Any] = [flt.kind]
     if flt.statuses:
-        clauses.append(f"json_extract(data, '$.status') IN ({','.join('?' * len(flt.statuses))})")
+        clauses.append(f"json_extract(data, '$.status') IN ({_marks(flt.statuses)})")
         params += list(flt.statuses)
     if flt.text.strip():
         field_name = "name" if flt.kind == "contact" else "text"
