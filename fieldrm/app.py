@@ -25,6 +25,7 @@ from textual.worker import Worker, WorkerState
 
 from fieldrm.errors import FieldrmError
 from fieldrm.models import format_timestamp, now_utc
+from fieldrm.notebook import start_visit
 from fieldrm.screens.messages import (
     CountsRead,
     SyncCompleted,
@@ -33,8 +34,9 @@ from fieldrm.screens.messages import (
     SyncStarted,
 )
 from fieldrm.screens.widgets import NAVIGATION
-from fieldrm.services import SyncStatus, read_counts
+from fieldrm.services import SyncStatus
 from fieldrm.store import Store
+from fieldrm.store.queries import read_counts
 
 if TYPE_CHECKING:
     from fieldrm.screens.start_visit import VisitPlan
@@ -423,19 +425,7 @@ class FieldrmApp(App[None]):
 
     @work(thread=True, exit_on_error=False, group="write")
     def _create_visit(self, plan: VisitPlan) -> None:
-        with self.store.transaction():
-            previous = self.store.open_visit()
-            if previous is not None:
-                self.store.update(previous.id, set={"ended_at": now_utc()})
-            self.store.create(
-                "visit",
-                {
-                    "site_id": plan.site_id,
-                    "visit_type": plan.visit_type,
-                    "attendees": plan.attendees,
-                    "started_at": now_utc(),
-                },
-            )
+        start_visit(self.store, plan.site_id, visit_type=plan.visit_type, attendees=plan.attendees)
         self.call_from_thread(self._visit_started, plan.site_name)
 
     def _visit_started(self, site_name: str) -> None:

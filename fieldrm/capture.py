@@ -2,7 +2,8 @@
 
 `parse_capture` is pure and cheap, so the terminal app can call it on every keystroke to
 show what a line will become; the only outside lookup goes through `find_contacts`.
-`capture` is the one-call version for the command line: parse against a store and save.
+`format_capture` is its inverse: the line that would make a saved entry, to edit it.
+Saving a line (against a store and its open visit) is `fieldrm.notebook.capture`.
 
 The grammar, with the choices the SPEC leaves open:
 
@@ -41,15 +42,19 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from fieldrm.errors import InvalidInput
-from fieldrm.models import Category, Priority, Record, Severity, local_today, parse_due
+from fieldrm.models import Category, Priority, QuestionStatus, Record, Severity, label, parse_due
 
-if TYPE_CHECKING:
-    from fieldrm.store import Store
+__all__ = ["LINE_FIELDS", "Capture", "format_capture", "mention", "parse_capture"]
 
-__all__ = ["Capture", "capture", "parse_capture"]
+LINE_FIELDS: dict[str, tuple[str, ...]] = {
+    "observation": ("category", "severity", "contact_id"),
+    "question": ("asked_by", "escalated_to"),
+    "action": ("owner_id", "due", "priority"),
+}
+"""The fields (besides text and tags) a capture line sets, per kind."""
 
 
 @dataclass
@@ -171,8 +176,9 @@ class _Parser:
     def first(self, token: str, name: str, value: Any) -> bool:
         """Set `name` unless an earlier word did; a repeat stays in the text."""
         if name in self.values:
-            label = name.replace("_", " ")
-            self.warnings.append(f"{token}: {label} is already {self.values[name]}: kept as text")
+            self.warnings.append(
+                f"{token}: {label(name)} is already {self.values[name]}: kept as text"
+            )
             return False
         self.values[name] = value
         return True
@@ -217,7 +223,7 @@ class _Parser:
         if field_name not in self.values:
             self.values[field_name] = contact.id
             if self.kind == "question":
-                self.values["status"] = "escalated"
+                self.values["status"] = QuestionStatus.escalated.value
         elif self.values[field_name] != contact.id:
             self.warnings.append(
                 f"{token}: only one contact per {self.kind}; {contact.label} is in the text"
@@ -311,16 +317,54 @@ def parse_capture(
     return Capture(kind=kind, values=values, warnings=parser.warnings, contacts=parser.contacts)
 
 
-def capture(store: Store, line: str, *, today: date | None = None) -> tuple[Record, Capture]:
-    """Parse `line` against the store's contacts and open visit, then save the record."""
-    if today is None:
-        today = local_today()
-    visit = store.open_visit()
-    parsed = parse_capture(
-        line,
-        find_contacts=store.contacts_matching,
-        today=today,
-        visit_id=visit.id if visit is not None else None,
-    )
-    record = store.create(parsed.kind, parsed.values)
-    return record, parsed
+def mention(name: str) -> str:
+    """A contact's name as `@` markup that the grammar reads as the full name."""
+    return "@" + "_".join(name.split())
+
+
+def _name_in_text(name: str, text: str) -> re.Match[str] | None:
+    """Where the text holds the name as a capture leaves it: the full name, else the
+    longest run of its words (`Ravi` for Ravi Kumar), each as whole words."""
+    words = name.split()
+    runs = [words[i:j] for i in range(len(words)) for j in range(i + 1, len(words) + 1)]
+    for run in sorted(runs, key=len, reverse=True):
+        pattern = r"\s+".join(re.escape(word) for word in run)
+        found = re.search(rf"(?<!\S){pattern}(?![\w-])", text, re.IGNORECASE)
+        if found:
+            return found
+    return None
+
+
+_PREFIX_BY_KIND = {kind: prefix + " " for prefix, kind in _KIND_BY_PREFIX.items()}
+
+
+def format_capture(record: Record, names: dict[str, str]) -> str:
+    """The capture line that makes `record` again: `parse_capture` of it gives back the
+    record's text, tags and `LINE_FIELDS` (the inverse of the parser).
+
+    `names` maps the ids of the contacts it references to their names.  A contact's name
+    that the text already holds (as a capture leaves it) becomes the `@` mention in place;
+    otherwise the mention is added at the end.  A reference with no name is left out.
+    """
+    values: dict[str, Any] = record.to_json()
+    text = str(values.get("text") or "")
+    after: list[str] = []
+    if values.get("category"):
+        after.append("#" + values["category"])
+    after.extend("#" + tag for tag in values.get("tags") or [])
+    for name in ("severity", "priority"):
+        if values.get(name):
+            after.append("!" + values[name])
+    contact_field = _CONTACT_FIELD.get(record.kind)
+    name = names.get(values.get(contact_field) or "") if contact_field else None
+    if name:
+        found = _name_in_text(name, text)
+        if found:
+            text = text[: found.start()] + mention(name) + text[found.end() :]
+        else:
+            after.append(mention(name))
+    if values.get("due"):
+        after.append("^" + values["due"])
+    if values.get("asked_by"):
+        after.append(f"(asked_by: {values['asked_by']})")
+    return " ".join([_PREFIX_BY_KIND.get(record.kind, "") + text, *after])

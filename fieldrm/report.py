@@ -19,7 +19,15 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from fieldrm.errors import InvalidInput, NotFound
-from fieldrm.models import Category, Record, Role, local_today
+from fieldrm.models import (
+    OPEN_ACTION_STATUSES,
+    Category,
+    Record,
+    Role,
+    Severity,
+    label,
+    local_today,
+)
 
 if TYPE_CHECKING:
     from fieldrm.store import Store
@@ -47,8 +55,7 @@ CSV_COLUMNS = [
 _CATEGORY_ORDER = [member.value for member in Category]
 _ROLE_ORDER = [member.value for member in Role]
 # The client reads the worst first.
-_SEVERITY_ORDER = ["critical", "concern", "info", "positive"]
-_LIVE_ACTION = ("open", "in_progress")
+_SEVERITY_ORDER = [member.value for member in reversed(Severity)]
 
 
 def visit_report(store: Store, visit_id: str, fmt: str, *, today: date | None = None) -> str:
@@ -119,7 +126,7 @@ class _Report:
 
     def overdue(self, action: Record) -> bool:
         due = getattr(action, "due", None)
-        return due is not None and due < self.today and action.status in _LIVE_ACTION
+        return due is not None and due < self.today and action.status in OPEN_ACTION_STATUSES
 
     def program_name(self, record: Record) -> str:
         program = self.lookup(getattr(record, "program_id", None))
@@ -158,7 +165,7 @@ class _Report:
     # ------------------------------------------------------------ markdown
 
     def title(self) -> str:
-        visit_type = str(getattr(self.visit, "visit_type", "visit")).replace("_", " ")
+        visit_type = label(getattr(self.visit, "visit_type", "visit"))
         site = str(getattr(self.site, "name", "")) or "unknown site"
         vendor = getattr(self.vendor, "name", None)
         where = f"{site} ({vendor})" if vendor else site
@@ -189,7 +196,7 @@ class _Report:
                 lines.append(f"- {_md(self.contact_name(contact_id))}")
                 continue
             title = getattr(contact, "title", None)
-            role = str(getattr(contact, "role", None) or "").replace("_", " ")
+            role = label(getattr(contact, "role", None))
             detail = f"{title} ({role})" if title and role else title or role
             lines.append(f"- **{_md(contact.name)}**" + (f" — {_md(detail)}" if detail else ""))
         if not self.attendees:
@@ -240,7 +247,7 @@ class _Report:
                     _md(self.owner_name(record)),
                     due,
                     str(getattr(record, "priority", None) or "—"),
-                    str(record.status).replace("_", " "),
+                    label(record.status),
                 ]
                 lines.append("| " + " | ".join(cells) + " |")
             lines.append("")

@@ -8,9 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fieldrm.capture import Capture, capture, parse_capture
+from fieldrm.capture import LINE_FIELDS, Capture, format_capture, parse_capture
 from fieldrm.errors import InvalidInput
 from fieldrm.models import KINDS, Record, new_id
+from fieldrm.notebook import capture
 from fieldrm.store import Store
 
 TODAY = date(2026, 11, 23)  # a Monday
@@ -450,3 +451,59 @@ def test_every_unrecognized_word_survives_in_order(words, prefix):
         if word in ("@ra", "@zz", "^soon"):
             assert word in text
             assert any(w.startswith(word) for w in result.warnings)
+
+
+# ---------------------------------------------------------------- the inverse: format_capture
+
+_TAGS = st.sampled_from(["night-shift", "vip", "aht", "team4"])
+
+
+@st.composite
+def _entries(draw):
+    """An observation, question or action as a capture leaves it: plain words, a contact's
+    name in the text where a contact is referenced, and the fields a line can set."""
+    kind = draw(st.sampled_from(["observation", "question", "action"]))
+    words = draw(st.lists(_PLAIN_WORD, min_size=1, max_size=8))
+    values: dict = {}
+    contact = draw(st.one_of(st.none(), st.sampled_from(CONTACTS)))
+    if contact is not None:
+        field = {"observation": "contact_id", "question": "escalated_to", "action": "owner_id"}
+        values[field[kind]] = contact.id
+        words.insert(draw(st.integers(0, len(words))), contact.name)
+    if kind == "observation":
+        values["category"] = draw(st.one_of(st.none(), st.sampled_from(["training", "kpi"])))
+        values["severity"] = draw(st.one_of(st.none(), st.sampled_from(["info", "concern"])))
+        values["tags"] = draw(st.lists(_TAGS, unique=True, max_size=3))
+    elif kind == "action":
+        values["priority"] = draw(st.one_of(st.none(), st.sampled_from(["low", "high"])))
+        values["due"] = draw(st.one_of(st.none(), st.dates(date(2026, 1, 1), date(2027, 12, 31))))
+    else:
+        asked_by = draw(st.one_of(st.none(), st.lists(_PLAIN_WORD, min_size=1, max_size=3)))
+        values["asked_by"] = " ".join(asked_by) if asked_by else None
+    return KINDS[kind](text=" ".join(words), **values)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_entries())
+def test_parsing_a_formatted_entry_gives_back_its_fields(entry):
+    names = {contact.id: contact.name for contact in CONTACTS}
+    result = parse(format_capture(entry, names))
+    wanted = entry.to_json()
+    assert result.kind == entry.kind
+    assert result.values["text"] == entry.text
+    for name in LINE_FIELDS[entry.kind]:
+        assert result.values.get(name) == wanted.get(name), name
+    assert sorted(result.values.get("tags", [])) == sorted(wanted.get("tags") or [])
+    assert result.warnings == []
+
+
+def test_format_names_a_contact_in_place_or_at_the_end():
+    ravi = BY_NAME["Ravi Kumar"]
+    names = {ravi.id: ravi.name}
+    told = KINDS["action"](text="tell Ravi Kumar about it", owner_id=ravi.id, due=TODAY)
+    assert format_capture(told, names) == "> tell @Ravi_Kumar about it ^2026-11-23"
+    partly = KINDS["observation"](text="Ravi late again", contact_id=ravi.id, tags=["b", "a"])
+    assert format_capture(partly, names) == "@Ravi_Kumar late again #a #b"
+    absent = KINDS["question"](text="fee waiver?", escalated_to=ravi.id, asked_by="team 7")
+    assert format_capture(absent, names) == "? fee waiver? @Ravi_Kumar (asked_by: team 7)"
+    assert format_capture(absent, {}) == "? fee waiver? (asked_by: team 7)"

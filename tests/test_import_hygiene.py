@@ -18,8 +18,8 @@ CORE_MODULES = [
     "fieldrm.sync.conflicts",
     "fieldrm.models",
     "fieldrm.cli",
-    "fieldrm.cli_commands",
-    "fieldrm.cli_sync",
+    "fieldrm.cli.commands",
+    "fieldrm.cli.sync",
     "fieldrm.sync.merge",
     "fieldrm.sync.server",
     "fieldrm.sync.storage",
@@ -28,6 +28,9 @@ CORE_MODULES = [
     "fieldrm.demo",
     "fieldrm.report",
     "fieldrm.services",
+    "fieldrm.store.queries",
+    "fieldrm.display",
+    "fieldrm.notebook",
 ]
 
 

@@ -9,10 +9,11 @@ from rich.text import Text
 from textual.binding import Binding, BindingType
 
 from fieldrm.models import Record, parse_due
+from fieldrm.models import local_today as today
+from fieldrm.notebook import set_due, set_owner, set_status
 from fieldrm.screens.pick_contact import PickContactScreen, PickedContact
 from fieldrm.screens.prompt import PromptScreen
 from fieldrm.screens.record_list import RecordListScreen
-from fieldrm.services import today
 
 
 class ActionsScreen(RecordListScreen):
@@ -118,7 +119,7 @@ class ActionsScreen(RecordListScreen):
     def _set_status(self, status: str, note: str) -> None:
         action = self.selected
         if action is not None:
-            self.save(action.id, note, set={"status": status})
+            self.save(note, set_status, action.id, status)
 
     def action_close(self) -> None:
         self._set_status("done", "Closed as done.")
@@ -139,7 +140,7 @@ class ActionsScreen(RecordListScreen):
 
         def picked(contact: PickedContact | None) -> None:
             if contact is not None:
-                self.save(action.id, f"Owner: {contact.name}.", set={"owner_id": contact.id})
+                self.save(f"Owner: {contact.name}.", set_owner, action.id, contact.id)
 
         self.app.push_screen(PickContactScreen("Owner", action.text), picked)
 
@@ -156,7 +157,7 @@ class ActionsScreen(RecordListScreen):
             except ValueError as error:
                 self.notify(str(error), title="Not a date", severity="error", markup=False)
                 return
-            self.save(action.id, f"Due {due.isoformat()}.", set={"due": due})
+            self.save(f"Due {due.isoformat()}.", set_due, action.id, due)
 
         current = action.due.isoformat() if action.due else ""
         self.app.push_screen(PromptScreen("Due date", action.text, current), typed)

@@ -16,10 +16,11 @@ from textual.message import Message
 from textual.timer import Timer
 from textual.widgets import DataTable, Input, Static, Tree
 
+from fieldrm.display import ago
+from fieldrm.display import short_date as _date
 from fieldrm.screens.base import FieldrmScreen
 from fieldrm.screens.widgets import PagedTable
-from fieldrm.services import ContactDetail, ListFilter, ago, contact_detail, list_page, names_for
-from fieldrm.services import short_date as _date
+from fieldrm.store.queries import ContactDetail, ListFilter, contact_detail, list_page, names_for
 
 DETAIL_DELAY = 0.12
 """Seconds the cursor must rest on a contact before their card and timeline load."""

@@ -21,51 +21,23 @@ from textual.suggester import Suggester
 from textual.widgets import DataTable, Input, Static
 from textual.widgets.data_table import ColumnKey
 
-from fieldrm.capture import Capture, capture, parse_capture
+from fieldrm import notebook
+from fieldrm.capture import Capture, format_capture, mention, parse_capture
+from fieldrm.display import short_time
 from fieldrm.errors import FieldrmError
 from fieldrm.models import Record, now_utc
+from fieldrm.models import local_today as today
 from fieldrm.paths import data_dir
 from fieldrm.screens.base import FieldrmScreen
 from fieldrm.screens.choice import ChoiceScreen
 from fieldrm.screens.messages import RecordSaved
-from fieldrm.services import names_for, short_time, today, visit_log
 from fieldrm.store import Store
-
-# The fields a capture line sets, per kind: an edit that drops the markup clears them.
-CAPTURE_FIELDS = {
-    "observation": ("category", "severity", "contact_id"),
-    "question": ("asked_by", "escalated_to"),
-    "action": ("owner_id", "due", "priority"),
-}
-KIND_PREFIX = {"observation": "", "question": "? ", "action": "> "}
-
-
-def mention(name: str) -> str:
-    """A contact's name as `@` markup that the capture grammar reads as the full name."""
-    return "@" + "_".join(name.split())
+from fieldrm.store.queries import names_for, visit_log
 
 
 def line_for(record: Record, names: dict[str, str]) -> str:
     """A capture line that would make `record` (to edit an entry from an earlier session)."""
-    parts = [KIND_PREFIX.get(record.kind, "") + record.text]
-    values: dict[str, Any] = record.to_json()
-    if values.get("category"):
-        parts.append("#" + values["category"])
-    for tag in values.get("tags") or []:
-        parts.append("#" + tag)
-    if values.get("severity"):
-        parts.append("!" + values["severity"])
-    if values.get("priority"):
-        parts.append("!" + values["priority"])
-    for ref in ("contact_id", "owner_id", "escalated_to"):
-        name = names.get(values.get(ref) or "")
-        if name and name.lower() not in record.text.lower():
-            parts.append(mention(name))
-    if values.get("due"):
-        parts.append("^" + values["due"])
-    if values.get("asked_by"):
-        parts.append(f"(asked_by: {values['asked_by']})")
-    return " ".join(parts)
+    return format_capture(record, names)
 
 
 def describe(parsed: Capture) -> Text:
@@ -393,7 +365,7 @@ class FloorWalkScreen(FieldrmScreen):
     @work(thread=True, exit_on_error=False, group="write")
     def _create_entry(self, line: str) -> None:
         try:
-            record, parsed = capture(self.store, line, today=today())
+            record, parsed = notebook.capture(self.store, line, today=today())
         except FieldrmError as error:
             self.post_message(CaptureFailed(line, str(error)))
             return
@@ -402,41 +374,13 @@ class FloorWalkScreen(FieldrmScreen):
 
     @work(thread=True, exit_on_error=False, group="write")
     def _update_entry(self, entry: Record, line: str) -> None:
-        store = self.store
         try:
-            parsed = parse_capture(
-                line,
-                find_contacts=store.contacts_matching,
-                today=today(),
-                visit_id=getattr(entry, "visit_id", None),
-            )
-            with store.transaction():
-                if parsed.kind != entry.kind:
-                    # A different kind is a different record: replace it, losing nothing.
-                    store.delete(entry.id)
-                    record = store.create(parsed.kind, parsed.values)
-                else:
-                    record = store.update(entry.id, **self._changes(entry, parsed))
+            record, parsed = notebook.recapture(self.store, entry, line, today=today())
         except FieldrmError as error:
             self.post_message(CaptureFailed(line, str(error)))
             return
         self.typed_lines[record.id] = line
         self.post_message(RecordSaved(record, "; ".join(parsed.warnings)))
-
-    @staticmethod
-    def _changes(entry: Record, parsed: Capture) -> dict[str, Any]:
-        values = dict(parsed.values)
-        before = entry.to_json()
-        new_tags = set(values.pop("tags", []) or [])
-        old_tags = set(before.get("tags") or [])
-        for name in CAPTURE_FIELDS.get(entry.kind, ()):
-            values.setdefault(name, None)
-        changes: dict[str, Any] = {"set": values}
-        if new_tags - old_tags:
-            changes["add"] = {"tags": sorted(new_tags - old_tags)}
-        if old_tags - new_tags and entry.kind == "observation":
-            changes["remove"] = {"tags": sorted(old_tags - new_tags)}
-        return changes
 
     @on(RecordSaved)
     def entry_saved(self, message: RecordSaved) -> None:
@@ -486,7 +430,7 @@ class FloorWalkScreen(FieldrmScreen):
 
     @work(thread=True, exit_on_error=False, group="write")
     def _end_visit(self, visit_id: str) -> None:
-        record = self.store.update(visit_id, set={"ended_at": now_utc()})
+        record = notebook.end_visit(self.store)
         self.post_message(RecordSaved(record, ""))
 
     def action_export_report(self) -> None:

@@ -16,7 +16,7 @@ from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
 
 from fieldrm.models import Record
-from fieldrm.services import ListFilter, list_page
+from fieldrm.store.queries import ListFilter, list_page
 
 
 @dataclass

@@ -8,11 +8,12 @@ from typing import Any, ClassVar
 from rich.text import Text
 from textual.binding import Binding, BindingType
 
-from fieldrm.models import Record, now_utc
+from fieldrm.display import short_date
+from fieldrm.models import QuestionStatus, Record
+from fieldrm.notebook import answer_question, escalate_question, set_status
 from fieldrm.screens.pick_contact import PickContactScreen, PickedContact
 from fieldrm.screens.prompt import PromptScreen
 from fieldrm.screens.record_list import RecordListScreen
-from fieldrm.services import short_date
 
 
 class QuestionsScreen(RecordListScreen):
@@ -110,11 +111,7 @@ class QuestionsScreen(RecordListScreen):
 
         def answered(answer: str | None) -> None:
             if answer:
-                self.save(
-                    question.id,
-                    "Answered.",
-                    set={"answer": answer, "status": "answered", "answered_at": now_utc()},
-                )
+                self.save("Answered.", answer_question, question.id, answer)
 
         self.app.push_screen(PromptScreen("Answer", question.text, question.answer or ""), answered)
 
@@ -126,9 +123,7 @@ class QuestionsScreen(RecordListScreen):
         def picked(contact: PickedContact | None) -> None:
             if contact is not None:
                 self.save(
-                    question.id,
-                    f"Escalated to {contact.name}.",
-                    set={"escalated_to": contact.id, "status": "escalated"},
+                    f"Escalated to {contact.name}.", escalate_question, question.id, contact.id
                 )
 
         self.app.push_screen(PickContactScreen("Escalate to", question.text), picked)
@@ -154,4 +149,4 @@ class QuestionsScreen(RecordListScreen):
     def action_reopen(self) -> None:
         question = self.selected
         if question is not None:
-            self.save(question.id, "Reopened.", set={"status": "open"})
+            self.save("Reopened.", set_status, question.id, QuestionStatus.open)

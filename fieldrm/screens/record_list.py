@@ -3,7 +3,7 @@ paged table and a detail line for the highlighted record; subclasses add the act
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 from rich.text import Text
@@ -17,7 +17,7 @@ from fieldrm.models import Record
 from fieldrm.screens.base import FieldrmScreen
 from fieldrm.screens.messages import RecordSaved
 from fieldrm.screens.widgets import PagedTable
-from fieldrm.services import ListFilter, list_count, list_page, names_for
+from fieldrm.store.queries import ListFilter, list_count, list_page, names_for
 
 
 class RecordListScreen(FieldrmScreen):
@@ -166,29 +166,18 @@ class RecordListScreen(FieldrmScreen):
     # ------------------------------------------------------------ writing
 
     @work(thread=True, exit_on_error=False, group="write")
-    def save(self, record_id: str, note: str, **changes: Any) -> None:
-        """Update a record in a worker; the list reloads when it is saved."""
-        record = self.store.update(record_id, **changes)
+    def save(self, note: str, operation: Callable[..., Record], *args: Any) -> None:
+        """Run a notebook operation in a worker; the list reloads when it is saved."""
+        record = operation(self.store, *args)
         self.post_message(RecordSaved(record, note))
 
     @work(thread=True, exit_on_error=False, group="write")
     def create_action_from(self, source: Record, line: str) -> None:
         """Capture `line` as an action (§3 grammar: @owner ^due !priority) raised from
         `source`; the source's visit, and its escalation contact as owner, carry over."""
-        from fieldrm.capture import parse_capture
-        from fieldrm.services import today
+        from fieldrm.notebook import raise_action
 
-        parsed = parse_capture(
-            "> " + line.removeprefix("> "),
-            find_contacts=self.store.contacts_matching,
-            today=today(),
-            visit_id=getattr(source, "visit_id", None),
-        )
-        values = {**parsed.values, "source_id": source.id}
-        owner = getattr(source, "escalated_to", None)
-        if owner and not values.get("owner_id"):
-            values["owner_id"] = owner
-        record = self.store.create("action", values)
+        record, _ = raise_action(self.store, source, line)
         self.post_message(RecordSaved(record, "Action created."))
 
     @on(RecordSaved)

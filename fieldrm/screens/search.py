@@ -13,9 +13,9 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Input, Static
 
+from fieldrm.display import short_date
 from fieldrm.models import Record
 from fieldrm.screens.base import FieldrmScreen
-from fieldrm.services import short_date
 
 RESULT_LIMIT = 100
 

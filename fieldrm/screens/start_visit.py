@@ -16,8 +16,8 @@ from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
 
 from fieldrm.models import Record, VisitType
-from fieldrm.services import site_contacts, sites_matching
 from fieldrm.store import Store
+from fieldrm.store.queries import site_contacts, sites_matching
 
 VISIT_TYPES = [member.value for member in VisitType]
 

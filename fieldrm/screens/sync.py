@@ -17,11 +17,13 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Static
 
+from fieldrm.display import ago, short_date
 from fieldrm.models import Record
 from fieldrm.screens.base import FieldrmScreen
 from fieldrm.screens.messages import RecordSaved
 from fieldrm.screens.prompt import PromptScreen
-from fieldrm.services import SyncStatus, ago, names_for, open_conflicts, short_date
+from fieldrm.services import SyncStatus
+from fieldrm.store.queries import names_for
 
 
 @dataclass
@@ -177,11 +179,8 @@ class SyncScreen(FieldrmScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="load")
     def _load_conflicts(self) -> None:
-        try:
-            from fieldrm.sync.conflicts import open_conflicts as sync_open_conflicts
-        except ImportError:  # the sync package's helper is not there yet
-            sync_open_conflicts = open_conflicts
         from fieldrm.store import replica
+        from fieldrm.sync.conflicts import open_conflicts as sync_open_conflicts
 
         conflicts = sync_open_conflicts(self.store)
         labels = names_for(self.store, [c.record_id for c in conflicts])

@@ -14,9 +14,11 @@ from textual.containers import Grid, VerticalScroll
 from textual.message import Message
 from textual.widgets import Static
 
+from fieldrm.display import ago, short_date, short_time
+from fieldrm.models import local_today as today
 from fieldrm.models import now_utc
 from fieldrm.screens.base import FieldrmScreen
-from fieldrm.services import TodaySummary, ago, short_date, short_time, today, today_summary
+from fieldrm.store.queries import TodaySummary, today_summary
 
 
 @dataclass

@@ -11,7 +11,9 @@ from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.widgets import DataTable, Static
 
-from fieldrm.services import PAGE_SIZE, SyncStatus, ago
+from fieldrm.display import ago
+from fieldrm.services import SyncStatus
+from fieldrm.store.queries import PAGE_SIZE
 
 if TYPE_CHECKING:
     from fieldrm.app import FieldrmApp

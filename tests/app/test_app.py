@@ -11,7 +11,7 @@ from textual.widgets import DataTable, Input
 from fieldrm.app import FieldrmApp
 from fieldrm.screens.floor_walk import CaptureInput
 from fieldrm.screens.widgets import StatusLine
-from fieldrm.services import PAGE_SIZE
+from fieldrm.store.queries import PAGE_SIZE
 from tests.app.conftest import add_conflict, contact_id, type_text, wait_until
 
 pytestmark = pytest.mark.anyio

@@ -10,7 +10,7 @@ import pytest
 from textual.widgets import Input
 
 from fieldrm.app import FieldrmApp
-from fieldrm.capture import capture
+from fieldrm.notebook import capture
 from tests.app.conftest import add_conflict, contact_id, wait_until
 
 SIZE = (120, 36)

@@ -1,7 +1,8 @@
-"""What the command line prints, shared by every command (cli.py, cli_commands.py, cli_sync.py).
+"""What the command line prints, shared by every command (hot.py, commands.py, sync.py).
 
-Errors: `fail(reason)` writes `fieldrm: reason` to stderr and exits non-zero; it is the
-only way a command reports a problem, so every error is one line.  Records: one record
+Errors: a command raises a `fieldrm.errors` exception, or calls `fail(reason)` for a
+problem of the command line itself; `main` catches both and prints `fieldrm: reason` on
+stderr with a non-zero exit, so every error is one line.  Records: one record
 prints as a JSON object (`--json`) or as labelled lines; several as a JSON array or one line
 each.  JSON uses the field names of SPEC §2 exactly (`Record.to_json()`).
 
@@ -115,14 +116,13 @@ def _ref_label(store: Store | None, record_id: str) -> str:
 
 def format_record(record: Record, store: Store | None = None) -> str:
     """A record as labelled lines, references shown with their names when known."""
-    from fieldrm.models import KINDS, kind_info
+    from fieldrm.models import BASE_FIELDS, KINDS, kind_info
 
     data = record.to_json()
     kind = data.get("kind", "?")
     lines = [f"{kind} {data.get('id')}" + ("  (deleted)" if data.get("deleted") else "")]
     fields = kind_info(kind).fields if kind in KINDS else {}
-    base = {"id", "kind", "created_at", "updated_at", "created_by", "deleted"}
-    names = [*fields, *(name for name in data if name not in fields and name not in base)]
+    names = [*fields, *(n for n in data if n not in fields and n not in BASE_FIELDS)]
     width = max((len(name) for name in names), default=0)
     for name in names:
         value = data.get(name)

@@ -1,14 +1,14 @@
-"""The `fieldrm` command line (SPEC §4): its entry point, `main`.
+"""The `fieldrm` command line (SPEC §4): its entry point, `main`, and the fast path.
 
-The commands are one Typer app (cli_commands.py; sync and server in cli_sync.py), and
-Typer parses every command line, with one exception made for speed.  Importing Typer and
-building the commands' parameters costs 40-65 ms of CPU, a fifth of the 0.3 s a whole
-`fieldrm capture` may take (SPEC §10).  So the two commands an RM runs all day are run
-here without Typer when their command line has the plain shape: `fieldrm` alone (open the
-app) and `fieldrm capture TEXT [--json]`.  Their bodies live here and the Typer commands
-call the same functions, so both routes do the same thing; anything else, even
-`capture --help`, a missing or extra argument or an option-like TEXT, goes to Typer, so
-help and usage errors come from one parser.
+The commands are one Typer app (commands.py; sync and server in sync.py; what they print
+in output.py), and Typer parses every command line, with one exception made for speed.
+Importing Typer and building the commands' parameters costs 40-65 ms of CPU, a fifth of
+the 0.3 s a whole `fieldrm capture` may take (SPEC §10).  So the two commands an RM runs
+all day are run here without Typer when their command line has the plain shape:
+`fieldrm` alone (open the app) and `fieldrm capture TEXT [--json]`.  Their bodies live in
+hot.py and the Typer commands call the same functions, so both routes do the same thing;
+anything else, even `capture --help`, a missing or extra argument or an option-like TEXT,
+goes to Typer, so help and usage errors come from one parser.
 
 Every error, from the store, the models or the option parser, reaches the user as one
 line on stderr from `main` (the one place they are caught), with a non-zero exit.
@@ -22,31 +22,14 @@ import sys
 from collections.abc import Callable
 from functools import partial
 
-from fieldrm.output import CommandFailed, error_line, open_store, print_written, warn
+from fieldrm.cli.hot import capture_command, open_app
+from fieldrm.cli.output import CommandFailed, error_line
 
 # Set when a shell asks Typer for completions; Typer then answers instead of running.
 _COMPLETION_VARIABLE = "_FIELDRM_COMPLETE"
 
 
-# ---------------------------------------------------------------- the hot commands
-
-
-def open_app() -> None:
-    """`fieldrm` with no command: the terminal app."""
-    from fieldrm.app import run_app
-
-    run_app()
-
-
-def capture_command(text: str, as_json: bool) -> None:
-    """`fieldrm capture TEXT`: one line becomes an observation, question or action."""
-    from fieldrm.capture import capture as capture_line
-
-    with open_store() as store:
-        record, captured = capture_line(store, text)
-    for message in captured.warnings:
-        warn(message)
-    print_written(record, as_json)
+# ---------------------------------------------------------------- the fast path
 
 
 def hot_command(args: list[str]) -> Callable[[], None] | None:
@@ -133,7 +116,7 @@ def _run_typer(args: list[str]) -> int:
     from typer._click import ClickException
     from typer.main import get_command
 
-    from fieldrm.cli_commands import build_app
+    from fieldrm.cli.commands import build_app
 
     command = get_command(build_app(args))
     try:

@@ -1,5 +1,6 @@
 """The sync and server commands of the command line (login, sync, status, conflicts,
-resolve, server run, server add-user); registered on the main Typer app by cli.py.
+resolve, server run, server add-user); `commands.build_app` registers them on the main
+Typer app.
 
 JSON shapes are those of SPEC §4.  A sync that fails (offline, refused) ends with one line
 on stderr and a non-zero exit, and every local change stays queued.
@@ -12,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from fieldrm.output import dumps, fail, open_store, print_json, warn
+from fieldrm.cli.output import dumps, fail, open_store, print_json, warn
 
 server_app = typer.Typer(help="Run the central sync server and manage its users.")
 

@@ -1,4 +1,4 @@
-"""The commands of `fieldrm` (SPEC §4) as one Typer app; sync and server: cli_sync.py.
+"""The commands of `fieldrm` (SPEC §4) as one Typer app; sync and server: sync.py.
 
 `fieldrm.cli.main` runs them.  The options of `add KIND` are built from
 `models.kind_info`, so a field declared in models.py is an option here without restating
@@ -7,7 +7,7 @@ line on stderr from `main` (the one place they are caught), with a non-zero exit
 
 Imports stay lazy: a command imports the store, capture, report or app only when it runs.
 The two commands an RM runs all day, `fieldrm` alone and `fieldrm capture`, have their
-bodies in cli.py, which runs them without importing this module when their command line
+bodies in hot.py; `main` runs them without importing this module when their command line
 has the plain shape (SPEC §10: a capture in ≤ 0.3 s).
 """
 
@@ -21,9 +21,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from fieldrm.cli import capture_command, open_app
-from fieldrm.errors import FieldrmError, InvalidInput
-from fieldrm.output import (
+from fieldrm.cli.hot import capture_command, open_app
+from fieldrm.cli.output import (
     dumps,
     open_store,
     print_record,
@@ -31,6 +30,8 @@ from fieldrm.output import (
     print_written,
     record_line,
 )
+from fieldrm.errors import FieldrmError, InvalidInput
+from fieldrm.models import VisitType
 
 if TYPE_CHECKING:
     from fieldrm.models import FieldInfo
@@ -64,15 +65,9 @@ def _root(ctx: typer.Context) -> None:
 # ---------------------------------------------------------------- value conversion
 
 
-def _today() -> date:
-    from fieldrm.models import now_utc
-
-    return now_utc().astimezone().date()
-
-
 def _field_value(store: Store, field: FieldInfo, text: str) -> Any:
     """What the user typed for one field, as the model takes it (names become ids)."""
-    from fieldrm.models import parse_due
+    from fieldrm.models import local_today, parse_due
 
     text = text.strip()
     if text == "":
@@ -81,7 +76,7 @@ def _field_value(store: Store, field: FieldInfo, text: str) -> Any:
         return store.resolve(text, field.refs).id
     if field.value_type == "date":
         try:
-            return parse_due(text, _today())
+            return parse_due(text, local_today())
         except ValueError as error:
             raise InvalidInput(f"{field.name}: {error}") from None
     return text
@@ -122,6 +117,8 @@ def _kind(kind: str) -> str:
 
 
 def _option_help(field: FieldInfo) -> str:
+    from fieldrm.models import label
+
     parts = []
     if field.refs:
         parts.append(f"name or id prefix: {' or '.join(field.refs)}")
@@ -135,7 +132,7 @@ def _option_help(field: FieldInfo) -> str:
         parts.append("a whole number")
     if field.is_set:
         parts.append("repeat for several")
-    return "; ".join(parts) or field.name.replace("_", " ")
+    return "; ".join(parts) or label(field.name)
 
 
 def _metavar(field: FieldInfo) -> str:
@@ -234,7 +231,7 @@ def visit_start(
     site: Annotated[str, typer.Option("--site", help="Name or id prefix of the site.")],
     visit_type: Annotated[
         str | None,
-        typer.Option("--type", help="One of: floor_walk, site_visit, review_meeting, audit."),
+        typer.Option("--type", help=f"One of: {', '.join(VisitType)}."),
     ] = None,
     purpose: Annotated[str | None, typer.Option("--purpose", help="Why you are there.")] = None,
     attendee: Annotated[
@@ -245,23 +242,17 @@ def visit_start(
 ) -> None:
     """Start a visit; captures made while it is open are filed under it."""
     from fieldrm.models import kind_info
+    from fieldrm.notebook import start_visit
 
     fields = kind_info("visit").fields
-    with open_store() as store, store.transaction():
-        current = store.open_visit()
-        if current is not None:
-            raise InvalidInput(
-                f"a visit is already open: {_visit_title(store, current)} ({current.id}); "
-                "end it first with `fieldrm visit end`"
-            )
-        values: dict[str, Any] = {"site_id": _field_value(store, fields["site_id"], site)}
-        if visit_type:
-            values["visit_type"] = visit_type
-        if purpose:
-            values["purpose"] = purpose
-        if attendee:
-            values["attendees"] = [_field_value(store, fields["attendees"], a) for a in attendee]
-        record = store.create("visit", values)
+    with open_store() as store:
+        record = start_visit(
+            store,
+            _field_value(store, fields["site_id"], site),
+            visit_type=visit_type,
+            purpose=purpose,
+            attendees=[_field_value(store, fields["attendees"], a) for a in attendee or []],
+        )
     print_written(record, as_json)
 
 
@@ -271,23 +262,11 @@ def visit_end(
     as_json: JsonFlag = False,
 ) -> None:
     """End the open visit."""
-    from fieldrm.models import now_utc
+    from fieldrm.notebook import end_visit
 
-    with open_store() as store, store.transaction():
-        current = store.open_visit()
-        if current is None:
-            raise InvalidInput("no visit is open (start one with `fieldrm visit start --site …`)")
-        values: dict[str, Any] = {"ended_at": now_utc()}
-        if summary:
-            values["summary"] = summary
-        record = store.update(current.id, set=values)
+    with open_store() as store:
+        record = end_visit(store, summary=summary)
     print_written(record, as_json)
-
-
-def _visit_title(store: Store, visit: Any) -> str:
-    site = store.get_raw(visit.site_id) or {}
-    started = str(visit.to_json().get("started_at", ""))[:16].replace("T", " ")
-    return f"{visit.visit_type} at {site.get('name', visit.site_id)} since {started}"
 
 
 @app.command("list")
@@ -402,9 +381,10 @@ def delete(
     as_json: JsonFlag = False,
 ) -> None:
     """Delete a record (a tombstone that syncs); prints its id."""
+    from fieldrm.notebook import delete_entry
+
     with open_store() as store, store.transaction():
-        target = store.resolve(record)
-        deleted = store.delete(target.id)
+        deleted = delete_entry(store, store.resolve(record).id)
     print_written(deleted, as_json)
 
 
@@ -511,8 +491,9 @@ def today() -> None:
 
 def today_text(store: Store) -> str:
     """Today's work as plain text: the same summary the app's Today screen shows."""
-    from fieldrm.models import format_timestamp, now_utc
-    from fieldrm.services import today, today_summary
+    from fieldrm.models import format_timestamp, local_today, now_utc
+    from fieldrm.notebook import visit_title
+    from fieldrm.store.queries import today_summary
 
     summary = today_summary(store)
     lines: list[str] = []
@@ -521,7 +502,7 @@ def today_text(store: Store) -> str:
         lines.append("No visit open or planned (start one: fieldrm visit start --site SITE)")
     else:
         state = "Open visit" if visit.started_at <= now_utc() else "Next visit"
-        lines.append(f"{state}: {_visit_title(store, visit)}  {visit.id}")
+        lines.append(f"{state}: {visit_title(store, visit)}  {visit.id}")
 
     def section(title: str, records: list[Any], total: int | None = None) -> None:
         count = len(records) if total is None else total
@@ -532,8 +513,9 @@ def today_text(store: Store) -> str:
         elif count > len(records):
             lines.append(f"  … and {count - len(records)} more (fieldrm list {records[0].kind})")
 
-    overdue = [action for action in summary.actions_due if action.due < today()]
-    due_soon = [action for action in summary.actions_due if action.due >= today()]
+    today = local_today()
+    overdue = [action for action in summary.actions_due if action.due < today]
+    due_soon = [action for action in summary.actions_due if action.due >= today]
     section("Overdue actions", overdue)
     section("Actions due soon", due_soon)
     section("Open and escalated questions", summary.open_questions, summary.open_question_count)
@@ -558,9 +540,9 @@ def build_app(args: list[str]) -> typer.Typer:
     """The app with every command; the eight `add KIND` commands are built from the models
     only when `add` runs (building them costs every other command ~20 ms of start-up)."""
     if "sync" not in _registered:
-        from fieldrm import cli_sync
+        from fieldrm.cli import sync
 
-        cli_sync.register(app)
+        sync.register(app)
         _registered.add("sync")
     if args[:1] == ["add"] and "add" not in _registered:
         _register_add_commands()
