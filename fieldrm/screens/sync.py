@@ -181,7 +181,7 @@ class SyncScreen(FieldrmScreen):
             from fieldrm.sync.conflicts import open_conflicts as sync_open_conflicts
         except ImportError:  # the sync package's helper is not there yet
             sync_open_conflicts = open_conflicts
-        from fieldrm.store import replica
+        from fieldrm.sync import replica
 
         conflicts = sync_open_conflicts(self.store)
         labels = names_for(self.store, [c.record_id for c in conflicts])

@@ -8,8 +8,9 @@ import httpx
 import pytest
 
 from fieldrm.errors import InvalidInput
-from fieldrm.store import Store, replica
+from fieldrm.store import Store
 from fieldrm.sync import client as sync_client
+from fieldrm.sync import replica
 from fieldrm.sync.client import Offline, Refused, SyncResult, sync_once, sync_status
 from fieldrm.sync.conflicts import conflict_json, open_conflicts, resolve_conflict
 from fieldrm.sync.protocol import PROTOCOL_HEADER

@@ -16,10 +16,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from fieldrm.clock import pack
 from fieldrm.models import new_id
-from fieldrm.sync.clock import pack
 from fieldrm.sync.merge import RecordState, merge_op, op_registers, record_data
-from fieldrm.sync.storage import Account, Storage
+from fieldrm.sync.server.storage import Account, Storage
 
 PROFILE = (
     "fieldrm-sync-slow"
