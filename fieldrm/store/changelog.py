@@ -17,6 +17,9 @@ push names its device once.  `updated_at` travels in `set` and merges as the lat
 
 A record's `meta` column holds the versions the device has seen, which become the bases
 of its next edit: {"v": {field: seq}, "e": {set field: {element: seq}}, "seen": seq}.
+
+Only building the op lives here (a local write needs nothing more); which registers an op
+writes and how the server merges it are the merge rules' (sync/merge.py).
 """
 
 from __future__ import annotations
