@@ -537,11 +537,13 @@ class Store:
             with_meta: list[tuple[Any, ...]] = []
             data_only: list[tuple[Any, ...]] = []
             for rowid, data, meta in changed:
-                row = (_dumps(data), data.get("updated_at") or "", int(bool(data.get("deleted"))))
+                text = _dumps(data)
+                updated_at = data.get("updated_at") or ""
+                deleted = int(bool(data.get("deleted")))
                 if meta is None:
-                    data_only.append((*row, rowid))
+                    data_only.append((text, updated_at, deleted, rowid))
                 else:
-                    with_meta.append((row[0], _dumps(meta), *row[1:], rowid))
+                    with_meta.append((text, _dumps(meta), updated_at, deleted, rowid))
                 searches.append((rowid, search_body(data)))
             if data_only:
                 conn.executemany(
@@ -576,9 +578,9 @@ class Store:
             ).fetchall()
 
     def drop_ops(self, seqs: Sequence[int]) -> None:
-        """Forget ops the server acknowledged."""
-        with self.transaction() as conn:
-            conn.executemany("DELETE FROM outbox WHERE seq = ?", [(seq,) for seq in seqs])
+        """Forget ops the server acknowledged (in the caller's transaction, with the ack)."""
+        with self.lock:
+            self.conn.executemany("DELETE FROM outbox WHERE seq = ?", [(seq,) for seq in seqs])
 
     def pending_ops(self, record_ids: list[str]) -> list[tuple[str, str]]:
         """(record id, op JSON) of every op still waiting to be pushed on these records."""
