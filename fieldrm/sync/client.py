@@ -35,6 +35,7 @@ from fieldrm.sync.protocol import (
     PULL_PAGE,
     SNAPSHOT_PAGE,
 )
+from fieldrm.sync.replica import is_configured as is_configured  # without httpx: see there
 
 TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 BACKOFF = (0.25, 0.5, 1.0)  # seconds before each retry of a failed call
@@ -74,11 +75,6 @@ class Refused(SyncError):
 
 class NotConfigured(SyncError):
     """No server yet: `fieldrm login` first."""
-
-
-def is_configured(store: Store) -> bool:
-    """Whether this device has a server and a token (`fieldrm login` was run)."""
-    return bool(store.get_state(replica.SERVER) and store.get_state(replica.TOKEN))
 
 
 def make_client() -> httpx.Client:

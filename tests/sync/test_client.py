@@ -324,3 +324,12 @@ def test_fields_from_a_newer_version_survive_a_round_trip(team, http, storage):
     [record] = [r for r in storage.records("acme") if r["id"] == record_id]
     assert (record["pronouns"], record["title"]) == ("she/her", "Program manager")
     assert two.get_raw(record_id)["pronouns"] == "she/her"
+
+
+def test_a_device_is_configured_once_it_has_logged_in(new_workspace, http):
+    store = Store.memory()
+    assert not sync_client.is_configured(store)
+    sync_client.login(store, URL, new_workspace(), client=http)
+    assert sync_client.is_configured(store)
+    store.set_state(replica.TOKEN, None)
+    assert not sync_client.is_configured(store)
