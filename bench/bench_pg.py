@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 import httpx  # noqa: E402
 
 from fieldrm.store import Store  # noqa: E402
-from fieldrm.store.replica import next_batch  # noqa: E402
+from fieldrm.sync.replica import next_batch  # noqa: E402
 from tests.support.postgres import PostgresCluster  # noqa: E402
 from tests.support.servers import ServerProcess, add_user  # noqa: E402
 

@@ -300,7 +300,7 @@ class FieldrmApp(App[None]):
 
     @work(thread=True, exit_on_error=False, group="sync")
     def _sync_with_server(self) -> None:
-        from fieldrm.store.replica import SERVER, TOKEN
+        from fieldrm.sync.replica import SERVER, TOKEN
 
         # Checked before importing the sync client: httpx costs ~0.1 s of CPU, which a
         # device without a server never needs to spend.

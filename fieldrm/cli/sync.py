@@ -136,7 +136,7 @@ def server_run(
     port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8765,
 ) -> None:
     """Serve the sync API (and its OpenAPI document at /docs) until interrupted."""
-    from fieldrm.sync.server import run
+    from fieldrm.sync.server.app import run
 
     print(f"fieldrm server on http://{host}:{port} (database {_db_url(db)})", file=sys.stderr)
     run(_db_url(db), host=host, port=port)
@@ -148,7 +148,7 @@ def server_add_user(
     db: DbOption = None,
 ) -> None:
     """Add a user to a workspace (made when new) and print the user's token."""
-    from fieldrm.sync.storage import open_storage
+    from fieldrm.sync.server import open_storage
 
     storage = open_storage(_db_url(db))
     try:

@@ -179,7 +179,7 @@ class SyncScreen(FieldrmScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="load")
     def _load_conflicts(self) -> None:
-        from fieldrm.store import replica
+        from fieldrm.sync import replica
         from fieldrm.sync.conflicts import open_conflicts as sync_open_conflicts
 
         conflicts = sync_open_conflicts(self.store)

@@ -1,4 +1,7 @@
-"""The device's own SQLite store: schema, migrations, change log and search."""
+"""The device's own SQLite store: schema, migrations, change log and search.
+
+Imports only the ground floor (models, clock, jsonio, errors, paths): never sync/, the
+CLI or Textual (tests/test_import_hygiene.py proves it)."""
 
 from fieldrm.store.db import Store
 

@@ -17,13 +17,16 @@ push names its device once.  `updated_at` travels in `set` and merges as the lat
 
 A record's `meta` column holds the versions the device has seen, which become the bases
 of its next edit: {"v": {field: seq}, "e": {set field: {element: seq}}, "seen": seq}.
+
+Only building the op lives here (a local write needs nothing more); which registers an op
+writes and how the server merges it are the merge rules' (sync/merge.py).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from fieldrm.models import kind_info
+from fieldrm.models import kind_info, set_delta
 
 IMMUTABLE_FIELDS = ("id", "kind")
 
@@ -54,13 +57,12 @@ def build_op(
         if name in IMMUTABLE_FIELDS or name == "deleted":
             continue
         if name in set_fields:
-            old = set(before.get(name) or [])
-            new = set(value or [])
-            if new - old:
-                added[name] = sorted(new - old)
-            if old - new:
+            gained, lost = set_delta(before.get(name), value)
+            if gained:
+                added[name] = gained
+            if lost:
                 seen = element_versions.get(name, {})
-                removed[name] = [[item, seen.get(item, 0)] for item in sorted(old - new)]
+                removed[name] = [[item, seen.get(item, 0)] for item in lost]
             continue
         if name in before and before[name] == value:
             continue
@@ -84,15 +86,3 @@ def build_op(
     if removed:
         op["rem"] = removed
     return op
-
-
-def touched_registers(op: dict[str, Any]) -> set[str]:
-    """The registers an op writes: scalar field names and `field\\x00element` for sets."""
-    names = set(op.get("set", {}))
-    for field, items in op.get("add", {}).items():
-        names.update(f"{field}\x00{item}" for item in items)
-    for field, pairs in op.get("rem", {}).items():
-        names.update(f"{field}\x00{item}" for item, _base in pairs)
-    if "del" in op:
-        names.add("deleted")
-    return names

@@ -1,9 +1,12 @@
 """The device store: one SQLite file, one connection owner, serialized writes.
 
-Every write commits the record, its search text and its change-log op in one
-transaction (`_commit`); nothing touches the network.  The connection is made with
-`check_same_thread=False` and guarded by one lock (the Datasette single-writer pattern),
-so the terminal app can call the store from thread workers.
+Every local write commits the record, its search text and its change-log op in one
+transaction (`_commit`); nothing touches the network.  Records, their sync metadata and
+their search rows are written in one place, `write_records`, which the device's apply of
+pulled changes (sync/replica.py) uses too; sync reads the outbox and the records' sync
+metadata through the methods under "sync's view", never through the connection.  The
+connection is made with `check_same_thread=False` and guarded by one lock (the Datasette
+single-writer pattern), so the terminal app can call the store from thread workers.
 """
 
 from __future__ import annotations
@@ -12,27 +15,29 @@ import json
 import sqlite3
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
+from fieldrm import jsonio
+from fieldrm.clock import HybridClock
 from fieldrm.errors import Ambiguous, FieldrmError, InvalidInput, NotFound, StoreError
 from fieldrm.errors import describe_validation_error as _describe
-from fieldrm.models import KINDS, USER_KINDS, Record, format_timestamp, kind_info, now_utc
+from fieldrm.models import KINDS, USER_KINDS, Record, chunks, kind_info, now_utc, set_delta
 from fieldrm.store.changelog import build_op
 from fieldrm.store.schema import SCHEMA_VERSION
 from fieldrm.store.text import fts_query, search_body
-from fieldrm.sync.clock import HybridClock
 
 _SQLITE_HEADER = b"SQLite format 3\x00"
 SEARCH_WINDOW = 1000  # newest matches ranked by Store.search
 
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+# Compact JSON (orjson, with the standard library for what it cannot write): records and
+# their metadata are written as `json.dumps(..., separators=(",", ":"), ensure_ascii=False)`
+# would, several times faster on a first sync's thousands of rows.
+_dumps = jsonio.dumps
 
 
 def _user_default() -> str:
@@ -478,27 +483,121 @@ class Store:
         op = build_op(before, after, meta, hlc=self._stamp(), user=self.user)
         if op is None:
             return
-        data = _dumps(after)
         if rowid is None:
-            cursor = self.conn.execute(
-                "INSERT INTO records(id, kind, data, meta, updated_at, deleted) "
-                "VALUES (?, ?, ?, '{}', ?, ?)",
-                [after["id"], after["kind"], data, after["updated_at"], int(after["deleted"])],
-            )
-            rowid = cursor.lastrowid
+            self.write_records(new=[(after, {})])
         else:
-            self.conn.execute(
-                "UPDATE records SET data = ?, updated_at = ?, deleted = ? WHERE rowid = ?",
-                [data, after["updated_at"], int(after["deleted"]), rowid],
-            )
-            self.conn.execute("DELETE FROM search WHERE rowid = ?", [rowid])
-        self.conn.execute(
-            "INSERT INTO search(rowid, body) VALUES (?, ?)", [rowid, search_body(after)]
-        )
+            self.write_records(changed=[(rowid, after, None)])
         self._append_op(op)
 
     def _append_op(self, op: dict[str, Any]) -> None:
         self.conn.execute("INSERT INTO outbox(record_id, op) VALUES (?, ?)", [op["id"], _dumps(op)])
+
+    def write_records(
+        self,
+        new: Sequence[tuple[dict[str, Any], dict[str, Any]]] = (),
+        changed: Sequence[tuple[int, dict[str, Any], dict[str, Any] | None]] = (),
+        versions: Sequence[tuple[int, dict[str, Any]]] = (),
+    ) -> None:
+        """Write records with their sync metadata and search rows (caller's transaction).
+
+        The store's one writer of records, for a local write and for applying pulled
+        changes alike.  `new`: (data, meta) of records to insert; `changed`: (rowid, data,
+        meta) of records whose data changed (meta None keeps the stored one); `versions`:
+        (rowid, meta) of records whose sync metadata alone changed.
+        """
+        conn = self.conn
+        searches: list[tuple[int, str]] = []
+        if new:
+            # Rowids are given, not looked up afterwards by id: the search rows take them
+            # directly (inside this transaction nobody else inserts; max + 1 is what SQLite
+            # would pick).  A first sync of 10,000 records saves ~0.2 s.
+            top = conn.execute("SELECT coalesce(max(rowid), 0) FROM records").fetchone()[0]
+            rows = []
+            for rowid, (data, meta) in enumerate(new, top + 1):
+                deleted = int(bool(data.get("deleted")))
+                updated_at = data.get("updated_at") or ""
+                rows.append(
+                    (
+                        rowid,
+                        data["id"],
+                        data["kind"],
+                        _dumps(data),
+                        _dumps(meta),
+                        updated_at,
+                        deleted,
+                    )
+                )
+                searches.append((rowid, search_body(data)))
+            conn.executemany(
+                "INSERT INTO records(rowid, id, kind, data, meta, updated_at, deleted) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+        if changed:
+            with_meta: list[tuple[Any, ...]] = []
+            data_only: list[tuple[Any, ...]] = []
+            for rowid, data, meta in changed:
+                text = _dumps(data)
+                updated_at = data.get("updated_at") or ""
+                deleted = int(bool(data.get("deleted")))
+                if meta is None:
+                    data_only.append((text, updated_at, deleted, rowid))
+                else:
+                    with_meta.append((text, _dumps(meta), updated_at, deleted, rowid))
+                searches.append((rowid, search_body(data)))
+            if data_only:
+                conn.executemany(
+                    "UPDATE records SET data = ?, updated_at = ?, deleted = ? WHERE rowid = ?",
+                    data_only,
+                )
+            if with_meta:
+                conn.executemany(
+                    "UPDATE records SET data = ?, meta = ?, updated_at = ?, deleted = ? "
+                    "WHERE rowid = ?",
+                    with_meta,
+                )
+            conn.executemany(
+                "DELETE FROM search WHERE rowid = ?", [(rowid,) for rowid, _d, _m in changed]
+            )
+        if versions:
+            conn.executemany(
+                "UPDATE records SET meta = ? WHERE rowid = ?",
+                [(_dumps(meta), rowid) for rowid, meta in versions],
+            )
+        if searches:
+            conn.executemany("INSERT INTO search(rowid, body) VALUES (?, ?)", searches)
+
+    # ------------------------------------------------------------ sync's view (sync/replica.py)
+
+    def outbox(self, after: int, limit: int) -> list[tuple[int, str, str]]:
+        """Pending ops after seq `after`, oldest first: (seq, record id, op JSON as stored)."""
+        with self.lock:
+            return self.conn.execute(
+                "SELECT seq, record_id, op FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?",
+                [after, limit],
+            ).fetchall()
+
+    def drop_ops(self, seqs: Sequence[int]) -> None:
+        """Forget ops the server acknowledged (in the caller's transaction, with the ack)."""
+        with self.lock:
+            self.conn.executemany("DELETE FROM outbox WHERE seq = ?", [(seq,) for seq in seqs])
+
+    def pending_ops(self, record_ids: list[str]) -> list[tuple[str, str]]:
+        """(record id, op JSON) of every op still waiting to be pushed on these records."""
+        return self._select_in("SELECT record_id, op FROM outbox WHERE record_id IN", record_ids)
+
+    def sync_rows(self, record_ids: list[str]) -> list[tuple[int, str, str, str]]:
+        """(rowid, id, data JSON, meta JSON) of those of `record_ids` this device has."""
+        return self._select_in("SELECT rowid, id, data, meta FROM records WHERE id IN", record_ids)
+
+    def _select_in(self, sql: str, values: list[str]) -> list[Any]:
+        """The rows of `sql … IN (values)`, asked in chunks (SQLite bounds the parameters)."""
+        found: list[Any] = []
+        with self.lock:
+            for chunk in chunks(values):
+                marks = ",".join("?" * len(chunk))
+                found += self.conn.execute(f"{sql} ({marks})", chunk).fetchall()
+        return found
 
     # ------------------------------------------------------------ bulk
 
@@ -540,11 +639,11 @@ class Store:
                 continue
             field = info.fields.get(name)
             if field is not None and field.is_set:
-                old, new = set(existing.get(name) or []), set(value or [])
-                if new - old:
-                    add[name] = sorted(new - old)
-                if old - new:
-                    remove[name] = sorted(old - new)
+                gained, lost = set_delta(existing.get(name), value)
+                if gained:
+                    add[name] = gained
+                if lost:
+                    remove[name] = lost
             elif field is not None and existing.get(name) != value:
                 values[name] = value
         deleted = data.get("deleted")
@@ -558,7 +657,3 @@ class Store:
             rows = self.conn.execute("SELECT data FROM records ORDER BY rowid").fetchall()
         for row in rows:
             yield json.loads(row[0])
-
-
-def timestamp_text(value: Any) -> str:
-    return format_timestamp(value) if not isinstance(value, str) else value

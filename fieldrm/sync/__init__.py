@@ -1,1 +1,4 @@
-"""Sync: the hybrid logical clock, the merge rules, the protocol, the client and the server."""
+"""Sync (SPEC §5, §6): the merge rules (`merge`), the wire protocol (`protocol`), the
+device's client (`client`, httpx) and its apply of server changes (`replica`), conflicts on
+the device (`conflicts`), and the server (`server/`).  Imports the store and the ground
+floor (models, clock, jsonio), never the CLI or the terminal app."""

@@ -9,7 +9,7 @@ change stays queued and the reason is kept in the `last_error` state.  Conflicts
 errors: they arrive as records of kind `conflict`.
 
 Device configuration lives in the store's `state` table: `server`, `token`, `user`,
-`pull_cursor`, `last_sync`, `last_error`, `rejected` (see store/replica.py).
+`pull_cursor`, `last_sync`, `last_error`, `rejected` (see sync/replica.py).
 """
 
 from __future__ import annotations
@@ -22,10 +22,11 @@ from typing import Any
 
 import httpx
 
+from fieldrm import jsonio
 from fieldrm.errors import FieldrmError
 from fieldrm.models import format_timestamp, now_utc
-from fieldrm.store import Store, replica
-from fieldrm.sync import jsonio
+from fieldrm.store import Store
+from fieldrm.sync import replica
 from fieldrm.sync.protocol import (
     MAX_BATCH_BYTES,
     MAX_BATCH_OPS,
@@ -34,6 +35,7 @@ from fieldrm.sync.protocol import (
     PULL_PAGE,
     SNAPSHOT_PAGE,
 )
+from fieldrm.sync.replica import is_configured as is_configured  # without httpx: see there
 
 TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 BACKOFF = (0.25, 0.5, 1.0)  # seconds before each retry of a failed call
@@ -73,10 +75,6 @@ class Refused(SyncError):
 
 class NotConfigured(SyncError):
     """No server yet: `fieldrm login` first."""
-
-
-def is_configured(store: Store) -> bool:
-    return bool(store.get_state(replica.SERVER) and store.get_state(replica.TOKEN))
 
 
 def make_client() -> httpx.Client:

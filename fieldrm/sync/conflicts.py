@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from fieldrm.errors import InvalidInput
-from fieldrm.models import Record, kind_info, now_utc
+from fieldrm.models import Record, kind_info, now_utc, set_delta
 from fieldrm.store import Store
 
 KEEPS = ("current", "other", "both", "value")
@@ -107,12 +107,11 @@ def _write_field(store: Store, target: dict[str, Any], field_name: str, chosen: 
     kind = target["kind"]
     info = kind_info(kind).fields.get(field_name)
     if info is not None and info.is_set:
-        wanted = set(chosen or [])
-        present = set(target.get(field_name) or [])
+        gained, lost = set_delta(target.get(field_name), chosen)
         store.update(
             target["id"],
-            add={field_name: sorted(wanted - present)} if wanted - present else None,
-            remove={field_name: sorted(present - wanted)} if present - wanted else None,
+            add={field_name: gained} if gained else None,
+            remove={field_name: lost} if lost else None,
         )
         return
     store.update(target["id"], set={field_name: chosen})

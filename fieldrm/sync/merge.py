@@ -31,10 +31,10 @@ both sides share one notion of a register.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
-from fieldrm.sync.clock import wall_ms
+from fieldrm.clock import wall_ms, wall_time
+from fieldrm.models import format_timestamp
 
 SEP = "\x00"
 DELETED = "deleted"
@@ -78,8 +78,7 @@ class MergeOutcome:
 
 def stamp_time(hlc: str) -> str:
     """The wall-clock part of an HLC stamp as ISO 8601 UTC (what people read as `at`)."""
-    moment = datetime.fromtimestamp(wall_ms(hlc) / 1000, UTC)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return format_timestamp(wall_time(wall_ms(hlc)))
 
 
 def side(value: Any, device: str, hlc: str, user: str) -> dict[str, Any]:
@@ -283,6 +282,11 @@ def op_registers(op: dict[str, Any], version: int) -> dict[str, list[Any]]:
     if "del" in op:
         registers[DELETED] = [bool(op["del"]), version]
     return registers
+
+
+def touched_registers(op: dict[str, Any]) -> set[str]:
+    """The names of the registers `op` writes (whatever their outcome)."""
+    return set(op_registers(op, 0))
 
 
 def take_register(local_version: int, incoming_version: int, pending: bool) -> bool:

@@ -12,7 +12,8 @@ from textual.worker import WorkerCancelled
 
 from fieldrm.demo import load_demo
 from fieldrm.models import format_timestamp, now_utc, parse_timestamp
-from fieldrm.store import Store, replica
+from fieldrm.store import Store
+from fieldrm.sync import replica
 
 FROZEN_NOW = "2026-11-23T09:30:00Z"  # a Monday
 

@@ -20,9 +20,10 @@ import psycopg
 import pytest
 
 from fieldrm.store import Store
-from fieldrm.store.replica import next_batch
-from fieldrm.sync.storage import Account, Storage, Tx
-from fieldrm.sync.storage_postgres import PostgresBackend
+from fieldrm.sync.replica import next_batch
+from fieldrm.sync.server.backend import Tx
+from fieldrm.sync.server.postgres import PostgresBackend
+from fieldrm.sync.server.storage import Account, Storage
 
 WAIT_S = 30.0
 

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from fieldrm.errors import StoreError
-from fieldrm.sync import storage as storage_module
-from fieldrm.sync.storage import MIGRATIONS, Storage, open_storage
+from fieldrm.sync.server import open_storage
+from fieldrm.sync.server import storage as storage_module
+from fieldrm.sync.server.storage import MIGRATIONS, Storage
 from tests.support.servers import fieldrm_command
 
 

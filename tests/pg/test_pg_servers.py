@@ -18,10 +18,10 @@ import httpx
 import pytest
 
 from fieldrm.store import Store
-from fieldrm.store.replica import next_batch
 from fieldrm.sync.client import Offline, login, sync_once
 from fieldrm.sync.conflicts import open_conflicts, resolve_conflict
-from fieldrm.sync.storage import open_storage
+from fieldrm.sync.replica import next_batch
+from fieldrm.sync.server import open_storage
 from tests.support.postgres import PostgresCluster
 from tests.support.servers import ServerProcess, add_user
 

@@ -20,8 +20,9 @@ from hypothesis import HealthCheck, settings
 
 from fieldrm.store import Store
 from fieldrm.sync import client as sync_client
-from fieldrm.sync.server import create_app
-from fieldrm.sync.storage import Storage, open_storage
+from fieldrm.sync.server import open_storage
+from fieldrm.sync.server.app import create_app
+from fieldrm.sync.server.storage import Storage
 from tests.support.postgres import postgres_cluster  # noqa: F401 (server_db_url uses it)
 
 SERVER_URL = "http://testserver"

@@ -111,7 +111,7 @@ def test_server_add_user_prints_a_token_that_works(cli, tmp_path):
     code, out, _err = cli("server", "add-user", "alice", "--workspace", "acme", "--db", db)
     token = out.strip()
     assert code == 0 and len(token) >= 32
-    from fieldrm.sync.storage import open_storage
+    from fieldrm.sync.server import open_storage
 
     storage = open_storage(db)
     try:

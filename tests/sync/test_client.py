@@ -8,8 +8,9 @@ import httpx
 import pytest
 
 from fieldrm.errors import InvalidInput
-from fieldrm.store import Store, replica
+from fieldrm.store import Store
 from fieldrm.sync import client as sync_client
+from fieldrm.sync import replica
 from fieldrm.sync.client import Offline, Refused, SyncResult, sync_once, sync_status
 from fieldrm.sync.conflicts import conflict_json, open_conflicts, resolve_conflict
 from fieldrm.sync.protocol import PROTOCOL_HEADER
@@ -323,3 +324,12 @@ def test_fields_from_a_newer_version_survive_a_round_trip(team, http, storage):
     [record] = [r for r in storage.records("acme") if r["id"] == record_id]
     assert (record["pronouns"], record["title"]) == ("she/her", "Program manager")
     assert two.get_raw(record_id)["pronouns"] == "she/her"
+
+
+def test_a_device_is_configured_once_it_has_logged_in(new_workspace, http):
+    store = Store.memory()
+    assert not sync_client.is_configured(store)
+    sync_client.login(store, URL, new_workspace(), client=http)
+    assert sync_client.is_configured(store)
+    store.set_state(replica.TOKEN, None)
+    assert not sync_client.is_configured(store)

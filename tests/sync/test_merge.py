@@ -16,10 +16,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fieldrm.models import new_id
-from fieldrm.sync.clock import pack
+from fieldrm.clock import pack
+from fieldrm.models import Conflict, new_id
 from fieldrm.sync.merge import RecordState, merge_op, op_registers, record_data
-from fieldrm.sync.storage import Account, Storage
+from fieldrm.sync.server.storage import Account, Storage
 
 PROFILE = (
     "fieldrm-sync-slow"
@@ -81,6 +81,26 @@ def test_same_field_concurrent_keeps_the_loser_in_a_conflict():
         "b",
         "D2",
     )
+
+
+def test_the_server_makes_conflict_records_as_the_conflict_model_writes_them(storage: Storage):
+    account = Account("tester", "conflict-shape")
+    storage.add_user("tester", "conflict-shape")
+    record_id = new_id()
+    first = op(id=record_id, new=True, set={"name": "P", "title": "TL"}, hlc=stamp(1))
+    storage.push(account, "D0", [(1, first)])
+    for device, title, at in (("D1", "A", 5), ("D2", "B", 3)):
+        edit = op(id=record_id, set={"title": title}, base={"title": 1}, hlc=stamp(at))
+        storage.push(account, device, [(1, edit)])
+    [conflict] = [r for r in storage.records("conflict-shape") if r["kind"] == "conflict"]
+    written = Conflict.model_validate(conflict).to_json()
+    assert conflict == {name: value for name, value in written.items() if value is not None}
+    assert (conflict["record_id"], conflict["field"], conflict["status"]) == (
+        record_id,
+        "title",
+        "open",
+    )
+    assert (conflict["current"]["value"], conflict["other"]["value"]) == ("A", "B")
 
 
 def test_informed_overwrite_is_not_a_conflict_even_with_an_older_stamp():

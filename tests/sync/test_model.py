@@ -20,10 +20,10 @@ from hypothesis import strategies as st
 
 from fieldrm.errors import FieldrmError
 from fieldrm.store import Store
-from fieldrm.store.replica import rejections
 from fieldrm.sync import client as sync_client
 from fieldrm.sync.conflicts import open_conflicts, resolve_conflict
-from fieldrm.sync.storage import Storage
+from fieldrm.sync.replica import rejections
+from fieldrm.sync.server.storage import Storage
 
 PROFILE = (
     "fieldrm-sync-slow"

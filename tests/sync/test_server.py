@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
+from fieldrm.clock import now_ms, pack
 from fieldrm.models import new_id
-from fieldrm.sync.clock import now_ms, pack
 from fieldrm.sync.merge import op_registers
 from fieldrm.sync.protocol import MAX_BODY_BYTES, PROTOCOL_HEADER, PROTOCOL_VERSION
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+from datetime import UTC, datetime
 
 COUNTER_MAX = 0xFFFF
 
@@ -30,6 +31,11 @@ def now_ms() -> int:
     offset = os.environ.get("FIELDRM_CLOCK_OFFSET")
     skew = int(float(offset) * 1000) if offset else 0
     return int(time.time() * 1000) + skew
+
+
+def wall_time(ms: int) -> datetime:
+    """Milliseconds since the epoch (`now_ms()`, a stamp's `wall_ms`) as a UTC datetime."""
+    return datetime.fromtimestamp(ms / 1000, UTC)
 
 
 class HybridClock:

@@ -1,9 +1,10 @@
-"""Compact JSON for sync's hot paths (orjson), with the standard library as the fallback.
+"""Compact JSON for the hot paths (orjson), with the standard library as the fallback.
 
-Both ends of sync spend much of their time turning registers, ops and pages into JSON and
-back; orjson does it several times faster than `json`.  Output is the same compact text
-(`separators=(",", ":")`, `ensure_ascii=False`).  What orjson refuses to write — integers
-beyond 64 bits — goes through `json` instead, so nothing that used to sync stops syncing.
+The device store and both ends of sync spend much of their time turning records,
+registers, ops and pages into JSON and back; orjson does it several times faster than
+`json`.  Output is the same compact text (`separators=(",", ":")`, `ensure_ascii=False`).
+What orjson refuses to write — integers beyond 64 bits — goes through `json` instead, so
+nothing that used to sync stops syncing.
 Reading accepts bytes or str; errors are `ValueError` (orjson's `JSONDecodeError` is one).
 """
 

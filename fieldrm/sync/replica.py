@@ -1,7 +1,8 @@
 """The device's side of sync: reading the outbox, taking acks, applying server changes.
 
-Kept apart from db.py: the store writes records and ops; this module is the only code that
-writes server state into the device, always in one transaction per page or push answer:
+The store writes records and ops; this module decides what server state the device takes
+and hands it to the store's one writer (`Store.write_records`), always in one transaction
+per page or push answer:
 
 - `next_batch` reads the oldest outbox entries (≤ 500 ops, ≤ 1 MiB), as stored;
 - `apply_push_results` deletes the acknowledged ops, keeps the reasons of refused ones
@@ -21,13 +22,12 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from fieldrm import jsonio
 from fieldrm.models import KINDS, kind_info
-from fieldrm.store.changelog import touched_registers
-from fieldrm.store.db import Store
-from fieldrm.store.text import search_body
-from fieldrm.sync import jsonio
-from fieldrm.sync.merge import FIRST_WINS, SEP, op_registers, take_register
+from fieldrm.store import Store
+from fieldrm.sync.merge import FIRST_WINS, SEP, op_registers, take_register, touched_registers
 
+# The device's sync settings and progress, kept in the store's `state` table.
 SERVER = "server"
 TOKEN = "token"
 USER = "user"
@@ -42,6 +42,15 @@ _ABSENT = object()
 
 
 _dumps = jsonio.dumps
+
+
+def is_configured(store: Store) -> bool:
+    """Whether this device has a server and a token (`fieldrm login` was run).
+
+    Here rather than only in the client: asking costs no httpx import (~0.1 s of CPU), which
+    a device without a server never needs to spend.
+    """
+    return bool(store.get_state(SERVER) and store.get_state(TOKEN))
 
 
 @dataclass
@@ -68,11 +77,7 @@ class PushOutcome:
 
 def next_batch(store: Store, max_ops: int, max_bytes: int, *, after: int = 0) -> list[OutboxEntry]:
     """The oldest pending ops after seq `after`, ≤ `max_ops` and `max_bytes` (at least one)."""
-    with store.lock:
-        rows = store.conn.execute(
-            "SELECT seq, record_id, op FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?",
-            [after, max_ops],
-        ).fetchall()
+    rows = store.outbox(after, max_ops)
     batch: list[OutboxEntry] = []
     size = 0
     for seq, record_id, op in rows:
@@ -147,8 +152,8 @@ def apply_push_results(
                 items.append((entry.record_id, None, taken, False))
         shadowed.update(touched)
     outcome.rejections.reverse()
-    with store.transaction() as conn:
-        conn.executemany("DELETE FROM outbox WHERE seq = ?", [(seq,) for seq in acked])
+    with store.transaction():
+        store.drop_ops(acked)
         if outcome.rejections:
             kept = json.loads(store.get_state(REJECTED) or "[]")
             kept = (kept + outcome.rejections)[-KEEP_REJECTIONS:]
@@ -213,27 +218,17 @@ def apply_changes(
 def _pending_registers(store: Store, record_ids: list[str]) -> dict[str, set[str]]:
     """Registers each record's pending ops write (those are not overwritten)."""
     pending: dict[str, set[str]] = {}
-    for start in range(0, len(record_ids), 500):
-        chunk = record_ids[start : start + 500]
-        marks = ",".join("?" * len(chunk))
-        for record_id, op in store.conn.execute(
-            f"SELECT record_id, op FROM outbox WHERE record_id IN ({marks})", chunk
-        ):
-            pending.setdefault(record_id, set()).update(touched_registers(jsonio.loads(op)))
+    for record_id, op in store.pending_ops(record_ids):
+        pending.setdefault(record_id, set()).update(touched_registers(jsonio.loads(op)))
     return pending
 
 
 def _load(store: Store, record_ids: list[str]) -> dict[str, list[Any]]:
     """id -> [rowid, data (parsed when needed), meta, data text] for records this device has."""
-    local: dict[str, list[Any]] = {}
-    for start in range(0, len(record_ids), 500):
-        chunk = record_ids[start : start + 500]
-        marks = ",".join("?" * len(chunk))
-        for rowid, record_id, data, meta in store.conn.execute(
-            f"SELECT rowid, id, data, meta FROM records WHERE id IN ({marks})", chunk
-        ):
-            local[record_id] = [rowid, None, jsonio.loads(meta), data]
-    return local
+    return {
+        record_id: [rowid, None, jsonio.loads(meta), data]
+        for rowid, record_id, data, meta in store.sync_rows(record_ids)
+    }
 
 
 Item = tuple[str, "str | None", dict[str, list[Any]], bool]
@@ -305,62 +300,25 @@ def _apply(store: Store, items: list[Item]) -> ApplyStats:
                     data[name] = value
         meta["seen"] = seen
         touched.add(record_id)
-    inserts: list[tuple[Any, ...]] = []
-    updates: list[tuple[Any, ...]] = []
-    searches: list[tuple[Any, ...]] = []
-    fresh_searches: list[dict[str, Any]] = []
-    meta_only: list[tuple[Any, ...]] = []
+    new: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    updates: list[tuple[int, dict[str, Any], dict[str, Any]]] = []
+    versions_only: list[tuple[int, dict[str, Any]]] = []
     for record_id in touched:
         rowid, data, meta, _text = local[record_id]
         if record_id not in changed:
-            meta_only.append((_dumps(meta), rowid))
+            versions_only.append((rowid, meta))
             continue
-        kind = data.get("kind")
+        data["deleted"] = bool(data.get("deleted", False))
+        stats.records += 1
         if record_id in fresh:
+            kind = data.get("kind")
             if kind in KINDS:
                 for name, info in kind_info(kind).fields.items():
                     data.setdefault(name, [] if info.is_set else None)
-            data["deleted"] = bool(data.get("deleted", False))
-            text = _dumps(data)
-            inserts.append(
-                (record_id, kind, text, _dumps(meta), data.get("updated_at") or "", data["deleted"])
-            )
-            fresh_searches.append(data)
-            stats.records += 1
+            new.append((data, meta))
             if kind == "conflict" and data.get("status") == "open":
                 stats.new_conflicts += 1
-            continue
-        data["deleted"] = bool(data.get("deleted", False))
-        text = _dumps(data)
-        updates.append(
-            (text, _dumps(meta), data.get("updated_at") or "", int(data["deleted"]), rowid)
-        )
-        searches.append((rowid, search_body(data)))
-        stats.records += 1
-    conn = store.conn
-    if inserts:
-        # Rowids are given, not looked up afterwards by id: the search rows take them
-        # directly (inside this transaction nobody else inserts; max + 1 is what SQLite
-        # would pick).  A first sync of 10,000 records saves ~0.2 s.
-        top = conn.execute("SELECT coalesce(max(rowid), 0) FROM records").fetchone()[0]
-        conn.executemany(
-            "INSERT INTO records(rowid, id, kind, data, meta, updated_at, deleted) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [(top + number, *row) for number, row in enumerate(inserts, 1)],
-        )
-        searches.extend(
-            (top + number, search_body(data)) for number, data in enumerate(fresh_searches, 1)
-        )
-    if updates:
-        conn.executemany(
-            "UPDATE records SET data = ?, meta = ?, updated_at = ?, deleted = ? WHERE rowid = ?",
-            updates,
-        )
-        conn.executemany(
-            "DELETE FROM search WHERE rowid = ?", [(update[-1],) for update in updates]
-        )
-    if meta_only:
-        conn.executemany("UPDATE records SET meta = ? WHERE rowid = ?", meta_only)
-    if searches:
-        conn.executemany("INSERT INTO search(rowid, body) VALUES (?, ?)", searches)
+        else:
+            updates.append((rowid, data, meta))
+    store.write_records(new=new, changed=updates, versions=versions_only)
     return stats

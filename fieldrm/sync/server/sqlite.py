@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from fieldrm.sync.storage import Backend, Tx
+from fieldrm.sync.server.backend import Backend, Tx
 
 
 def sqlite_path(url: str) -> str:

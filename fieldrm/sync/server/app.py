@@ -22,7 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from fieldrm.sync import jsonio
+from fieldrm import jsonio
 from fieldrm.sync.protocol import (
     MAX_BODY_BYTES,
     PROTOCOL_HEADER,
@@ -39,7 +39,7 @@ from fieldrm.sync.protocol import (
     SnapshotResponse,
     parse_push,
 )
-from fieldrm.sync.storage import Account, Storage
+from fieldrm.sync.server.storage import Account, Storage
 
 JSON = "application/json"
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -215,7 +215,7 @@ def run(db_url: str, host: str = "127.0.0.1", port: int = 8765) -> None:
     """Serve until interrupted (what `fieldrm server run` does)."""
     import uvicorn
 
-    from fieldrm.sync.storage import open_storage
+    from fieldrm.sync.server import open_storage
 
     storage = open_storage(db_url)
     try:

@@ -38,7 +38,7 @@ import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from fieldrm.errors import StoreError
-from fieldrm.sync.storage import Backend, Tx
+from fieldrm.sync.server.backend import Backend, Tx
 
 
 @functools.lru_cache(maxsize=256)
