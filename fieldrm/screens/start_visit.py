@@ -16,6 +16,7 @@ from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
 
 from fieldrm.models import Record, VisitType
+from fieldrm.models import label as vocabulary_label
 from fieldrm.services import site_contacts, sites_matching
 from fieldrm.store import Store
 
@@ -98,7 +99,7 @@ class StartVisitScreen(ModalScreen[VisitPlan | None]):
         self._find_sites("")
 
     def _show_type(self) -> None:
-        label = self.visit_type.replace("_", " ")
+        label = vocabulary_label(self.visit_type)
         self.query_one("#visit-type", Static).update(f"Type: {label}   (ctrl+t changes)")
 
     def action_next_type(self) -> None:
@@ -172,7 +173,7 @@ class StartVisitScreen(ModalScreen[VisitPlan | None]):
         attendees = self.query_one("#attendee-list", AttendeeList)
         attendees.clear_options()
         for person in message.people:
-            role = (person.role or "").replace("_", " ")
+            role = vocabulary_label(person.role)
             attendees.add_option((f"{person.name}  {role}".rstrip(), person.id))
         if message.people:
             attendees.highlighted = 0

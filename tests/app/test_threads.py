@@ -1,0 +1,53 @@
+"""Workers and the UI thread: a worker that fails reaches the one error path (the App's
+report_error) and leaves its list usable; workers post messages, handlers own UI state."""
+
+from __future__ import annotations
+
+import pytest
+from textual.widgets import DataTable
+
+from fieldrm.app import FieldrmApp
+from fieldrm.screens import record_list
+from fieldrm.services import PAGE_SIZE
+from tests.app.conftest import wait_until
+
+pytestmark = pytest.mark.anyio
+SIZE = (120, 40)
+
+
+async def test_a_failing_page_is_reported_once_and_the_next_attempt_loads_it(store, monkeypatch):
+    with store.transaction():
+        for number in range(PAGE_SIZE * 2 + 10):
+            store.create("action", {"text": f"bulk action {number:04d}"})
+    real_page = record_list.list_page
+    failures = {"left": 1}
+
+    def flaky_page(store, flt, *, offset=0, limit=PAGE_SIZE):
+        if offset > 0 and failures["left"]:
+            failures["left"] -= 1
+            raise OSError("disk I/O error")
+        return real_page(store, flt, offset=offset, limit=limit)
+
+    monkeypatch.setattr(record_list, "list_page", flaky_page)
+    app = FieldrmApp(store, start_mode="actions", prewarm_delay=None)
+    reported: list[BaseException] = []
+    report_error = app.report_error
+
+    def record_report(error: BaseException, title: str | None = None) -> None:
+        reported.append(error)
+        report_error(error, title)
+
+    app.report_error = record_report  # type: ignore[method-assign]
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.screen.query_one("#record-table", DataTable)
+        await wait_until(pilot, lambda: table.row_count == PAGE_SIZE, "the first page is in")
+        await pilot.press("end")
+        await wait_until(pilot, lambda: bool(reported), "the failure is reported")
+        assert [str(error) for error in reported] == ["disk I/O error"]  # once, not twice
+        assert table.row_count == PAGE_SIZE  # what was loaded stays
+        # The list stays usable: moving again fetches the page that failed.
+        await pilot.press("up")
+        await wait_until(pilot, lambda: table.row_count == PAGE_SIZE * 2, "the second page")
+        await pilot.press("end")
+        await wait_until(pilot, lambda: table.row_count > PAGE_SIZE * 2, "the last page")
+    assert len(reported) == 1
