@@ -15,6 +15,7 @@ import gc
 import time
 
 from textual.app import App
+from textual.geometry import Region
 from textual.widget import AwaitMount
 
 PREWARM_DELAY = 0.6
@@ -43,6 +44,19 @@ def _pass_through(app: App, mode: str) -> AwaitMount:
     return await_mount
 
 
+def _draw_unseen(app: App, mode: str) -> None:
+    """Render the screen's widgets once, unseen, so their line caches are warm.
+
+    Textual paints only the current screen; `render_lines` is what its compositor calls
+    on each widget, here called once over each widget's laid-out region.
+    """
+    screen = app.get_screen_stack(mode)[0]
+    for widget in screen.query("*"):
+        region = widget.region  # empty when not laid out or not displayed
+        if region:
+            widget.render_lines(Region(0, 0, region.width, region.height))
+
+
 async def loads_finished(app: App, limit: float = 3.0) -> None:
     """Wait (at most `limit` s) until no screen is loading data and its rows are in."""
     deadline = time.monotonic() + limit
@@ -65,8 +79,12 @@ async def build_screens(app: App, order: tuple[str, ...] = PREWARM_ORDER) -> Non
             await loads_finished(app)
             if app.current_mode == mode:
                 break  # the user got there first
-            _pass_through(app, mode)
-            await asyncio.sleep(0.2)
+            _pass_through(app, mode)  # lays it out with its rows in
+            # Drawn once the screen has handled the resume and suspend just posted to it
+            # (a resume restyles it, which empties the caches drawing fills).
+            await asyncio.sleep(0.05)
+            _draw_unseen(app, mode)
+            await asyncio.sleep(0.15)
         # Let key presses and repaints through between screens.
         await asyncio.sleep(0.05)
     # Everything built so far lives as long as the app: move it out of the collector's

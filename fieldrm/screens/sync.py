@@ -21,7 +21,8 @@ from fieldrm.models import Record
 from fieldrm.screens.base import FieldrmScreen
 from fieldrm.screens.messages import RecordSaved
 from fieldrm.screens.prompt import PromptScreen
-from fieldrm.services import SyncStatus, ago, names_for, open_conflicts, short_date
+from fieldrm.screens.sync_scheduler import SyncStatus
+from fieldrm.services import ago, names_for, open_conflicts, short_date
 
 
 @dataclass
@@ -165,7 +166,7 @@ class SyncScreen(FieldrmScreen):
                 style="dim",
             )
         self.query_one("#sync-summary", Static).update(summary)
-        history = self.fieldrm.sync_history[-8:]
+        history = status.history[-8:]
         self.query_one("#sync-log", Static).update(
             Text("\n".join(history)) if history else Text("No sync yet this session.", style="dim")
         )
