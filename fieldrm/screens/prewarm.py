@@ -5,7 +5,8 @@ composing, its first query, laying it out).  Done here in idle time, the first v
 about what a repeat visit does.  A mode is built by making it current and the shown mode
 current again inside one `batch_update`: nothing is painted in between, so the user never
 sees it, and `switch_mode` does the rest (mount, style, first data load).  Once its rows
-are in, the same step once more styles and lays it out with its data.
+are in, the same step once more styles and lays it out with its data, and each widget is
+drawn once, unseen, so that its line caches are warm when the screen is first shown.
 """
 
 from __future__ import annotations

@@ -120,6 +120,8 @@ class RecordListScreen(FieldrmScreen):
 
     @on(Counted)
     def show_count(self, message: Counted) -> None:
+        if message.flt != self.current_filter:
+            return  # counted for a filter since changed; its successor is on the way
         label = self.PRESETS[self.preset_index][0]
         self.query_one("#preset-label", Static).update(
             Text.assemble((f" {label} ", "bold reverse"), f" {message.total} ")
