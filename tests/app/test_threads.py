@@ -51,3 +51,17 @@ async def test_a_failing_page_is_reported_once_and_the_next_attempt_loads_it(sto
         await pilot.press("end")
         await wait_until(pilot, lambda: table.row_count > PAGE_SIZE * 2, "the last page")
     assert len(reported) == 1
+
+
+async def test_a_failed_sync_is_logged_once_and_the_sync_screen_shows_that_log(store):
+    from tests.app.test_app import closed_port
+
+    store.set_state("server", f"http://127.0.0.1:{closed_port()}")
+    store.set_state("token", "not-a-real-token")
+    app = FieldrmApp(store, start_mode="sync", retry_delays=(3600.0,), prewarm_delay=None)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: app.sync_status.connection == "offline", "it fails")
+        assert app.sync_history is app.sync_status.history  # the one history
+        assert len(app.sync_history) == 1 and "offline" in app.sync_history[0]
+        log = app.screen.query_one("#sync-log")
+        await wait_until(pilot, lambda: "offline" in str(log.render()), "the log shows it")
