@@ -29,7 +29,7 @@ class VisitPlan:
 
     site_id: str
     site_name: str
-    visit_type: str = "floor_walk"
+    visit_type: str = VisitType.floor_walk.value
     attendees: list[str] = field(default_factory=list)
 
 
@@ -77,7 +77,7 @@ class StartVisitScreen(ModalScreen[VisitPlan | None]):
         super().__init__()
         self.sites: dict[str, Record] = {}
         self.site: Record | None = None
-        self.visit_type = "floor_walk"
+        self.visit_type: str = VisitType.floor_walk.value
 
     @property
     def store(self) -> Store:
