@@ -65,3 +65,36 @@ async def test_a_failed_sync_is_logged_once_and_the_sync_screen_shows_that_log(s
         assert len(app.sync_history) == 1 and "offline" in app.sync_history[0]
         log = app.screen.query_one("#sync-log")
         await wait_until(pilot, lambda: "offline" in str(log.render()), "the log shows it")
+
+
+async def test_no_sql_runs_on_the_ui_thread(store):
+    """Start-up (choosing the first screen), every screen's first visit, typing a capture
+    line and saving it: every statement runs in a worker thread, none on the UI thread."""
+    import threading
+
+    from fieldrm.screens.navigation import NAVIGATION
+
+    on_ui_thread: list[str] = []
+
+    def trace(statement: str) -> None:
+        if threading.current_thread() is threading.main_thread():
+            on_ui_thread.append(statement)
+
+    app = FieldrmApp(store, prewarm_delay=None)  # no start mode: it reads the open visit
+    store.conn.set_trace_callback(trace)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_until(pilot, lambda: app.current_mode == "today", "the first screen")
+            for row in NAVIGATION:
+                await pilot.press(row.key)
+                await wait_until(pilot, lambda row=row: app.current_mode == row.mode, row.title)
+            await pilot.press("f3", *"Queue board outdated @Pri", "tab", "enter")
+            log = app.screen.query_one("#visit-log", DataTable)
+
+            def logged() -> bool:
+                return any("Queue board" in str(log.get_row(key)[3]) for key in log.rows)
+
+            await wait_until(pilot, logged, "the observation is saved and logged")
+    finally:
+        store.conn.set_trace_callback(None)
+    assert on_ui_thread == []
