@@ -263,7 +263,8 @@ async def measure_in_app(db: Path, prewarm: bool = True) -> dict[str, object]:
     from textual.worker import WorkerCancelled
 
     from fieldrm.app import FieldrmApp
-    from fieldrm.screens.widgets import NAVIGATION
+    from fieldrm.screens.navigation import NAVIGATION
+    from fieldrm.screens.prewarm import is_built
 
     store = Store.open(db)
     app = FieldrmApp(store, start_mode="today", prewarm_delay=0.6 if prewarm else None)
@@ -273,14 +274,14 @@ async def measure_in_app(db: Path, prewarm: bool = True) -> dict[str, object]:
         await settle(pilot)
         if prewarm:
             # As a user reading Today would: the other screens get built in the background.
-            await until(pilot, lambda: all(mode in app._screen_stacks for mode, *_ in NAVIGATION))
+            await until(pilot, lambda: all(is_built(app, mode) for mode, *_ in NAVIGATION))
             await settle(pilot)
             figures["prewarmed_in"] = time.perf_counter() - started
         switches: dict[str, list[float]] = {}
         loads: dict[str, list[float]] = {}
         cpu: dict[str, list[float]] = {}
         for _round in range(4):
-            for mode, _key, title in [*NAVIGATION[1:], NAVIGATION[0]]:
+            for mode, _key, title, *_ in [*NAVIGATION[1:], NAVIGATION[0]]:
                 started, started_cpu = time.perf_counter(), time.process_time()
                 app.switch_mode(mode)
                 await pilot.pause()  # the new screen is laid out and painted

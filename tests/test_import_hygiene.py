@@ -29,7 +29,6 @@ CORE_MODULES = [
     "fieldrm.capture",
     "fieldrm.demo",
     "fieldrm.report",
-    "fieldrm.services",
     "fieldrm.store.queries",
     "fieldrm.display",
     "fieldrm.notebook",
@@ -64,7 +63,6 @@ def test_store_loads_neither_sync_nor_textual():
 ABOVE_SYNC = (
     "fieldrm.notebook",
     "fieldrm.capture",
-    "fieldrm.services",
     "fieldrm.report",
     "fieldrm.demo",
     "fieldrm.display",

@@ -8,12 +8,11 @@ from typing import Any, ClassVar
 from rich.text import Text
 from textual.binding import Binding, BindingType
 
-from fieldrm.models import Record, parse_due
-from fieldrm.models import local_today as today
+from fieldrm.models import OPEN_ACTION_STATUSES, ActionStatus, Record, label, local_today, parse_due
 from fieldrm.notebook import set_due, set_owner, set_status
 from fieldrm.screens.pick_contact import PickContactScreen, PickedContact
 from fieldrm.screens.prompt import PromptScreen
-from fieldrm.screens.record_list import RecordListScreen
+from fieldrm.screens.record_list import Names, RecordListScreen
 
 
 class ActionsScreen(RecordListScreen):
@@ -24,9 +23,9 @@ class ActionsScreen(RecordListScreen):
     BINDING_GROUP_TITLE = "Actions"
     COLUMNS = (("Due", 10), ("Status", 11), ("Priority", 8), ("Action", 56), ("Owner", 18))
     PRESETS = (
-        ("open", ("open", "in_progress")),
-        ("done", ("done",)),
-        ("cancelled", ("cancelled",)),
+        ("open", OPEN_ACTION_STATUSES),
+        (ActionStatus.done.value, (ActionStatus.done.value,)),
+        (ActionStatus.cancelled.value, (ActionStatus.cancelled.value,)),
         ("all", ()),
     )
     REFERENCES = ("owner_id",)
@@ -66,41 +65,37 @@ class ActionsScreen(RecordListScreen):
         ),
     ]
 
-    def cells(self, record: Record) -> Sequence[Any]:
+    def cells(self, record: Record, names: Names) -> Sequence[Any]:
         due = record.due.isoformat() if record.due else ""
         overdue = (
             record.due is not None
-            and record.due < today()
-            and record.status
-            in (
-                "open",
-                "in_progress",
-            )
+            and record.due < local_today()
+            and record.status in OPEN_ACTION_STATUSES
         )
         return (
             Text(due, style="bold red") if overdue else due,
-            record.status.replace("_", " "),
+            label(record.status),
             record.priority or "",
             " ".join(record.text.split()),
-            self.name_of(record.owner_id, "me"),
+            names.of(record.owner_id, "me"),
         )
 
-    def detail(self, record: Record) -> Text:
+    def detail(self, record: Record, names: Names) -> Text:
         text = Text()
         text.append("> ", style="bold")
         text.append(record.text)
-        text.append(f"\nowner {self.name_of(record.owner_id, 'me')}", style="italic")
+        text.append(f"\nowner {names.of(record.owner_id, 'me')}", style="italic")
         if record.due:
             text.append(f" · due {record.due.isoformat()}", style="italic")
-        text.append(f" · {record.status.replace('_', ' ')}", style="italic")
+        text.append(f" · {label(record.status)}", style="italic")
         return text
 
     def can(self, action: str, record: Record) -> bool | None:
-        closed = record.status in ("done", "cancelled")
+        closed = record.status not in OPEN_ACTION_STATUSES
         if action == "reopen":
             return closed
         if action == "start":
-            return record.status == "open"
+            return record.status == ActionStatus.open
         if action in ("close", "cancel_action"):
             return not closed
         return True
@@ -122,16 +117,16 @@ class ActionsScreen(RecordListScreen):
             self.save(note, set_status, action.id, status)
 
     def action_close(self) -> None:
-        self._set_status("done", "Closed as done.")
+        self._set_status(ActionStatus.done, "Closed as done.")
 
     def action_start(self) -> None:
-        self._set_status("in_progress", "In progress.")
+        self._set_status(ActionStatus.in_progress, "In progress.")
 
     def action_cancel_action(self) -> None:
-        self._set_status("cancelled", "Cancelled.")
+        self._set_status(ActionStatus.cancelled, "Cancelled.")
 
     def action_reopen(self) -> None:
-        self._set_status("open", "Reopened.")
+        self._set_status(ActionStatus.open, "Reopened.")
 
     def action_owner(self) -> None:
         action = self.selected
@@ -153,7 +148,7 @@ class ActionsScreen(RecordListScreen):
             if not text:
                 return
             try:
-                due = parse_due(text, today())
+                due = parse_due(text, local_today())
             except ValueError as error:
                 self.notify(str(error), title="Not a date", severity="error", markup=False)
                 return

@@ -18,6 +18,7 @@ from textual.widgets import DataTable, Input, Static, Tree
 
 from fieldrm.display import ago
 from fieldrm.display import short_date as _date
+from fieldrm.models import label
 from fieldrm.screens.base import FieldrmScreen
 from fieldrm.screens.widgets import PagedTable
 from fieldrm.store.queries import ContactDetail, ListFilter, contact_detail, list_page, names_for
@@ -32,14 +33,10 @@ class ContactLoaded(Message):
 
 
 def _chart_label(member: Any, highlighted: bool) -> Text:
-    label = Text(member.name, style="bold reverse" if highlighted else "")
+    text = Text(member.name, style="bold reverse" if highlighted else "")
     if member.role:
-        label.append(f"  {_role(member.role)}", style="dim")
-    return label
-
-
-def _role(value: str | None) -> str:
-    return (value or "").replace("_", " ")
+        text.append(f"  {label(member.role)}", style="dim")
+    return text
 
 
 class ContactsScreen(FieldrmScreen):
@@ -74,7 +71,6 @@ class ContactsScreen(FieldrmScreen):
 
     def __init__(self) -> None:
         super().__init__()
-        self.site_names: dict[str, str] = {}
         self._detail_timer: Timer | None = None
         self._chart_shape: tuple[Any, ...] | None = None  # (site, (depth, id, name, role)...)
         self._chart_nodes: dict[str, tuple[Any, Any]] = {}  # contact id -> (node, contact)
@@ -111,11 +107,12 @@ class ContactsScreen(FieldrmScreen):
         flt = ListFilter("contact", text=text)
         store = self.store
 
-        def fetch(offset: int, limit: int) -> list[tuple[str, Sequence[Any]]]:
+        def fetch(offset: int, limit: int) -> list[tuple[str, Sequence[Any], None]]:
+            # A pool thread: reads the store and formats, touches no screen state.
             people = list_page(store, flt, offset=offset, limit=limit)
-            self.site_names.update(names_for(store, [p.site_id for p in people]))
+            site_names = names_for(store, [p.site_id for p in people])
             return [
-                (p.id, (p.name, _role(p.role), self.site_names.get(p.site_id or "", "")))
+                (p.id, (p.name, label(p.role), site_names.get(p.site_id or "", "")), None)
                 for p in people
             ]
 
@@ -167,7 +164,7 @@ class ContactsScreen(FieldrmScreen):
         card = Text()
         card.append(person.name, style="bold")
         if person.role or person.title:
-            card.append("  " + " · ".join(v for v in (_role(person.role), person.title) if v))
+            card.append("  " + " · ".join(v for v in (label(person.role), person.title) if v))
         card.append("\n")
         if detail.site:
             card.append(f"at {detail.site}  ")
@@ -179,9 +176,9 @@ class ContactsScreen(FieldrmScreen):
             else f"last met {_date(detail.last_met)} ({ago(detail.last_met)})",
             style="italic",
         )
-        for label, values in (("email", person.emails), ("phone", person.phones)):
+        for medium, values in (("email", person.emails), ("phone", person.phones)):
             if values:
-                card.append(f"\n{label}: {', '.join(values)}", style="dim")
+                card.append(f"\n{medium}: {', '.join(values)}", style="dim")
         if person.tags:
             card.append("\n" + " ".join("#" + tag for tag in person.tags), style="dim")
         self.query_one("#contact-card", Static).update(card)
@@ -220,13 +217,13 @@ class ContactsScreen(FieldrmScreen):
         for index, (depth, member) in enumerate(chart_rows):
             del parents[depth + 1 :]
             parent = parents[-1]
-            label = _chart_label(member, member.id == person_id)
+            node_label = _chart_label(member, member.id == person_id)
             has_reports = index + 1 < len(chart_rows) and chart_rows[index + 1][0] > depth
             if has_reports:
-                node = parent.add(label, data=member.id, expand=True)
+                node = parent.add(node_label, data=member.id, expand=True)
                 parents.append(node)
             else:
-                node = parent.add_leaf(label, data=member.id)
+                node = parent.add_leaf(node_label, data=member.id)
             nodes[member.id] = (node, member)
         chart.root.expand()
         self._chart_shape = shape

@@ -17,7 +17,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.message import Message
-from textual.suggester import Suggester
+from textual.suggester import Suggester, SuggestionReady
 from textual.widgets import DataTable, Input, Static
 from textual.widgets.data_table import ColumnKey
 
@@ -25,8 +25,7 @@ from fieldrm import notebook
 from fieldrm.capture import Capture, format_capture, mention, parse_capture
 from fieldrm.display import short_time
 from fieldrm.errors import FieldrmError
-from fieldrm.models import Record, now_utc
-from fieldrm.models import local_today as today
+from fieldrm.models import Record, label, local_today, now_utc
 from fieldrm.paths import data_dir
 from fieldrm.screens.base import FieldrmScreen
 from fieldrm.screens.choice import ChoiceScreen
@@ -47,7 +46,7 @@ def describe(parsed: Capture) -> Text:
     text.append(parsed.kind, style="bold")
     for name in ("category", "severity", "priority", "asked_by"):
         if values.get(name):
-            text.append(f" · {name.replace('_', ' ')} {values[name]}")
+            text.append(f" · {label(name)} {values[name]}")
     if values.get("due"):
         text.append(f" · due {values['due']}")
     for tag in values.get("tags") or []:
@@ -134,9 +133,21 @@ class CaptureInput(Input):
         ),
     ]
 
+    suggestion = ""
+    """The completion offered for the current value (from the suggester's public message)."""
+
+    def on_suggestion_ready(self, event: SuggestionReady) -> None:
+        if event.value == self.value:
+            self.suggestion = event.suggestion
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        # Bubbles on to the screen: it previews the line.
+        if event.input is self:
+            self.suggestion = ""
+
     def action_accept_suggestion(self) -> None:
-        if self._suggestion and len(self._suggestion) > len(self.value):
-            self.value = self._suggestion
+        if self.suggestion and len(self.suggestion) > len(self.value):
+            self.value = self.suggestion
             self.cursor_position = len(self.value)
 
 
@@ -266,7 +277,7 @@ class FloorWalkScreen(FieldrmScreen):
             header.append("No open visit", style="bold")
             header.append(" — entries are saved without one. ctrl+n starts a visit.")
         else:
-            kind = (message.visit.visit_type or "visit").replace("_", " ").capitalize()
+            kind = label(message.visit.visit_type or "visit").capitalize()
             header.append(f"{kind} at ")
             header.append(message.site or "?", style="bold")
             header.append(f" since {short_time(message.visit.started_at)}")
@@ -317,7 +328,7 @@ class FloorWalkScreen(FieldrmScreen):
             parsed = parse_capture(
                 line,
                 find_contacts=self.store.contacts_matching,
-                today=today(),
+                today=local_today(),
                 visit_id=self.visit.id if self.visit else None,
             )
         except FieldrmError as error:
@@ -365,25 +376,25 @@ class FloorWalkScreen(FieldrmScreen):
     @work(thread=True, exit_on_error=False, group="write")
     def _create_entry(self, line: str) -> None:
         try:
-            record, parsed = notebook.capture(self.store, line, today=today())
+            record, parsed = notebook.capture(self.store, line, today=local_today())
         except FieldrmError as error:
             self.post_message(CaptureFailed(line, str(error)))
             return
-        self.typed_lines[record.id] = line
-        self.post_message(RecordSaved(record, "; ".join(parsed.warnings)))
+        self.post_message(RecordSaved(record, "; ".join(parsed.warnings), line))
 
     @work(thread=True, exit_on_error=False, group="write")
     def _update_entry(self, entry: Record, line: str) -> None:
         try:
-            record, parsed = notebook.recapture(self.store, entry, line, today=today())
+            record, parsed = notebook.recapture(self.store, entry, line, today=local_today())
         except FieldrmError as error:
             self.post_message(CaptureFailed(line, str(error)))
             return
-        self.typed_lines[record.id] = line
-        self.post_message(RecordSaved(record, "; ".join(parsed.warnings)))
+        self.post_message(RecordSaved(record, "; ".join(parsed.warnings), line))
 
     @on(RecordSaved)
     def entry_saved(self, message: RecordSaved) -> None:
+        if message.line:
+            self.typed_lines[message.record.id] = message.line
         if message.note:
             self.notify(message.note, title="Saved, with a note", severity="warning", markup=False)
         self.fieldrm.records_changed()
@@ -426,10 +437,10 @@ class FloorWalkScreen(FieldrmScreen):
 
     def action_end_visit(self) -> None:
         if self.visit is not None:
-            self._end_visit(self.visit.id)
+            self._end_visit()
 
     @work(thread=True, exit_on_error=False, group="write")
-    def _end_visit(self, visit_id: str) -> None:
+    def _end_visit(self) -> None:
         record = notebook.end_visit(self.store)
         self.post_message(RecordSaved(record, ""))
 

@@ -55,7 +55,16 @@ class CountsRead(Message):
 
 @dataclass
 class RecordSaved(Message):
-    """A worker wrote a record; `note` is what to tell the user (or empty)."""
+    """A worker wrote a record; `note` is what to tell the user (or empty); `line` the
+    capture line it was typed as (or empty)."""
 
     record: Any
     note: str = ""
+    line: str = ""
+
+
+@dataclass
+class VisitStarted(Message):
+    """A worker opened a visit at this site."""
+
+    site_name: str

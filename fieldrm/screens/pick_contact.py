@@ -15,7 +15,7 @@ from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
 
-from fieldrm.models import Record
+from fieldrm.models import Record, label
 from fieldrm.store.queries import ListFilter, list_page
 
 
@@ -73,7 +73,7 @@ class PickContactScreen(ModalScreen[PickedContact | None]):
         options = self.query_one("#contact-options", OptionList)
         options.clear_options()
         for contact in message.contacts:
-            role = (contact.role or "").replace("_", " ")
+            role = label(contact.role)
             options.add_option(Option(f"{contact.name}  {role}".rstrip(), id=contact.id))
         if message.contacts:
             options.highlighted = 0

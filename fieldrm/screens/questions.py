@@ -9,11 +9,11 @@ from rich.text import Text
 from textual.binding import Binding, BindingType
 
 from fieldrm.display import short_date
-from fieldrm.models import QuestionStatus, Record
+from fieldrm.models import OPEN_QUESTION_STATUSES, QuestionStatus, Record
 from fieldrm.notebook import answer_question, escalate_question, set_status
 from fieldrm.screens.pick_contact import PickContactScreen, PickedContact
 from fieldrm.screens.prompt import PromptScreen
-from fieldrm.screens.record_list import RecordListScreen
+from fieldrm.screens.record_list import Names, RecordListScreen
 
 
 class QuestionsScreen(RecordListScreen):
@@ -24,10 +24,11 @@ class QuestionsScreen(RecordListScreen):
     BINDING_GROUP_TITLE = "Questions"
     COLUMNS = (("Asked", 10), ("Status", 9), ("Asked by", 14), ("Question", 56), ("With", 18))
     PRESETS = (
-        ("open & escalated", ("open", "escalated")),
-        ("open", ("open",)),
-        ("escalated", ("escalated",)),
-        ("answered", ("answered",)),
+        ("open & escalated", OPEN_QUESTION_STATUSES),
+        *(
+            (status.value, (status.value,))
+            for status in (QuestionStatus.open, QuestionStatus.escalated, QuestionStatus.answered)
+        ),
         ("all", ()),
     )
     REFERENCES = ("escalated_to",)
@@ -64,23 +65,23 @@ class QuestionsScreen(RecordListScreen):
         ),
     ]
 
-    def cells(self, record: Record) -> Sequence[Any]:
+    def cells(self, record: Record, names: Names) -> Sequence[Any]:
         return (
             short_date(record.created_at),
             record.status,
             record.asked_by or "",
             " ".join(record.text.split()),
-            self.name_of(record.escalated_to),
+            names.of(record.escalated_to),
         )
 
-    def detail(self, record: Record) -> Text:
+    def detail(self, record: Record, names: Names) -> Text:
         text = Text()
         text.append("? ", style="bold")
         text.append(record.text)
         if record.asked_by:
             text.append(f"  (asked by {record.asked_by})", style="dim")
         if record.escalated_to:
-            text.append(f"\nescalated to {self.name_of(record.escalated_to, '?')}", style="italic")
+            text.append(f"\nescalated to {names.of(record.escalated_to, '?')}", style="italic")
         if record.answer:
             text.append("\nanswer: ", style="bold")
             text.append(record.answer)
@@ -88,7 +89,7 @@ class QuestionsScreen(RecordListScreen):
 
     def can(self, action: str, record: Record) -> bool | None:
         if action == "reopen":
-            return record.status != "open"
+            return record.status != QuestionStatus.open
         return True
 
     def palette_commands(self) -> list[tuple[str, str, Any]]:

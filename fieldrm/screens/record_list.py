@@ -4,13 +4,15 @@ paged table and a detail line for the highlighted record; subclasses add the act
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from typing import Any, ClassVar, NamedTuple
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.message import Message
 from textual.widgets import DataTable, Input, Static
 
 from fieldrm.models import Record
@@ -18,6 +20,28 @@ from fieldrm.screens.base import FieldrmScreen
 from fieldrm.screens.messages import RecordSaved
 from fieldrm.screens.widgets import PagedTable
 from fieldrm.store.queries import ListFilter, list_count, list_page, names_for
+
+
+class Names(dict[str, str]):
+    """Labels of the records a page of a list refers to, by id."""
+
+    def of(self, record_id: str | None, default: str = "") -> str:
+        return self.get(record_id or "", default) if record_id else default
+
+
+class Listed(NamedTuple):
+    """A row of a list: its record and the labels of what it refers to."""
+
+    record: Record
+    names: Names
+
+
+@dataclass
+class Counted(Message):
+    """How many records the filter matches, for the preset label."""
+
+    flt: ListFilter
+    total: int
 
 
 class RecordListScreen(FieldrmScreen):
@@ -49,8 +73,6 @@ class RecordListScreen(FieldrmScreen):
     def __init__(self) -> None:
         super().__init__()
         self.preset_index = 0
-        self.records: dict[str, Record] = {}
-        self.names: dict[str, str] = {}
         self._binding_state: tuple[bool | None, ...] = ()
 
     def compose(self) -> ComposeResult:
@@ -80,54 +102,58 @@ class RecordListScreen(FieldrmScreen):
         flt = self.current_filter
         store = self.store
 
-        def fetch(offset: int, limit: int) -> list[tuple[str, Sequence[Any]]]:
+        def fetch(offset: int, limit: int) -> list[tuple[str, Sequence[Any], Listed]]:
+            # A pool thread: reads the store and formats, touches no screen state.
             records = list_page(store, flt, offset=offset, limit=limit)
             refs = [getattr(r, name, None) for r in records for name in self.REFERENCES]
-            self.names.update(names_for(store, refs))
-            for record in records:
-                self.records[record.id] = record
-            return [(record.id, self.cells(record)) for record in records]
+            names = Names(names_for(store, refs))
+            return [
+                (record.id, self.cells(record, names), Listed(record, names)) for record in records
+            ]
 
         self.table.load(fetch)
         self._count(flt)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="count")
     def _count(self, flt: ListFilter) -> None:
-        total = list_count(self.store, flt)
-        self.app.call_from_thread(self._show_count, flt, total)
+        self.post_message(Counted(flt, list_count(self.store, flt)))
 
-    def _show_count(self, flt: ListFilter, total: int) -> None:
+    @on(Counted)
+    def show_count(self, message: Counted) -> None:
+        if message.flt != self.current_filter:
+            return  # counted for a filter since changed; its successor is on the way
         label = self.PRESETS[self.preset_index][0]
         self.query_one("#preset-label", Static).update(
-            Text.assemble((f" {label} ", "bold reverse"), f" {total} ")
+            Text.assemble((f" {label} ", "bold reverse"), f" {message.total} ")
         )
 
-    def cells(self, record: Record) -> Sequence[Any]:
+    def cells(self, record: Record, names: Names) -> Sequence[Any]:
+        """A row's cells (called in a worker: format only, touch no widget)."""
         raise NotImplementedError
 
-    def detail(self, record: Record) -> Text:
+    def detail(self, record: Record, names: Names) -> Text:
         raise NotImplementedError
 
-    def name_of(self, record_id: str | None, default: str = "") -> str:
-        return self.names.get(record_id or "", default) if record_id else default
+    def _listed(self, key: str | None) -> Listed | None:
+        return self.table.items.get(key) if key else None
 
     @property
     def selected(self) -> Record | None:
-        key = self.table.current_key()
-        return self.records.get(key) if key else None
+        listed = self._listed(self.table.current_key())
+        return listed.record if listed is not None else None
 
     @on(DataTable.RowHighlighted, "#record-table")
     def show_detail(self, event: DataTable.RowHighlighted) -> None:
-        record = self.records.get(event.row_key.value or "")
+        listed = self._listed(event.row_key.value)
         detail = self.query_one("#record-detail", Static)
-        detail.update(self.detail(record) if record is not None else "")
+        detail.update(self.detail(*listed) if listed is not None else "")
         self._refresh_bindings_if_changed()
 
     @on(PagedTable.Reloaded)
     def show_first_detail(self) -> None:
-        record = self.selected
+        listed = self._listed(self.table.current_key())
         self.query_one("#record-detail", Static).update(
-            self.detail(record) if record is not None else Text("Nothing here.", style="dim")
+            self.detail(*listed) if listed is not None else Text("Nothing here.", style="dim")
         )
         self._refresh_bindings_if_changed()
 

@@ -16,6 +16,7 @@ from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
 
 from fieldrm.models import Record, VisitType
+from fieldrm.models import label as vocabulary_label
 from fieldrm.store import Store
 from fieldrm.store.queries import site_contacts, sites_matching
 
@@ -28,7 +29,7 @@ class VisitPlan:
 
     site_id: str
     site_name: str
-    visit_type: str = "floor_walk"
+    visit_type: str = VisitType.floor_walk.value
     attendees: list[str] = field(default_factory=list)
 
 
@@ -76,7 +77,7 @@ class StartVisitScreen(ModalScreen[VisitPlan | None]):
         super().__init__()
         self.sites: dict[str, Record] = {}
         self.site: Record | None = None
-        self.visit_type = "floor_walk"
+        self.visit_type: str = VisitType.floor_walk.value
 
     @property
     def store(self) -> Store:
@@ -98,7 +99,7 @@ class StartVisitScreen(ModalScreen[VisitPlan | None]):
         self._find_sites("")
 
     def _show_type(self) -> None:
-        label = self.visit_type.replace("_", " ")
+        label = vocabulary_label(self.visit_type)
         self.query_one("#visit-type", Static).update(f"Type: {label}   (ctrl+t changes)")
 
     def action_next_type(self) -> None:
@@ -172,7 +173,7 @@ class StartVisitScreen(ModalScreen[VisitPlan | None]):
         attendees = self.query_one("#attendee-list", AttendeeList)
         attendees.clear_options()
         for person in message.people:
-            role = (person.role or "").replace("_", " ")
+            role = vocabulary_label(person.role)
             attendees.add_option((f"{person.name}  {role}".rstrip(), person.id))
         if message.people:
             attendees.highlighted = 0

@@ -22,7 +22,7 @@ from fieldrm.models import Record
 from fieldrm.screens.base import FieldrmScreen
 from fieldrm.screens.messages import RecordSaved
 from fieldrm.screens.prompt import PromptScreen
-from fieldrm.services import SyncStatus
+from fieldrm.screens.sync_scheduler import SyncStatus
 from fieldrm.store.queries import names_for
 
 
@@ -167,7 +167,7 @@ class SyncScreen(FieldrmScreen):
                 style="dim",
             )
         self.query_one("#sync-summary", Static).update(summary)
-        history = self.fieldrm.sync_history[-8:]
+        history = status.history[-8:]
         self.query_one("#sync-log", Static).update(
             Text("\n".join(history)) if history else Text("No sync yet this session.", style="dim")
         )
@@ -180,9 +180,9 @@ class SyncScreen(FieldrmScreen):
     @work(thread=True, exclusive=True, exit_on_error=False, group="load")
     def _load_conflicts(self) -> None:
         from fieldrm.sync import replica
-        from fieldrm.sync.conflicts import open_conflicts as sync_open_conflicts
+        from fieldrm.sync.conflicts import open_conflicts
 
-        conflicts = sync_open_conflicts(self.store)
+        conflicts = open_conflicts(self.store)
         labels = names_for(self.store, [c.record_id for c in conflicts])
         refusals = replica.rejections(self.store)
         self.post_message(ConflictsLoaded(conflicts, labels, refusals))

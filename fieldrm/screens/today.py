@@ -9,15 +9,15 @@ from typing import ClassVar
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import Grid, VerticalScroll
 from textual.message import Message
 from textual.widgets import Static
 
 from fieldrm.display import ago, short_date, short_time
-from fieldrm.models import local_today as today
-from fieldrm.models import now_utc
+from fieldrm.models import QuestionStatus, label, local_today, now_utc
 from fieldrm.screens.base import FieldrmScreen
+from fieldrm.screens.navigation import go_binding, key_of
 from fieldrm.store.queries import TodaySummary, today_summary
 
 
@@ -50,7 +50,7 @@ def render_visit(summary: TodaySummary) -> Text:
         _line(text, ("No visit open or planned. ", ""), ("ctrl+n", "bold"), (" starts one.", ""))
         return text
     state = "planned for" if visit.started_at > now_utc() else "open since"
-    kind = (visit.visit_type or "visit").replace("_", " ")
+    kind = label(visit.visit_type or "visit")
     _line(
         text,
         (f"{kind.capitalize()} at ", ""),
@@ -60,7 +60,10 @@ def render_visit(summary: TodaySummary) -> Text:
     if visit.purpose:
         _line(text, (_clip(visit.purpose), "italic"))
     _line(
-        text, (f"{len(visit.attendees)} attendee(s). ", "dim"), ("F3", "bold"), (" to log", "dim")
+        text,
+        (f"{len(visit.attendees)} attendee(s). ", "dim"),
+        (key_of("floor"), "bold"),
+        (" to log", "dim"),
     )
     return text
 
@@ -70,7 +73,7 @@ def render_questions(summary: TodaySummary) -> Text:
     if not summary.open_questions:
         _line(text, ("None waiting for an answer.", "dim"))
     for question in summary.open_questions:
-        mark = "↗ " if question.status == "escalated" else "? "
+        mark = "↗ " if question.status == QuestionStatus.escalated else "? "
         _line(text, (mark, "bold"), (_clip(question.text, 50), ""))
     return text
 
@@ -79,7 +82,7 @@ def render_actions(summary: TodaySummary) -> Text:
     text = _panel("Actions overdue or due this week")
     if not summary.actions_due:
         _line(text, ("Nothing due.", "dim"))
-    now = today()
+    now = local_today()
     for action in summary.actions_due:
         overdue = action.due is not None and action.due < now
         owner = summary.owners.get(action.owner_id or "", "me")
@@ -97,7 +100,7 @@ def render_people(summary: TodaySummary) -> Text:
     if not summary.contacts_not_met:
         _line(text, ("Everyone met recently.", "dim"))
     for contact, met in summary.contacts_not_met:
-        role = (contact.role or "").replace("_", " ")
+        role = label(contact.role)
         _line(
             text,
             (f"{_clip(contact.name, 20):<21}", ""),
@@ -128,27 +131,7 @@ class TodayScreen(FieldrmScreen):
     MODE = "today"
     BINDING_GROUP_TITLE = "Today"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding(
-            "f3",
-            "app.switch_mode('floor')",
-            "Floor walk",
-            tooltip="Log what you see on the floor.",
-            id="today-floor-walk",
-        ),
-        Binding(
-            "f5",
-            "app.switch_mode('questions')",
-            "Questions",
-            tooltip="Answer or escalate open questions.",
-            id="today-questions",
-        ),
-        Binding(
-            "f6",
-            "app.switch_mode('actions')",
-            "Actions",
-            tooltip="Follow up actions.",
-            id="today-actions",
-        ),
+        go_binding(mode, shortcut_on="today") for mode in ("floor", "questions", "actions")
     ]
 
     def compose(self) -> ComposeResult:

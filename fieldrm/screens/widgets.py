@@ -12,22 +12,12 @@ from textual.message import Message
 from textual.widgets import DataTable, Static
 
 from fieldrm.display import ago
-from fieldrm.services import SyncStatus
+from fieldrm.screens.navigation import NAVIGATION
+from fieldrm.screens.sync_scheduler import SyncStatus
 from fieldrm.store.queries import PAGE_SIZE
 
 if TYPE_CHECKING:
     from fieldrm.app import FieldrmApp
-
-# (mode, key, title): the order of the navigation bar and of the F-keys.
-NAVIGATION: tuple[tuple[str, str, str], ...] = (
-    ("today", "f2", "Today"),
-    ("floor", "f3", "Floor walk"),
-    ("contacts", "f4", "Contacts"),
-    ("questions", "f5", "Questions"),
-    ("actions", "f6", "Actions"),
-    ("sync", "f7", "Sync"),
-    ("search", "f8", "Search"),
-)
 
 
 class NavBar(Static):
@@ -40,10 +30,10 @@ class NavBar(Static):
     def on_mount(self) -> None:
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append(" fieldrm ", style="bold reverse")
-        for mode, key, title in NAVIGATION:
-            style = "bold reverse" if mode == self.current else ""
+        for destination in NAVIGATION:
+            style = "bold reverse" if destination.mode == self.current else ""
             text.append(" ")
-            text.append(f" {key.upper()} {title} ", style=style)
+            text.append(f" {destination.key.upper()} {destination.title} ", style=style)
         self.update(text)
 
 
@@ -130,12 +120,18 @@ class StatusLine(Static):
         self.tooltip = status.error or f"server: {status.server or 'none configured'}"
 
 
+Fetch = Callable[[int, int], list[tuple[str, Sequence[Any], Any]]]
+"""A list's page: (offset, limit) -> [(row key, cells, item)]."""
+
+
 class PagedTable(DataTable):
     """A DataTable that fetches its rows a page at a time from SQL, in a thread worker.
 
-    `load(fetch)` replaces the rows; `fetch(offset, limit)` returns row tuples
-    `(key, cells)`; the next page is fetched when the cursor nears the last row, so a
-    100,000-row list never becomes a 100,000-row widget.
+    `load(fetch)` replaces the rows; `fetch(offset, limit)` runs in a thread worker and
+    returns row tuples `(key, cells, item)`; `item` (what the row shows, for the screen)
+    is kept in `items` on the UI thread.  The next page is fetched when the cursor nears
+    the last row, so a 100,000-row list never becomes a 100,000-row widget.  A page that
+    fails is reported (App.report_error) and asked for again on the next cursor move.
     """
 
     class PageLoaded(Message):
@@ -145,6 +141,13 @@ class PagedTable(DataTable):
             self.generation = generation
             self.offset = offset
             self.rows = rows
+
+    class PageFailed(Message):
+        def __init__(self, table: PagedTable, generation: int, error: Exception) -> None:
+            super().__init__()
+            self.table = table
+            self.generation = generation
+            self.error = error
 
     class Reloaded(Message):
         """The first page of a new load is in the table."""
@@ -175,19 +178,19 @@ class PagedTable(DataTable):
     def __init__(self, columns: Sequence[tuple[str, int | None]], **kwargs: Any) -> None:
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
         self._column_spec = columns
-        self._fetch: Callable[[int, int], list[tuple[str, Sequence[Any]]]] | None = None
+        self._fetch: Fetch | None = None
         self._generation = 0
         self._exhausted = True
         self._loading = False
         self._keep_key: str | None = None
+        self.items: dict[str, Any] = {}
+        """Each loaded row's item, by row key (set on the UI thread)."""
 
     def on_mount(self) -> None:
         for label, width in self._column_spec:
             self.add_column(label, width=width, key=label.lower())
 
-    def load(
-        self, fetch: Callable[[int, int], list[tuple[str, Sequence[Any]]]], keep: bool = True
-    ) -> None:
+    def load(self, fetch: Fetch, keep: bool = True) -> None:
         """Replace the rows with `fetch`'s first page (keeping the cursor's row if asked)."""
         self._fetch = fetch
         self._generation += 1
@@ -201,8 +204,19 @@ class PagedTable(DataTable):
         fetch = self._fetch
         if fetch is None:
             return
-        rows = fetch(offset, PAGE_SIZE)
+        try:
+            rows = fetch(offset, PAGE_SIZE)
+        except Exception as error:  # reported on the UI thread; the list stays usable
+            self.post_message(self.PageFailed(self, generation, error))
+            return
         self.post_message(self.PageLoaded(self, generation, offset, rows))
+
+    def on_paged_table_page_failed(self, message: PageFailed) -> None:
+        message.stop()
+        if message.generation == self._generation:
+            self._loading = False  # the next cursor move asks for the page again
+        app: FieldrmApp = self.app  # type: ignore[assignment]
+        app.report_error(message.error)
 
     def on_paged_table_page_loaded(self, message: PageLoaded) -> None:
         message.stop()
@@ -211,7 +225,9 @@ class PagedTable(DataTable):
         # Still "loading" while rows go in: moving the cursor must not fetch again.
         if message.offset == 0:
             self.clear()
-        for key, cells in message.rows:
+            self.items = {}
+        for key, cells, item in message.rows:
+            self.items[key] = item
             if key not in self.rows:
                 self.add_row(*cells, key=key)
         self._exhausted = len(message.rows) < PAGE_SIZE

@@ -88,7 +88,7 @@ async def test_at_completion_picks_the_contact(store):
     async with app.run_test(size=SIZE) as pilot:
         capture_line = app.screen.query_one(CaptureInput)
         await type_text(pilot, "Queue board outdated, told @Pri")
-        await wait_until(pilot, lambda: bool(capture_line._suggestion), "a name is suggested")
+        await wait_until(pilot, lambda: bool(capture_line.suggestion), "a name is suggested")
         await pilot.press("tab")
         assert capture_line.value == "Queue board outdated, told @Priya_Nair"
         assert app.focused is capture_line  # tab completed; it did not move the focus
@@ -437,19 +437,19 @@ async def test_contacts_search_org_chart_and_timeline(store):
 async def test_the_other_screens_are_built_unseen_after_the_first_frame(store):
     import gc
 
-    from fieldrm.screens.widgets import NAVIGATION
+    from fieldrm.screens.navigation import NAVIGATION
+    from fieldrm.screens.prewarm import is_built
 
     app = FieldrmApp(store, start_mode="today", prewarm_delay=0.05)
     async with app.run_test(size=SIZE) as pilot:
 
         def built() -> bool:
-            stacks = app._screen_stacks
             prewarming = any(w.group == "prewarm" and not w.is_finished for w in app.workers)
-            return all(mode in stacks for mode, *_ in NAVIGATION) and not prewarming
+            return all(is_built(app, mode) for mode, *_ in NAVIGATION) and not prewarming
 
         await wait_until(pilot, built, "every screen is built")
         assert app.current_mode == "today"  # nothing was shown but Today
-        questions = app._screen_stacks["questions"][0]
+        questions = app.get_screen_stack("questions")[0]
         table = questions.query_one("#record-table", DataTable)
         waiting = [q for q in records(store, "question") if q.status in ("open", "escalated")]
         assert table.row_count == len(waiting) > 0  # its rows loaded while hidden
