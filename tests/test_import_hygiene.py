@@ -1,5 +1,5 @@
-"""The core never imports Textual: the store, sync, models and the command line load
-without it (fast `fieldrm capture`, a server with no UI dependencies)."""
+"""Import hygiene (SPEC §9): the core never imports Textual; store/ never loads sync/; every
+module sits in a layer and imports only its own layer or those below, with no circles."""
 
 from __future__ import annotations
 
@@ -66,10 +66,7 @@ ABOVE_SYNC = (
     "fieldrm.report",
     "fieldrm.demo",
     "fieldrm.display",
-    "fieldrm.output",
     "fieldrm.cli",
-    "fieldrm.cli_commands",
-    "fieldrm.cli_sync",
     "fieldrm.app",
     "fieldrm.screens",
     "textual",
@@ -77,7 +74,7 @@ ABOVE_SYNC = (
 FORBIDDEN = {"store": ("fieldrm.sync", *ABOVE_SYNC), "sync": ABOVE_SYNC}
 
 
-def module_imports(path: Path) -> set[str]:
+def module_imports(path: Path, known: set[str] | None = None) -> set[str]:
     """Every module a file imports, lazily or not (imports only for type checkers aside)."""
     tree = ast.parse(path.read_text(), str(path))
     package = ".".join(path.relative_to(ROOT).with_suffix("").parts[:-1])
@@ -96,9 +93,12 @@ def module_imports(path: Path) -> set[str]:
             if node.level:
                 parent = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
                 base = f"{parent}.{base}" if base else parent
-            names.add(base)
-            # `from fieldrm.sync import client` imports the module fieldrm.sync.client.
-            names.update(f"{base}.{alias.name}" for alias in node.names)
+            # `from fieldrm.sync import client` imports the module fieldrm.sync.client;
+            # the package itself counts only when a name is taken from it.
+            submodules = {f"{base}.{alias.name}" for alias in node.names}
+            names.update(submodules)
+            if known is None or not submodules <= known:
+                names.add(base)
     return names
 
 
@@ -119,13 +119,50 @@ def test_lower_layers_never_import_upwards(layer):
     assert not upward
 
 
-def test_store_and_sync_modules_import_in_no_circle():
-    modules = {
+# SPEC §9 from the ground up; a module may import its own layer or one below it.
+LAYERS = [
+    ("fieldrm.models", "fieldrm.clock", "fieldrm.errors", "fieldrm.paths", "fieldrm.jsonio"),
+    ("fieldrm.store",),
+    ("fieldrm.sync",),
+    ("fieldrm.capture", "fieldrm.display", "fieldrm.notebook"),
+    ("fieldrm.report", "fieldrm.demo"),
+    ("fieldrm.cli", "fieldrm.__main__"),
+    ("fieldrm.app", "fieldrm.screens"),
+]
+# The one edge that looks up: `fieldrm` with no command starts the app.
+ENTRY_EDGES = {("fieldrm.cli.hot", "fieldrm.app")}
+
+
+def package_modules() -> dict[str, Path]:
+    return {
         ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__"): path
-        for layer in ("store", "sync")
-        for path in (ROOT / "fieldrm" / layer).rglob("*.py")
+        for path in (ROOT / "fieldrm").rglob("*.py")
     }
-    graph = {name: module_imports(path) & set(modules) for name, path in modules.items()}
+
+
+def layer_of(name: str) -> int:
+    for rank, prefixes in enumerate(LAYERS):
+        if within(name, prefixes):
+            return rank
+    raise AssertionError(f"{name} is in no layer of SPEC §9: add it to LAYERS")
+
+
+def import_graph() -> dict[str, set[str]]:
+    modules = package_modules()
+    known = set(modules)
+    return {name: module_imports(path, known) & known for name, path in modules.items()}
+
+
+def upward_imports(graph: dict[str, set[str]]) -> set[str]:
+    return {
+        f"{name} imports {target}"
+        for name, targets in graph.items()
+        for target in targets
+        if layer_of(target) > layer_of(name) and (name, target) not in ENTRY_EDGES
+    }
+
+
+def modules_in_circles(graph: dict[str, set[str]]) -> set[str]:
     in_circles = set()
     for start in graph:
         reached, todo = set(), list(graph[start])
@@ -133,10 +170,30 @@ def test_store_and_sync_modules_import_in_no_circle():
             name = todo.pop()
             if name not in reached:
                 reached.add(name)
-                todo.extend(graph[name])
+                todo.extend(graph.get(name, ()))
         if start in reached:
             in_circles.add(start)
-    assert not in_circles
+    return in_circles
+
+
+def test_every_module_is_in_a_layer():
+    assert all(layer_of(name) >= 0 for name in package_modules() if name != "fieldrm")
+
+
+def test_no_module_imports_a_higher_layer():
+    graph = import_graph()
+    graph.pop("fieldrm", None)
+    assert not upward_imports(graph)
+
+
+def test_no_modules_import_each_other_in_a_circle():
+    assert not modules_in_circles(import_graph())
+
+
+def test_the_layer_and_circle_checks_can_fail():
+    graph = {"fieldrm.store.db": {"fieldrm.notebook"}, "fieldrm.notebook": {"fieldrm.store.db"}}
+    assert upward_imports(graph) == {"fieldrm.store.db imports fieldrm.notebook"}
+    assert modules_in_circles(graph) == set(graph)
 
 
 def test_the_upward_check_can_fail():

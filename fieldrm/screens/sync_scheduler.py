@@ -163,11 +163,11 @@ class SyncScheduler(_AppBase):
 
     @work(thread=True, exit_on_error=False, group="sync")
     def _sync_with_server(self) -> None:
-        from fieldrm.sync.replica import SERVER, TOKEN
+        from fieldrm.sync.replica import is_configured
 
-        # Checked before importing the sync client: httpx costs ~0.1 s of CPU, which a
+        # Asked before importing the sync client: httpx costs ~0.1 s of CPU, which a
         # device without a server never needs to spend.
-        if not (self.store.get_state(SERVER) and self.store.get_state(TOKEN)):
+        if not is_configured(self.store):
             self.post_message(SyncSkipped())
             return
         from fieldrm.sync import client
