@@ -108,7 +108,10 @@ def test(args: list[str]) -> int:
     ensure_system_tools()
     run(BIN / "ruff", "check", "fieldrm", "tests", "bench", "dev.py", cwd=ROOT)
     run(BIN / "ruff", "format", "--check", "fieldrm", "tests", "bench", "dev.py", cwd=ROOT)
-    code = subprocess.call([str(PYTHON), "-m", "pytest", *args], cwd=ROOT)
+    # One worker per core (pytest-xdist) unless the caller chose: the suite is mostly
+    # waiting on servers, terminals and subprocesses.
+    parallel = [] if any(a == "-n" or a.startswith("-n") for a in args) else ["-n", "auto"]
+    code = subprocess.call([str(PYTHON), "-m", "pytest", *parallel, *args], cwd=ROOT)
     if code == 5:
         say("pytest collected no tests: that is a failure")
         return 1
