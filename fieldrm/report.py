@@ -99,6 +99,15 @@ _BEFORE_A_NAME = {"to", "with", "from", "for", "by", "and", "cc", "ask", "tell",
                   "at", "about", "via", "email", "ping", "remind"}  # fmt: skip
 
 
+def rm_name(store: Store, user: str | None = None) -> str:
+    """The RM as documents name them: this device's display name for its own user
+    (`fieldrm me --name`); a colleague, or an RM with no display name, by login."""
+    mine = store.user
+    if user in (None, "", mine):
+        return store.get_state(DISPLAY_NAME) or mine or "RM"
+    return user
+
+
 def clean_text(text: str) -> str:
     """User text as a client reads it: capture marks left in the text lose their sigil."""
     return _ASKED_BY_MARK.sub("(asked by:", _MARK.sub("", str(text)))
@@ -172,12 +181,7 @@ class _Report:
         return f"{self.rm_name(action.created_by)} (RM)"
 
     def rm_name(self, user: str | None = None) -> str:
-        """The RM as documents name them: this device's display name for its own user
-        (`fieldrm me --name`); a colleague, or an RM with no display name, by login."""
-        mine = self.store.user
-        if user in (None, "", mine):
-            return self.store.get_state(DISPLAY_NAME) or mine or "RM"
-        return user
+        return rm_name(self.store, user)
 
     # ------------------------------------------------------------ clean text
 
@@ -264,15 +268,7 @@ class _Report:
         lines = [f"# {_md(self.title())}", ""]
         lines.append(f"- **When:** {self.when()}")
         if self.site is not None:
-            place = ", ".join(
-                str(part)
-                for part in (self.site.name, getattr(self.site, "city", None),
-                             getattr(self.site, "country", None))
-                if part
-            )  # fmt: skip
-            if self.vendor is not None:
-                place += f" · {self.vendor.name}"
-            lines.append(f"- **Site:** {_md(place)}")
+            lines.append(f"- **Site:** {_md(self.place())}")
         purpose = getattr(self.visit, "purpose", None)
         if purpose:
             lines.append(f"- **Purpose:** {_md(clean_text(purpose))}")
@@ -338,6 +334,21 @@ class _Report:
             lines.append("")
         return "\n".join(lines)
 
+    def place(self) -> str:
+        """`Salt Lake, Kolkata, India · Northwind Contact Solutions`."""
+        site = self.site
+        parts = (getattr(site, "name", None), getattr(site, "city", None),
+                 getattr(site, "country", None))  # fmt: skip
+        place = ", ".join(str(part) for part in parts if part) or "unknown site"
+        return place + (f" · {self.vendor.name}" if self.vendor is not None else "")
+
+    def clients(self) -> list[str]:
+        """The clients of the site's programs (`Meridian Bank`), for a document's title block."""
+        if self.site is None:
+            return []
+        programs = self.store.list("program", where={"site_id": self.site.id})
+        return sorted({str(p.client) for p in programs if getattr(p, "client", None)})
+
     def attendees_in_order(self) -> list[tuple[str, Record | None]]:
         """Most senior first (the order of §2's roles), then by name; unknown ones last."""
 
@@ -373,17 +384,26 @@ class _Report:
         return out
 
     def question_outcome(self, record: Record) -> str:
+        head, rest = self.question_outcome_parts(record)
+        if head == "Open":
+            return f"*Open* — {_md(rest)}"
+        if head == "Escalated to":
+            return f"**Escalated to** {_md(rest)}"
+        return f"**{_md(head)}:** {_md(rest)}"
+
+    def question_outcome_parts(self, record: Record) -> tuple[str, str]:
+        """(`Answer (from Tom Becker)`, the answer) / (`Escalated to`, who) / (`Open`, …)."""
         answer = getattr(record, "answer", None)
         escalated_to = getattr(record, "escalated_to", None)
         if answer:
-            source = f" (from {_md(self.contact_name(escalated_to))})" if escalated_to else ""
-            return f"**Answer{source}:** {_md(clean_text(answer))}"
+            source = f" (from {self.contact_name(escalated_to)})" if escalated_to else ""
+            return f"Answer{source}", clean_text(answer)
         if escalated_to:
             contact = self.lookup(escalated_to)
             title = getattr(contact, "title", None)
-            who = _md(self.contact_name(escalated_to)) + (f" ({_md(title)})" if title else "")
-            return f"**Escalated to** {who} — awaiting an answer"
-        return "*Open* — not answered yet"
+            who = self.contact_name(escalated_to) + (f" ({title})" if title else "")
+            return "Escalated to", f"{who} — awaiting an answer"
+        return "Open", "not answered yet"
 
     # ------------------------------------------------------------ json and csv
 

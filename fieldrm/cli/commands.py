@@ -403,14 +403,19 @@ def search(
 @export_app.command("visit")
 def export_visit(
     visit: Annotated[str, typer.Argument(help="Visit id or unique id prefix.")],
-    fmt: Annotated[str, typer.Option("--format", help="md, json or csv.")] = "md",
+    fmt: Annotated[str, typer.Option("--format", help="md, json, csv or pdf.")] = "md",
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Write to FILE.")] = None,
 ) -> None:
     """A visit report: attendees, observations, questions, actions."""
     from fieldrm.report import visit_report
 
+    if fmt == "pdf":
+        from fieldrm.cli.documents import export_visit_pdf
+
+        export_visit_pdf(visit, output)
+        return
     if fmt not in ("md", "json", "csv"):
-        raise InvalidInput(f"unknown format {fmt!r} (md, json or csv)")
+        raise InvalidInput(f"unknown format {fmt!r} (md, json, csv or pdf)")
     with open_store() as store:
         found = store.resolve(visit, ["visit"])
         text = visit_report(store, found.id, fmt)
@@ -544,6 +549,11 @@ def build_app(args: list[str]) -> typer.Typer:
 
         sync.register(app)
         _registered.add("sync")
+    if "documents" not in _registered:  # SPEC §12: PDF, contacts in and out, merge, ICS
+        from fieldrm.cli import documents
+
+        documents.register(app, export_app)
+        _registered.add("documents")
     if args[:1] == ["add"] and "add" not in _registered:
         _register_add_commands()
         _registered.add("add")
