@@ -90,3 +90,57 @@ def test_export_pack_for_a_period(home):
 def test_bad_document_requests_are_refused(home, args, reason):
     assert reason in refused(fieldrm(home, *args))
     assert not (home / "x.pdf").exists()
+
+
+# ---------------------------------------------------------------- contacts in and out
+
+
+def test_import_contacts_dry_run_then_apply_then_again(home):
+    (home / "sheet.csv").write_text(
+        "name,role,vendor,email,phones\n"
+        "Zara Sheikh,team_leader,Indus Customer Care,zara@indus.example,+92 42 3555 0101\n"
+        "Priya Nair,,,priya.nair@northwind-cs.example,\n",  # the demo's Priya, by email
+        encoding="utf-8",
+    )
+    before = everything(home)
+    dry = json.loads(ok(home, "import", "contacts", "sheet.csv", "--dry-run", "--json"))
+    assert {k: dry[k] for k in ("new", "matched", "updated", "skipped")} == {
+        "new": 1, "matched": 1, "updated": 0, "skipped": []}  # fmt: skip
+    assert everything(home) == before
+    assert "imported: 1 new, 1 matched, 0 updated, 0 skipped" in ok(
+        home, "import", "contacts", "sheet.csv"
+    )
+    again = json.loads(ok(home, "import", "contacts", "sheet.csv", "--json"))
+    assert (again["new"], again["matched"], again["updated"]) == (0, 2, 0)
+    names = json.loads(ok(home, "list", "contact", "--json", "--where", "name=Zara Sheikh"))
+    assert names[0]["phones"] == ["+924235550101"]
+
+
+def test_export_contacts_round_trips(home):
+    ok(home, "export", "contacts", "--format", "vcf", "-o", "all.vcf")
+    ok(home, "export", "contacts", "--format", "csv", "-o", "all.csv")
+    before = everything(home)
+    for name in ("all.vcf", "all.csv"):
+        summary = json.loads(ok(home, "import", "contacts", name, "--json"))
+        assert (summary["new"], summary["updated"]) == (0, 0), summary
+    assert everything(home) == before
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "reason"),
+    [
+        ("cards.vcf", b"BEGIN:VCARD\nVERSION:3.0\nTEL:+1 555\nEND:VCARD\n",
+         "line 1: a vCard with no name"),
+        ("sheet.csv", b"name,role\nA,chief wizard\n", "line 2: unknown role"),
+        ("sheet.csv", b"name,email\nA,a@@b\n", "line 2: not an email"),
+        ("sheet.csv", b"name\nJos\xe9\n", "line 2: not UTF-8"),
+        ("sheet.txt", b"name\nA\n", ".vcf or .csv"),
+        ("missing.csv", None, "cannot read missing.csv"),
+    ],
+)  # fmt: skip
+def test_bad_contact_files_are_refused_whole(home, name, data, reason):
+    if data is not None:
+        (home / name).write_bytes(data)
+    before = everything(home)
+    assert reason in refused(fieldrm(home, "import", "contacts", name))
+    assert everything(home) == before

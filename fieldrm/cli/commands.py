@@ -445,8 +445,28 @@ def _emit(text: str, output: Path | None) -> None:
 @app.command("import")
 def import_records(
     file: Annotated[str, typer.Argument(help="JSON lines or a JSON array; - reads stdin.")],
+    contacts_file: Annotated[
+        str | None, typer.Argument(help="With `contacts`: a .vcf or .csv file.", show_default=False)
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Contacts: report, write nothing.")
+    ] = False,
+    as_json: JsonFlag = False,
+    region: Annotated[
+        str | None, typer.Option("--region", help="Contacts: phones' default country (IN, PH).")
+    ] = None,
 ) -> None:
-    """Import records (creates new ids, updates existing ones); all or nothing."""
+    """Import records (creates new ids, updates existing ones); all or nothing.
+    `fieldrm import contacts FILE.vcf|FILE.csv` imports contacts (SPEC §12)."""
+    if file == "contacts" and contacts_file is not None:
+        from fieldrm.cli.documents import import_contacts_command
+
+        import_contacts_command(contacts_file, dry_run=dry_run, as_json=as_json, region=region)
+        return
+    if contacts_file is not None:
+        raise InvalidInput(
+            f"unexpected argument {contacts_file!r} (import FILE, or import contacts FILE)"
+        )
     try:
         text = sys.stdin.read() if file == "-" else Path(file).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:

@@ -33,16 +33,22 @@ def _date(text: str | None, option: str) -> date | None:
         raise InvalidInput(f"{option}: not a date: {text!r} (use 2026-12-01)") from None
 
 
-def emit_bytes(data: bytes, output: Path | None) -> None:
-    """A binary document to FILE, or to stdout when it is not a terminal."""
+def emit(data: str | bytes, output: Path | None) -> None:
+    """A document to FILE or stdout; a binary one (a PDF) never to a terminal."""
     if output is None:
+        if isinstance(data, str):
+            sys.stdout.write(data if data.endswith("\n") or not data else data + "\n")
+            return
         if sys.stdout.isatty():
             raise InvalidInput("a PDF is not for the terminal: give -o FILE")
         sys.stdout.flush()
         sys.stdout.buffer.write(data)
         return
     try:
-        output.write_bytes(data)
+        if isinstance(data, str):
+            output.write_text(data, encoding="utf-8")
+        else:
+            output.write_bytes(data)
     except OSError as error:
         raise FieldrmError(f"cannot write {output}: {error.strerror or error}") from None
 
@@ -54,7 +60,7 @@ def export_visit_pdf(visit: str, output: Path | None) -> None:
     with open_store() as store:
         found = store.resolve(visit, ["visit"])
         data = visit_pdf(store, found.id)
-    emit_bytes(data, output)
+    emit(data, output)
 
 
 def export_pack(
@@ -73,7 +79,7 @@ def export_pack(
     with open_store() as store:
         found = store.resolve(vendor, ["vendor"])
         data = pack_pdf(store, found.id, start=first, end=last)
-    emit_bytes(data, output)
+    emit(data, output)
 
 
 def me(
@@ -99,7 +105,65 @@ def me(
               f"  ({shown['user']})")  # fmt: skip
 
 
+def _read_bytes(file: str) -> bytes:
+    try:
+        return sys.stdin.buffer.read() if file == "-" else Path(file).read_bytes()
+    except OSError as error:
+        raise FieldrmError(f"cannot read {file}: {error.strerror or error}") from None
+
+
+def _contacts_format(file: str, fmt: str | None) -> str:
+    fmt = fmt or Path(file).suffix.lower().lstrip(".")
+    fmt = {"vcard": "vcf", "vcards": "vcf"}.get(fmt, fmt)
+    if fmt not in ("vcf", "csv"):
+        raise InvalidInput(f"{file}: a contacts file is .vcf or .csv")
+    return fmt
+
+
+def import_contacts_command(file: str, *, dry_run: bool, as_json: bool, region: str | None) -> None:
+    """`fieldrm import contacts FILE.vcf|FILE.csv [--dry-run] [--json]`."""
+    from fieldrm.contacts_io import import_contacts
+
+    fmt = _contacts_format(file, None)
+    data = _read_bytes(file)
+    if region is not None:
+        import phonenumbers
+
+        if region.upper() not in phonenumbers.SUPPORTED_REGIONS:
+            raise InvalidInput(f"--region {region!r} is not a country code (IN, PH, PK, CO …)")
+        region = region.upper()
+    with open_store() as store:
+        summary = import_contacts(store, data, fmt, dry_run=dry_run, region=region, source=file)
+    if as_json:
+        print_json(summary)
+        return
+    verb = "would import" if dry_run else "imported"
+    print(f"{verb}: {summary['new']} new, {summary['matched']} matched, "
+          f"{summary['updated']} updated, {len(summary['skipped'])} skipped")  # fmt: skip
+    for match in summary["matches"]:
+        if match["by"] == "id" and not match["updates"]:
+            continue  # the contact itself, unchanged: nothing to tell
+        print(f"  line {match['line']}: {match['name']} = {match['contact']} ({match['by']})")
+    for skipped in summary["skipped"]:
+        print(f"  line {skipped['line']}: skipped, {skipped['reason']}")
+
+
+def export_contacts_command(
+    fmt: Annotated[str, typer.Option("--format", help="vcf or csv.")] = "vcf",
+    output: OutputOption = None,
+) -> None:
+    """Every contact as vCards or CSV (both import again with `fieldrm import contacts`)."""
+    from fieldrm.contacts_io import export_contacts
+
+    if fmt not in ("vcf", "csv"):
+        raise InvalidInput(f"unknown format {fmt!r} (vcf or csv)")
+    with open_store() as store:
+        text = export_contacts(store, fmt)
+    emit(text, output)
+
+
 def register(app: typer.Typer, export_app: typer.Typer) -> None:
     """Add the §12 commands to `app` and its `export` group."""
     export_app.command("pack")(export_pack)
+    export_app.command("contacts")(export_contacts_command)
     app.command()(me)
