@@ -162,8 +162,23 @@ def export_contacts_command(
     emit(text, output)
 
 
+def merge(
+    contact: Annotated[str, typer.Argument(help="The contact to merge away: name or id prefix.")],
+    keep: Annotated[str, typer.Argument(help="The contact to keep: name or id prefix.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Merge CONTACT into KEEP: every reference moves to KEEP, CONTACT is deleted; it syncs."""
+    from fieldrm.cli.output import print_written
+    from fieldrm.notebook import merge_contacts
+
+    with open_store() as store:
+        kept = merge_contacts(store, contact, keep)
+    print_written(kept, as_json)
+
+
 def register(app: typer.Typer, export_app: typer.Typer) -> None:
     """Add the §12 commands to `app` and its `export` group."""
     export_app.command("pack")(export_pack)
     export_app.command("contacts")(export_contacts_command)
     app.command()(me)
+    app.command()(merge)
