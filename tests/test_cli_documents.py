@@ -144,3 +144,18 @@ def test_bad_contact_files_are_refused_whole(home, name, data, reason):
     before = everything(home)
     assert reason in refused(fieldrm(home, "import", "contacts", name))
     assert everything(home) == before
+
+
+def test_export_ics_has_stable_uids(home):
+    import icalendar
+
+    def uids(name: str) -> list[str]:
+        ok(home, "export", "ics", "-o", name)
+        calendar = icalendar.Calendar.from_ical((home / name).read_bytes())
+        return sorted(str(event["UID"]) for event in calendar.walk("VEVENT"))
+
+    first = uids("one.ics")
+    visits = json.loads(ok(home, "list", "visit", "--json"))
+    assert {f"{v['id']}@fieldrm" for v in visits} <= set(first)
+    ok(home, "edit", visits[0]["id"], "--set", "purpose=Changed")
+    assert uids("two.ics") == first

@@ -176,9 +176,20 @@ def merge(
     print_written(kept, as_json)
 
 
+def export_ics(output: OutputOption = None) -> None:
+    """Visits (planned and held) and open actions with due dates as an iCalendar file;
+    UIDs are stable, so importing it again updates the events."""
+    from fieldrm.calendar_io import calendar_ics
+
+    with open_store() as store:
+        text = calendar_ics(store)
+    emit(text, output)
+
+
 def register(app: typer.Typer, export_app: typer.Typer) -> None:
     """Add the §12 commands to `app` and its `export` group."""
     export_app.command("pack")(export_pack)
     export_app.command("contacts")(export_contacts_command)
+    export_app.command("ics")(export_ics)
     app.command()(me)
     app.command()(merge)
