@@ -41,6 +41,7 @@ __all__ = [
     "import_contacts",
     "plan_import",
     "read_contacts",
+    "read_file",
 ]
 
 CSV_HEADER = ["name", "role", "title", "vendor", "site", "emails", "phones", "tags", "notes"]
@@ -111,6 +112,22 @@ class ImportPlan:
 
 
 # ---------------------------------------------------------------- reading
+
+
+def read_file(path: str) -> tuple[bytes, str]:
+    """A contacts file's bytes and format (`vcf` or `csv`, from its name)."""
+    from pathlib import Path
+
+    from fieldrm.errors import FieldrmError
+
+    fmt = Path(path).suffix.lower().lstrip(".")
+    fmt = {"vcard": "vcf"}.get(fmt, fmt)
+    if fmt not in ("vcf", "csv"):
+        raise InvalidInput(f"{path}: a contacts file is .vcf or .csv")
+    try:
+        return Path(path).expanduser().read_bytes(), fmt
+    except OSError as error:
+        raise FieldrmError(f"cannot read {path}: {error.strerror or error}") from None
 
 
 def decode(data: bytes, source: str) -> str:

@@ -105,27 +105,11 @@ def me(
               f"  ({shown['user']})")  # fmt: skip
 
 
-def _read_bytes(file: str) -> bytes:
-    try:
-        return sys.stdin.buffer.read() if file == "-" else Path(file).read_bytes()
-    except OSError as error:
-        raise FieldrmError(f"cannot read {file}: {error.strerror or error}") from None
-
-
-def _contacts_format(file: str, fmt: str | None) -> str:
-    fmt = fmt or Path(file).suffix.lower().lstrip(".")
-    fmt = {"vcard": "vcf", "vcards": "vcf"}.get(fmt, fmt)
-    if fmt not in ("vcf", "csv"):
-        raise InvalidInput(f"{file}: a contacts file is .vcf or .csv")
-    return fmt
-
-
 def import_contacts_command(file: str, *, dry_run: bool, as_json: bool, region: str | None) -> None:
     """`fieldrm import contacts FILE.vcf|FILE.csv [--dry-run] [--json]`."""
-    from fieldrm.contacts_io import import_contacts
+    from fieldrm.contacts_io import import_contacts, read_file
 
-    fmt = _contacts_format(file, None)
-    data = _read_bytes(file)
+    data, fmt = read_file(file)
     if region is not None:
         import phonenumbers
 
