@@ -204,7 +204,9 @@ def test_the_upward_check_can_fail():
 
 # ---------------------------------------------------------------- the PDF library (SPEC §12)
 
-PDF_LIBRARIES = ("fpdf", "fontpkg_noto_sans", "PIL", "fontTools")
+# The PDF library and its font, and the other §12 libraries: loaded only by their commands.
+PDF_LIBRARIES = ("fpdf", "fontpkg_noto_sans", "PIL", "fontTools", "vobject", "phonenumbers",
+                 "rapidfuzz")  # fmt: skip
 
 
 def loaded_while(script: str, tmp_path: Path) -> set[str]:

@@ -306,3 +306,14 @@ def test_markdown_does_not_repeat_a_role_the_title_says(captured):
     assert "- **José Muñoz** — IT Manager\n" in attendees
     assert "(it manager)" not in attendees.lower()
     assert "- **Ravi Kumar** — Operations manager" in attendees
+
+
+def test_a_name_inside_the_text_is_written_out_once(captured):
+    from fieldrm import notebook
+
+    store = captured["store"]
+    store.update(captured["visit"].id, set={"ended_at": None})  # reopen to capture into it
+    notebook.capture(store, "@Ravi's team skips huddles #process", today=TODAY)
+    observations = section(captured_report(captured), "Observations")
+    line = next(line for line in observations.splitlines() if "huddles" in line)
+    assert line == "- Ravi Kumar's team skips huddles"
