@@ -26,6 +26,7 @@ __all__ = [
     "delete_entry",
     "end_visit",
     "escalate_question",
+    "merge_contacts",
     "raise_action",
     "recapture",
     "set_due",
@@ -178,3 +179,51 @@ def set_owner(store: Store, action_id: str, contact_id: str) -> Record:
 def set_due(store: Store, action_id: str, due: date) -> Record:
     """When an action is due."""
     return store.update(action_id, set={"due": due})
+
+
+# ---------------------------------------------------------------- contacts (SPEC §12)
+
+
+def merge_contacts(store: Store, contact_id: str, keep_id: str) -> Record:
+    """Merge one contact into another: every reference to the first (visits' attendees,
+    observations, questions, actions, reports_to, and any other field that names a
+    contact) moves to `keep`, `keep`'s empty fields take the first's values and its sets
+    (emails, phones, tags, programs) gain the first's, and the first is deleted.  One
+    transaction, written through the store like any edit, so the merge syncs; a colleague's
+    concurrent edit of the deleted contact stays as a conflict (SPEC §5.6)."""
+    from fieldrm.models import USER_KINDS, kind_info
+
+    with store.transaction():
+        gone = store.resolve(contact_id, ["contact"])
+        keep = store.resolve(keep_id, ["contact"])
+        if gone.id == keep.id:
+            raise InvalidInput(f"{gone.label}: a contact cannot be merged into itself")
+        for kind in USER_KINDS:
+            for name, info in kind_info(kind).fields.items():
+                if "contact" not in info.refs:
+                    continue
+                for record in store.list(kind, where={name: gone.id}):
+                    if info.is_set:
+                        store.update(record.id, add={name: [keep.id]}, remove={name: [gone.id]})
+                    else:  # keep's own reports_to must not become keep itself
+                        store.update(
+                            record.id, set={name: None if record.id == keep.id else keep.id}
+                        )
+        keep = store.get(keep.id)
+        info = kind_info("contact")
+        values: dict[str, Any] = {}
+        add: dict[str, list[Any]] = {}
+        for name, field in info.fields.items():
+            theirs = getattr(gone, name, None)
+            if theirs in (None, "", []) or name == "name":
+                continue
+            if field.is_set:
+                missing = [v for v in theirs if v not in (getattr(keep, name, None) or [])]
+                if missing:
+                    add[name] = missing
+            elif getattr(keep, name, None) in (None, "") and theirs != keep.id:
+                values[name] = theirs
+        if values or add:
+            keep = store.update(keep.id, set=values, add=add)
+        store.delete(gone.id)
+        return keep

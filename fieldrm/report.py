@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Iterable
 from datetime import date, datetime, tzinfo
 from typing import TYPE_CHECKING, Any
@@ -32,7 +33,17 @@ from fieldrm.models import (
 if TYPE_CHECKING:
     from fieldrm.store import Store
 
-__all__ = ["FORMATS", "visit_report"]
+__all__ = [
+    "DISPLAY_NAME",
+    "FORMATS",
+    "VisitDocument",
+    "clean_text",
+    "visit_document",
+    "visit_report",
+]
+
+DISPLAY_NAME = "display_name"
+"""The device's state key for the RM's name as documents print it (`fieldrm me --name`)."""
 
 FORMATS = ("md", "json", "csv")
 CSV_COLUMNS = [
@@ -66,12 +77,57 @@ def visit_report(store: Store, visit_id: str, fmt: str, *, today: date | None = 
     """
     if fmt not in FORMATS:
         raise InvalidInput(f"unknown report format {fmt!r} (one of {', '.join(FORMATS)})")
+    report = visit_document(store, visit_id, today=today)
+    return {"md": report.markdown, "json": report.json, "csv": report.csv}[fmt]()
+
+
+def visit_document(store: Store, visit_id: str, *, today: date | None = None) -> VisitDocument:
+    """The records of one visit gathered for a document (the PDF renders from this)."""
     try:
         visit = store.resolve(visit_id, ["visit"])
     except NotFound:
         raise NotFound(f"no visit with id {visit_id!r}") from None
-    report = _Report(store, visit, today or local_today())
-    return {"md": report.markdown, "json": report.json, "csv": report.csv}[fmt]()
+    return _Report(store, visit, today or local_today())
+
+
+# Leftover capture markup: a sigil starting a word whose next character is a letter (the
+# grammar's own rule), e.g. `@Nobody` for an unknown name or `#billing` on a question.
+_MARK = re.compile(r"(?<!\S)[#!@^](?=[^\W\d_])")
+_ASKED_BY_MARK = re.compile(r"\(\s*asked[ _]by\s*:", re.IGNORECASE)
+# Words after which a trailing name belongs to the sentence ("send the deck to Priya").
+_BEFORE_A_NAME = {"to", "with", "from", "for", "by", "and", "cc", "ask", "tell", "call", "of",
+                  "at", "about", "via", "email", "ping", "remind"}  # fmt: skip
+
+
+def rm_name(store: Store, user: str | None = None) -> str:
+    """The RM as documents name them: this device's display name for its own user
+    (`fieldrm me --name`); a colleague, or an RM with no display name, by login."""
+    mine = store.user
+    if user in (None, "", mine):
+        return store.get_state(DISPLAY_NAME) or mine or "RM"
+    return user
+
+
+def clean_text(text: str) -> str:
+    """User text as a client reads it: capture marks left in the text lose their sigil."""
+    return _ASKED_BY_MARK.sub("(asked by:", _MARK.sub("", str(text)))
+
+
+def _trailing_name(text: str, name: str) -> tuple[str, bool]:
+    """`text` without a trailing mention of `name` (the full name, or a run of its words, as
+    capture leaves it), and whether one was dropped.  A name the sentence needs ("… to
+    Priya") stays."""
+    for run in _name_runs(name):
+        pattern = r"\s+".join(re.escape(word) for word in run)
+        found = re.search(rf"(?:^|\s)({pattern})[\s.,;:!?]*$", text, re.IGNORECASE)
+        if found is None:
+            continue
+        before = text[: found.start(1)].rstrip()
+        last = before.rsplit(None, 1)[-1].casefold() if before else ""
+        if not before or last in _BEFORE_A_NAME:
+            return text, False
+        return before.rstrip(" ,;:—-"), True
+    return text, False
 
 
 class _Report:
@@ -122,7 +178,43 @@ class _Report:
     def owner_name(self, action: Record) -> str:
         if getattr(action, "owner_id", None):
             return self.contact_name(action.owner_id)
-        return f"{action.created_by} (RM)" if action.created_by else "RM"
+        return f"{self.rm_name(action.created_by)} (RM)"
+
+    def rm_name(self, user: str | None = None) -> str:
+        return rm_name(self.store, user)
+
+    # ------------------------------------------------------------ clean text
+
+    def person_detail(self, contact: Record) -> str:
+        """Title and role, the role only when the title does not already say it."""
+        title = " ".join(str(getattr(contact, "title", None) or "").split())
+        role = label(getattr(contact, "role", None))
+        if role and (not title or role.casefold() not in title.casefold()):
+            role_text = role[:1].upper() + role[1:]
+            return f"{title} ({role})" if title else role_text
+        return title
+
+    def entry_text(self, record: Record, contact_id: str | None) -> str:
+        """An entry's text without marks, and without a trailing mention of the contact the
+        report names beside it (capture leaves "… Ravi" for `@Ravi`)."""
+        text = clean_text(record.text)
+        contact = self.lookup(contact_id) if contact_id else None
+        if contact is not None and getattr(contact, "name", None):
+            text, _dropped = _trailing_name(text, str(contact.name))
+        return text
+
+    def observation_parts(self, record: Record) -> tuple[str, list[str]]:
+        """An observation's text and what it is about (contact, program), each name once:
+        a contact the text already names (not trailing) is not repeated after it."""
+        text = clean_text(record.text)
+        contact_id = getattr(record, "contact_id", None)
+        name = self.contact_name(contact_id)
+        contact = self.lookup(contact_id) if contact_id else None
+        if contact is not None and getattr(contact, "name", None):
+            text, dropped = _trailing_name(text, str(contact.name))
+            if not dropped and _mentions(text, str(contact.name)):
+                text, name = _full_name_in(text, str(contact.name)), ""
+        return text, [name, self.program_name(record)]
 
     def overdue(self, action: Record) -> bool:
         due = getattr(action, "due", None)
@@ -176,18 +268,11 @@ class _Report:
         lines = [f"# {_md(self.title())}", ""]
         lines.append(f"- **When:** {self.when()}")
         if self.site is not None:
-            place = ", ".join(
-                str(part)
-                for part in (self.site.name, getattr(self.site, "city", None),
-                             getattr(self.site, "country", None))
-                if part
-            )  # fmt: skip
-            if self.vendor is not None:
-                place += f" · {self.vendor.name}"
-            lines.append(f"- **Site:** {_md(place)}")
+            lines.append(f"- **Site:** {_md(self.place())}")
         purpose = getattr(self.visit, "purpose", None)
         if purpose:
-            lines.append(f"- **Purpose:** {_md(purpose)}")
+            lines.append(f"- **Purpose:** {_md(clean_text(purpose))}")
+        lines.append(f"- **Prepared by:** {_md(self.rm_name())}")
         lines.append("")
 
         lines += ["## Attendees", ""]
@@ -195,9 +280,7 @@ class _Report:
             if contact is None:
                 lines.append(f"- {_md(self.contact_name(contact_id))}")
                 continue
-            title = getattr(contact, "title", None)
-            role = label(getattr(contact, "role", None))
-            detail = f"{title} ({role})" if title and role else title or role
+            detail = self.person_detail(contact)
             lines.append(f"- **{_md(contact.name)}**" + (f" — {_md(detail)}" if detail else ""))
         if not self.attendees:
             lines.append("No attendees recorded.")
@@ -205,7 +288,7 @@ class _Report:
 
         summary = getattr(self.visit, "summary", None)
         if summary:
-            lines += ["## Summary", "", _md(summary, keep_lines=True), ""]
+            lines += ["## Summary", "", _md(clean_text(summary), keep_lines=True), ""]
 
         lines += ["## Observations", ""]
         if not self.observations:
@@ -215,10 +298,9 @@ class _Report:
             for record in records:
                 severity = getattr(record, "severity", None)
                 head = f"**{str(severity).capitalize()}:** " if severity else ""
-                about = [self.contact_name(getattr(record, "contact_id", None)),
-                         self.program_name(record)]  # fmt: skip
+                text, about = self.observation_parts(record)
                 tail = ", ".join(part for part in about if part)
-                lines.append(f"- {head}{_md(record.text)}" + (f" — *{_md(tail)}*" if tail else ""))
+                lines.append(f"- {head}{_md(text)}" + (f" — *{_md(tail)}*" if tail else ""))
             lines.append("")
 
         lines += ["## Questions from the floor", ""]
@@ -226,9 +308,8 @@ class _Report:
             lines += ["No questions recorded.", ""]
         for record in self.questions:
             asked = getattr(record, "asked_by", None)
-            lines.append(
-                f"- **{_md(record.text)}**" + (f" (asked by {_md(asked)})" if asked else "")
-            )
+            text = self.entry_text(record, getattr(record, "escalated_to", None))
+            lines.append(f"- **{_md(text)}**" + (f" (asked by {_md(asked)})" if asked else ""))
             lines.append(f"  - {self.question_outcome(record)}")
         if self.questions:
             lines.append("")
@@ -243,7 +324,7 @@ class _Report:
                 if self.overdue(record):
                     due += " **overdue**"
                 cells = [
-                    _md(record.text),
+                    _md(self.entry_text(record, getattr(record, "owner_id", None))),
                     _md(self.owner_name(record)),
                     due,
                     str(getattr(record, "priority", None) or "—"),
@@ -252,6 +333,21 @@ class _Report:
                 lines.append("| " + " | ".join(cells) + " |")
             lines.append("")
         return "\n".join(lines)
+
+    def place(self) -> str:
+        """`Salt Lake, Kolkata, India · Northwind Contact Solutions`."""
+        site = self.site
+        parts = (getattr(site, "name", None), getattr(site, "city", None),
+                 getattr(site, "country", None))  # fmt: skip
+        place = ", ".join(str(part) for part in parts if part) or "unknown site"
+        return place + (f" · {self.vendor.name}" if self.vendor is not None else "")
+
+    def clients(self) -> list[str]:
+        """The clients of the site's programs (`Meridian Bank`), for a document's title block."""
+        if self.site is None:
+            return []
+        programs = self.store.list("program", where={"site_id": self.site.id})
+        return sorted({str(p.client) for p in programs if getattr(p, "client", None)})
 
     def attendees_in_order(self) -> list[tuple[str, Record | None]]:
         """Most senior first (the order of §2's roles), then by name; unknown ones last."""
@@ -288,17 +384,26 @@ class _Report:
         return out
 
     def question_outcome(self, record: Record) -> str:
+        head, rest = self.question_outcome_parts(record)
+        if head == "Open":
+            return f"*Open* — {_md(rest)}"
+        if head == "Escalated to":
+            return f"**Escalated to** {_md(rest)}"
+        return f"**{_md(head)}:** {_md(rest)}"
+
+    def question_outcome_parts(self, record: Record) -> tuple[str, str]:
+        """(`Answer (from Tom Becker)`, the answer) / (`Escalated to`, who) / (`Open`, …)."""
         answer = getattr(record, "answer", None)
         escalated_to = getattr(record, "escalated_to", None)
         if answer:
-            source = f" (from {_md(self.contact_name(escalated_to))})" if escalated_to else ""
-            return f"**Answer{source}:** {_md(answer)}"
+            source = f" (from {self.contact_name(escalated_to)})" if escalated_to else ""
+            return f"Answer{source}", clean_text(answer)
         if escalated_to:
             contact = self.lookup(escalated_to)
             title = getattr(contact, "title", None)
-            who = _md(self.contact_name(escalated_to)) + (f" ({_md(title)})" if title else "")
-            return f"**Escalated to** {who} — awaiting an answer"
-        return "*Open* — not answered yet"
+            who = self.contact_name(escalated_to) + (f" ({title})" if title else "")
+            return "Escalated to", f"{who} — awaiting an answer"
+        return "Open", "not answered yet"
 
     # ------------------------------------------------------------ json and csv
 
@@ -351,6 +456,10 @@ class _Report:
         return {column: "" if row.get(column) is None else row[column] for column in CSV_COLUMNS}
 
 
+VisitDocument = _Report
+"""One visit's records gathered once; `visit_document` makes one."""
+
+
 _MD_SPECIAL = str.maketrans({ch: "\\" + ch for ch in "\\`*_[]<>|"})
 
 
@@ -360,3 +469,30 @@ def _md(text: Any, *, keep_lines: bool = False) -> str:
     if keep_lines:
         return value.strip()
     return " ".join(value.split())
+
+
+def _name_runs(name: str) -> list[list[str]]:
+    words = name.split()
+    runs = [words[i:j] for i in range(len(words)) for j in range(i + 1, len(words) + 1)]
+    return sorted(runs, key=len, reverse=True)
+
+
+def _name_match(text: str, name: str) -> re.Match[str] | None:
+    for run in _name_runs(name):
+        pattern = r"\s+".join(re.escape(word) for word in run)
+        found = re.search(rf"(?<!\S){pattern}(?![\w-])", text, re.IGNORECASE)
+        if found:
+            return found
+    return None
+
+
+def _mentions(text: str, name: str) -> bool:
+    return _name_match(text, name) is not None
+
+
+def _full_name_in(text: str, name: str) -> str:
+    """The text with the (partial) name it holds written out in full, once."""
+    found = _name_match(text, name)
+    if found is None or found.group(0) == name:
+        return text
+    return text[: found.start()] + name + text[found.end() :]

@@ -267,7 +267,7 @@ BAD_INPUT = {
     "nothing to edit": (["edit", "Priya Nair"], "nothing to change"),
     "no open visit": (["visit", "end"], "no visit is open"),
     "empty capture": (["capture", "  "], "nothing to save"),
-    "bad export format": (["export", "visit", "Kolkata One", "--format", "pdf"], "pdf"),
+    "bad export format": (["export", "visit", "Kolkata One", "--format", "docx"], "docx"),
 }
 
 

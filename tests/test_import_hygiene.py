@@ -125,7 +125,7 @@ LAYERS = [
     ("fieldrm.store",),
     ("fieldrm.sync",),
     ("fieldrm.capture", "fieldrm.display", "fieldrm.notebook"),
-    ("fieldrm.report", "fieldrm.demo"),
+    ("fieldrm.report", "fieldrm.demo", "fieldrm.pdf", "fieldrm.contacts_io", "fieldrm.calendar_io"),
     ("fieldrm.cli", "fieldrm.__main__"),
     ("fieldrm.app", "fieldrm.screens"),
 ]
@@ -200,3 +200,62 @@ def test_the_upward_check_can_fail():
     # A screen imports Textual, lazily or not: the parser sees it.
     imports = module_imports(ROOT / "fieldrm" / "screens" / "base.py")
     assert {name for name in imports if within(name, FORBIDDEN["sync"])}
+
+
+# ---------------------------------------------------------------- the PDF library (SPEC §12)
+
+# The PDF library and its font, and the other §12 libraries: loaded only by their commands.
+PDF_LIBRARIES = ("fpdf", "fontpkg_noto_sans", "PIL", "fontTools", "vobject", "phonenumbers",
+                 "rapidfuzz")  # fmt: skip
+
+
+def loaded_while(script: str, tmp_path: Path) -> set[str]:
+    """The top-level packages loaded once `script` has run in a fresh interpreter."""
+    code = f"import sys\n{script}\nprint('\\n'.join(sorted(sys.modules)))"
+    env = {"FIELDRM_HOME": str(tmp_path), "PATH": "", "TZ": "UTC"}
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, env=env,
+        timeout=120, check=True,
+    )  # fmt: skip
+    return {name.split(".")[0] for name in result.stdout.split()}
+
+
+def test_capture_does_not_load_the_pdf_library(tmp_path):
+    loaded = loaded_while(
+        "from fieldrm.cli import main\n"
+        "assert main(['capture', 'Team 4 skip side-by-sides #training']) == 0",
+        tmp_path,
+    )
+    assert "fieldrm" in loaded
+    assert not loaded & set(PDF_LIBRARIES)
+
+
+def test_the_apps_start_does_not_load_the_pdf_library(tmp_path):
+    loaded = loaded_while(
+        "import asyncio\n"
+        "from fieldrm.app import FieldrmApp\n"
+        "from fieldrm.store import Store\n"
+        "async def start():\n"
+        "    app = FieldrmApp(Store.open())\n"
+        "    async with app.run_test() as pilot:\n"
+        "        await pilot.pause()\n"
+        "        await app.workers.wait_for_complete()\n"
+        "asyncio.run(start())",
+        tmp_path,
+    )
+    assert "textual" in loaded
+    assert not loaded & set(PDF_LIBRARIES)
+
+
+def test_making_a_pdf_loads_it(tmp_path):
+    """The two checks above can fail: a PDF export does load the library."""
+    loaded = loaded_while(
+        "from fieldrm.cli import main\n"
+        "assert main(['demo']) == 0\n"
+        "from fieldrm.demo import demo_id\n"
+        f"assert main(['export', 'visit', demo_id('visit:kol-floor'), '--format', 'pdf',"
+        f" '-o', {str(tmp_path / 'v.pdf')!r}]) == 0",
+        tmp_path,
+    )
+    assert "fpdf" in loaded
+    assert (tmp_path / "v.pdf").read_bytes().startswith(b"%PDF-")

@@ -103,8 +103,9 @@ def test_markdown_title_and_header(world):
 
 def test_markdown_attendees_with_role_and_title(world):
     attendees = section(report(world, "md"), "Attendees")
-    assert "- **Priya Nair** — Program Manager (program manager)" in attendees
-    assert "- **Ravi Kumar** — operations manager" in attendees
+    # The role is not repeated when the title says it ("Program Manager (program manager)").
+    assert "- **Priya Nair** — Program Manager\n" in attendees
+    assert "- **Ravi Kumar** — Operations manager" in attendees
     assert "Tom Becker" not in attendees  # escalated to, but did not attend
 
 
@@ -235,3 +236,84 @@ def test_visit_by_id_prefix():
         visit_id = demo_id("visit:lhr-floor")
         document = json.loads(visit_report(store, visit_id[:8], "json", today=TODAY))
         assert document["visit"]["id"] == visit_id
+
+
+# ---------------------------------------------------------------- a report to send unedited
+
+
+@pytest.fixture
+def captured():
+    """A floor walk captured as an RM types it: @names, #, !, ^ marks, some misplaced."""
+    from fieldrm import notebook
+
+    with Store.memory() as store:
+        store.set_state("user", "asch42")  # the login handle never reaches the client
+        store.set_state("display_name", "Anna Schmidt")
+        vendor = store.create("vendor", {"name": "Northwind Contact Solutions"})
+        site = store.create("site", {"vendor_id": vendor.id, "name": "Bogotá Calle 26",
+                                     "timezone": "America/Bogota"})  # fmt: skip
+        ravi = store.create("contact", {"name": "Ravi Kumar", "role": "operations_manager"})
+        store.create("contact", {"name": "Priya Nair", "role": "program_manager"})
+        it = store.create(
+            "contact", {"name": "José Muñoz", "role": "it_manager", "title": "IT Manager"}
+        )
+        visit = notebook.start_visit(store, site.id, attendees=[ravi.id, it.id])
+        for line in [
+            "Team 4 TLs not doing side-by-sides #training !concern @Ravi",
+            "Headsets failing on row 3 @José_Muñoz #technology !critical",
+            "Ask @Nobody about the roster #staffing",
+            "? can we waive the fee #billing !urgent ^fri (asked_by: team 7)",
+            "> send QA calibration deck to @Priya ^2026-12-04 #training",
+            "> fix the roster gaps !high",
+        ]:
+            notebook.capture(store, line, today=TODAY)
+        notebook.end_visit(store, summary="Coaching gaps on Team 4")
+        yield {"store": store, "visit": visit}
+
+
+def captured_report(captured, fmt="md"):
+    return visit_report(captured["store"], captured["visit"].id, fmt, today=TODAY)
+
+
+def test_markdown_names_each_person_once_per_entry(captured):
+    text = captured_report(captured)
+    observations = section(text, "Observations")
+    side_by_sides = next(line for line in observations.splitlines() if "side-by-sides" in line)
+    assert side_by_sides.count("Ravi") == 1, side_by_sides
+    assert "Ravi Kumar" in side_by_sides
+    headsets = next(line for line in observations.splitlines() if "Headsets" in line)
+    assert headsets.count("José Muñoz") == 1, headsets
+
+
+def test_markdown_has_no_parser_marks(captured):
+    text = captured_report(captured)
+    body = text.split("\n", 1)[1]
+    for mark in ("@", "#billing", "!urgent", "^fri", "#training", "#staffing", "asked_by"):
+        assert mark not in body, mark
+    assert "Ask Nobody about the roster" in body  # an unknown name keeps its word
+
+
+def test_markdown_names_the_rm_by_display_name(captured):
+    text = captured_report(captured)
+    assert "asch42" not in text
+    assert "- **Prepared by:** Anna Schmidt" in text
+    rows = section(text, "Follow-up actions").splitlines()
+    assert any(r.startswith("| fix the roster gaps | Anna Schmidt (RM) |") for r in rows), rows
+
+
+def test_markdown_does_not_repeat_a_role_the_title_says(captured):
+    attendees = section(captured_report(captured), "Attendees")
+    assert "- **José Muñoz** — IT Manager\n" in attendees
+    assert "(it manager)" not in attendees.lower()
+    assert "- **Ravi Kumar** — Operations manager" in attendees
+
+
+def test_a_name_inside_the_text_is_written_out_once(captured):
+    from fieldrm import notebook
+
+    store = captured["store"]
+    store.update(captured["visit"].id, set={"ended_at": None})  # reopen to capture into it
+    notebook.capture(store, "@Ravi's team skips huddles #process", today=TODAY)
+    observations = section(captured_report(captured), "Observations")
+    line = next(line for line in observations.splitlines() if "huddles" in line)
+    assert line == "- Ravi Kumar's team skips huddles"

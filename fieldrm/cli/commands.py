@@ -403,14 +403,19 @@ def search(
 @export_app.command("visit")
 def export_visit(
     visit: Annotated[str, typer.Argument(help="Visit id or unique id prefix.")],
-    fmt: Annotated[str, typer.Option("--format", help="md, json or csv.")] = "md",
+    fmt: Annotated[str, typer.Option("--format", help="md, json, csv or pdf.")] = "md",
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Write to FILE.")] = None,
 ) -> None:
     """A visit report: attendees, observations, questions, actions."""
     from fieldrm.report import visit_report
 
+    if fmt == "pdf":
+        from fieldrm.cli.documents import export_visit_pdf
+
+        export_visit_pdf(visit, output)
+        return
     if fmt not in ("md", "json", "csv"):
-        raise InvalidInput(f"unknown format {fmt!r} (md, json or csv)")
+        raise InvalidInput(f"unknown format {fmt!r} (md, json, csv or pdf)")
     with open_store() as store:
         found = store.resolve(visit, ["visit"])
         text = visit_report(store, found.id, fmt)
@@ -440,8 +445,28 @@ def _emit(text: str, output: Path | None) -> None:
 @app.command("import")
 def import_records(
     file: Annotated[str, typer.Argument(help="JSON lines or a JSON array; - reads stdin.")],
+    contacts_file: Annotated[
+        str | None, typer.Argument(help="With `contacts`: a .vcf or .csv file.", show_default=False)
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Contacts: report, write nothing.")
+    ] = False,
+    as_json: JsonFlag = False,
+    region: Annotated[
+        str | None, typer.Option("--region", help="Contacts: phones' default country (IN, PH).")
+    ] = None,
 ) -> None:
-    """Import records (creates new ids, updates existing ones); all or nothing."""
+    """Import records (creates new ids, updates existing ones); all or nothing.
+    `fieldrm import contacts FILE.vcf|FILE.csv` imports contacts (SPEC §12)."""
+    if file == "contacts" and contacts_file is not None:
+        from fieldrm.cli.documents import import_contacts_command
+
+        import_contacts_command(contacts_file, dry_run=dry_run, as_json=as_json, region=region)
+        return
+    if contacts_file is not None:
+        raise InvalidInput(
+            f"unexpected argument {contacts_file!r} (import FILE, or import contacts FILE)"
+        )
     try:
         text = sys.stdin.read() if file == "-" else Path(file).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
@@ -544,6 +569,11 @@ def build_app(args: list[str]) -> typer.Typer:
 
         sync.register(app)
         _registered.add("sync")
+    if "documents" not in _registered:  # SPEC §12: PDF, contacts in and out, merge, ICS
+        from fieldrm.cli import documents
+
+        documents.register(app, export_app)
+        _registered.add("documents")
     if args[:1] == ["add"] and "add" not in _registered:
         _register_add_commands()
         _registered.add("add")

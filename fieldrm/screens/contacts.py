@@ -19,7 +19,7 @@ from textual.widgets import DataTable, Input, Static, Tree
 from fieldrm.display import ago
 from fieldrm.display import short_date as _date
 from fieldrm.models import label
-from fieldrm.screens.base import FieldrmScreen
+from fieldrm.screens.contact_tools import ContactTools
 from fieldrm.screens.widgets import PagedTable
 from fieldrm.store.queries import ContactDetail, ListFilter, contact_detail, list_page, names_for
 
@@ -39,7 +39,7 @@ def _chart_label(member: Any, highlighted: bool) -> Text:
     return text
 
 
-class ContactsScreen(FieldrmScreen):
+class ContactsScreen(ContactTools):  # merge and import (SPEC §12): contact_tools.py
     """Everyone at the vendor, and who they report to."""
 
     MODE = "contacts"

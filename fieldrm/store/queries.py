@@ -396,3 +396,27 @@ def open_conflict_count(store: Store) -> int:
 def read_counts(store: Store) -> tuple[int, int, str | None]:
     """(pending changes, open conflicts, last sync) from the store."""
     return store.pending_count(), open_conflict_count(store), store.get_state("last_sync")
+
+
+# ---------------------------------------------------------------- documents (SPEC §12)
+
+
+def vendor_visits(
+    store: Store, vendor_id: str, start: date | None = None, end: date | None = None
+) -> list[Record]:
+    """The visits at a vendor's sites (or reviewing the vendor) that started between `start`
+    and `end` (UTC dates, both included), oldest first: the visits of a client pack."""
+    sql = (
+        "SELECT data FROM records WHERE kind = 'visit' AND deleted = 0 AND ("
+        " json_extract(data, '$.site_id') IN (SELECT id FROM records WHERE kind = 'site'"
+        "  AND deleted = 0 AND json_extract(data, '$.vendor_id') = ?)"
+        " OR json_extract(data, '$.vendor_id') = ?)"
+    )
+    params: list[Any] = [vendor_id, vendor_id]
+    if start is not None:
+        sql += " AND json_extract(data, '$.started_at') >= ?"
+        params.append(start.isoformat())
+    if end is not None:
+        sql += " AND json_extract(data, '$.started_at') < ?"
+        params.append((end + timedelta(days=1)).isoformat())
+    return _records(store, sql + " ORDER BY json_extract(data, '$.started_at'), id", params)

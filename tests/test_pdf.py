@@ -1,0 +1,135 @@
+"""The PDF visit report and client pack (SPEC §12): their text as pypdf extracts it holds
+every entry, the people's accented and non-Latin names, and no capture marks."""
+
+from __future__ import annotations
+
+from datetime import date
+from io import BytesIO
+
+import pytest
+from pypdf import PdfReader
+
+from fieldrm import notebook
+from fieldrm.pdf import pack_pdf, pack_sections, visit_pdf
+from fieldrm.store import Store
+
+TODAY = date(2026, 11, 23)
+
+
+def pdf_text(data: bytes) -> str:
+    """The document's text, whitespace collapsed (wrapped lines join with one space)."""
+    assert data.startswith(b"%PDF-")
+    reader = PdfReader(BytesIO(data))
+    return " ".join(" ".join(page.extract_text() for page in reader.pages).split())
+
+
+LINES = [
+    "Team 4 TLs not doing side-by-sides #training !concern @Ravi",
+    "Headsets failing on row 3 @José #technology !critical",
+    "Ask @Nobody about the roster #staffing",
+    "Agents greet in Spanish and English #quality !positive",
+    "? can we waive the fee #billing !urgent ^fri (asked_by: team 7)",
+    "> send QA calibration deck to @Дмитрий ^2026-11-20 #training",
+    "> fix the roster gaps !high",
+]
+
+
+def visit_at(store: Store, site_id: str, started: str, lines: list[str], attendees=()) -> str:
+    visit = store.create("visit", {"site_id": site_id, "started_at": started,
+                                   "attendees": list(attendees)})  # fmt: skip
+    for line in lines:
+        parsed = notebook._parse(store, line, TODAY, visit.id)
+        store.create(parsed.kind, parsed.values)
+    store.update(visit.id, set={"ended_at": started.replace("T14", "T16")})
+    return visit.id
+
+
+@pytest.fixture
+def world():
+    with Store.memory() as store:
+        store.set_state("user", "asch42")
+        store.set_state("display_name", "Anna Schmidt")
+        vendor = store.create("vendor", {"name": "Northwind Contact Solutions"})
+        other_vendor = store.create("vendor", {"name": "Bayanihan CX"})
+        site = store.create("site", {"vendor_id": vendor.id, "name": "Bogotá Calle 26",
+                                     "city": "Bogotá", "timezone": "America/Bogota"})  # fmt: skip
+        manila = store.create("site", {"vendor_id": other_vendor.id, "name": "Manila Ortigas"})
+        store.create("program", {"site_id": site.id, "name": "Cards Spanish",
+                                 "client": "Meridian Bank"})  # fmt: skip
+        ravi = store.create("contact", {"name": "Ravi Kumar", "role": "operations_manager"})
+        jose = store.create("contact", {"name": "José Muñoz", "role": "it_manager",
+                                        "title": "IT Manager"})  # fmt: skip
+        store.create("contact", {"name": "Дмитрий Иванов", "role": "quality_manager"})
+        store.create("contact", {"name": "प्रिया नायर", "role": "program_manager"})
+        main = visit_at(store, site.id, "2026-11-20T14:00:00Z", LINES, [ravi.id, jose.id])
+        later = visit_at(store, site.id, "2026-11-21T14:00:00Z", [
+            "Night shift at 82% of forecast #staffing !concern",
+            "Met प्रिया about the QBR deck #process",
+        ])  # fmt: skip
+        old = visit_at(store, site.id, "2026-08-01T14:00:00Z", ["Old news from August"])
+        elsewhere = visit_at(store, manila.id, "2026-11-20T14:00:00Z", ["Manila only"])
+        yield {"store": store, "vendor": vendor, "visits": (main, later, old, elsewhere)}
+
+
+def test_visit_pdf_holds_every_entry_clean(world):
+    store = world["store"]
+    text = pdf_text(visit_pdf(store, world["visits"][0], today=TODAY))
+    for expected in [
+        "Team 4 TLs not doing side-by-sides",
+        "Headsets failing on row 3",
+        "Ask Nobody about the roster",
+        "Agents greet in Spanish and English",
+        "can we waive the fee billing urgent fri",
+        "send QA calibration deck to Дмитрий",
+        "fix the roster gaps",
+    ]:
+        assert expected in text, expected
+    # People by name and role, the RM by display name, local time with its zone.
+    assert "José Muñoz — IT Manager" in text
+    assert "(it manager)" not in text
+    assert "Ravi Kumar — Operations manager" in text
+    assert "Anna Schmidt" in text and "asch42" not in text
+    assert "Bogotá Calle 26" in text and "Meridian Bank" in text
+    assert "09:00–11:00 -05 (America/Bogota)" in text
+    # Severity, grouping, escalation and the overdue action.
+    assert "Critical Headsets failing on row 3 — José Muñoz" in text
+    assert "Open not answered yet" in text
+    assert "2026-11-20 overdue" in text
+    for mark in ("@", "#", "^", "!", "asked_by"):
+        assert mark not in text, mark
+
+
+def test_names_are_not_doubled_in_the_pdf(world):
+    text = pdf_text(visit_pdf(world["store"], world["visits"][0], today=TODAY))
+    assert text.count("Ravi") == 2  # once as an attendee, once after the observation
+    assert "side-by-sides — Ravi Kumar" in text
+
+
+def test_pack_holds_the_vendors_visits_in_the_period(world):
+    store = world["store"]
+    data = pack_pdf(store, world["vendor"].id, start=date(2026, 11, 1),
+                    end=date(2026, 11, 30), today=TODAY)  # fmt: skip
+    text = pdf_text(data)
+    assert "Client pack — Northwind Contact Solutions" in text
+    assert "1 Nov 2026 – 30 Nov 2026" in text
+    assert "Team 4 TLs not doing side-by-sides" in text
+    assert "Night shift at 82% of forecast" in text
+    assert "Met प्रिया about the QBR deck" in text
+    assert "Old news from August" not in text  # before the period
+    assert "Manila only" not in text  # another vendor
+    assert len(PdfReader(BytesIO(data)).pages) >= 3  # a cover, then a page per visit
+
+
+def test_pack_is_a_list_of_sections(world):
+    sections = pack_sections(world["store"], world["vendor"], today=TODAY)
+    titles = [section.title for section in sections]
+    assert titles[0] == "Cover"
+    assert titles.count("Title") == 3  # every visit of the vendor, no period given
+    assert titles[1:5] == ["Title", "Observations", "Questions from the floor",
+                           "Follow-up actions"]  # fmt: skip
+
+
+def test_an_empty_period_still_makes_a_pack(world):
+    text = pdf_text(pack_pdf(world["store"], world["vendor"].id, start=date(2025, 1, 1),
+                             end=date(2025, 1, 31), today=TODAY))  # fmt: skip
+    assert "No visits in this period." in text
