@@ -134,12 +134,19 @@ def server_run(
     db: DbOption = None,
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8765,
+    publish_docs: Annotated[
+        bool,
+        typer.Option(
+            "--publish-docs",
+            help="Serve /openapi.json, /docs and /redoc without a token (default: a token).",
+        ),
+    ] = False,
 ) -> None:
     """Serve the sync API (and its OpenAPI document at /docs) until interrupted."""
     from fieldrm.sync.server.app import run
 
     print(f"fieldrm server on http://{host}:{port} (database {_db_url(db)})", file=sys.stderr)
-    run(_db_url(db), host=host, port=port)
+    run(_db_url(db), host=host, port=port, publish_docs=publish_docs)
 
 
 def server_add_user(
