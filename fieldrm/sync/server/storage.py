@@ -568,11 +568,13 @@ def _authored(op: dict[str, Any], user: str, new: bool) -> dict[str, Any]:
 
 
 def _touched(op: dict[str, Any]) -> set[str]:
-    """The registers an op writes; none for an op too malformed to say (it was refused)."""
+    """The registers an op writes (a create: its authorship too, which the server set);
+    none for an op too malformed to say (it was refused)."""
     try:
-        return touched_registers(op)
+        touched = touched_registers(op)
     except (AttributeError, TypeError, ValueError):
         return set()
+    return touched | set(AUTHORSHIP) if op.get("new") is True else touched
 
 
 def _op_text(op: dict[str, Any]) -> str:
