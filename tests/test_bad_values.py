@@ -56,3 +56,21 @@ def test_an_import_of_a_value_nested_too_deep_is_refused_whole(home, seeded, tmp
     line = refused(fieldrm(home, "import", str(source)))
     assert "deep" in line.lower()
     assert everything(home) == before
+
+
+# ---------------------------------------------------------------- terminal safety
+
+ESCAPES = "Team 4\x1b[2J\x1b]0;pwned\x07 ok\x9b31m"
+
+
+def test_stored_control_characters_never_reach_the_terminal(home, seeded):  # noqa: F811
+    record_id = ok(home, "add", "observation", "--text", ESCAPES).strip()
+    for args in (["list", "observation"], ["show", record_id], ["search", "Team"]):
+        shown = ok(home, *args)
+        assert "Team 4␛[2J␛]0;pwned␇ ok" in shown, args
+        assert not any(ch in shown for ch in "\x1b\x07\x9b"), args
+    as_json = ok(home, "show", record_id, "--json")
+    assert "\x1b" not in as_json and "\x9b" not in as_json
+    assert json.loads(as_json)["text"] == ESCAPES
+    line = refused(fieldrm(home, "show", "\x1b[2Jnobody"))
+    assert "\x1b" not in line and "2Jnobody" in line
