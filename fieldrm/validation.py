@@ -73,11 +73,12 @@ def _fast(kind: str, name: str) -> Callable[[Any], bool]:
     optional = not info.required
     if info.is_set:
         if info.refs:
-            return lambda v: type(v) is list and all(
-                type(i) is str and _UUID.fullmatch(i) for i in v
+            return lambda v: (
+                type(v) is list and all(type(i) is str and _UUID.fullmatch(i) for i in v)
             )
-        return lambda v: type(v) is list and all(
-            type(i) is str and 0 < len(i) <= MAX_ITEM and i == i.strip() for i in v
+        return lambda v: (
+            type(v) is list
+            and all(type(i) is str and 0 < len(i) <= MAX_ITEM and i == i.strip() for i in v)
         )
     if info.refs:
         return lambda v: (optional and v is None) or (type(v) is str and bool(_UUID.fullmatch(v)))
@@ -86,18 +87,18 @@ def _fast(kind: str, name: str) -> Callable[[Any], bool]:
         return lambda v: (optional and v is None) or (type(v) is str and v in choices)
     if info.value_type == "int":
         floor = _lower_bound(kind, name)
-        return lambda v: (optional and v is None) or (
-            type(v) is int and floor <= v <= MAX_INT
-        )
+        return lambda v: (optional and v is None) or (type(v) is int and floor <= v <= MAX_INT)
     if info.value_type == "bool":
         return lambda v: type(v) is bool
     if info.value_type == "date":
-        return lambda v: (optional and v is None) or (
-            type(v) is str and bool(_ISO_DATE.fullmatch(v)) and _is_date(v)
+        return lambda v: (
+            (optional and v is None)
+            or (type(v) is str and bool(_ISO_DATE.fullmatch(v)) and _is_date(v))
         )
     if info.value_type == "text":
-        return lambda v: (optional and v is None) or (
-            type(v) is str and 0 < len(v) <= MAX_TEXT and v == v.strip()
+        return lambda v: (
+            (optional and v is None)
+            or (type(v) is str and 0 < len(v) <= MAX_TEXT and v == v.strip())
         )
     if info.value_type == "datetime":
         return lambda v: (optional and v is None) or _is_stamp(v)
@@ -149,7 +150,9 @@ def _checkers(kind: str) -> dict[str, tuple[Callable[[Any], bool], TypeAdapter[A
     config = ConfigDict(str_strip_whitespace=True)
     made = {}
     for name, spec in model.model_fields.items():
-        annotation = Annotated[(spec.annotation, *spec.metadata)] if spec.metadata else spec.annotation
+        annotation = (
+            Annotated[(spec.annotation, *spec.metadata)] if spec.metadata else spec.annotation
+        )
         adapter: TypeAdapter[Any] = TypeAdapter(annotation, config=config)
         fast = _BASE_FAST.get(name, _never) if name in BASE_FIELDS else _fast(kind, name)
         made[name] = (fast, adapter)

@@ -29,7 +29,10 @@ BAD_VALUES = {
         "64 bits",
     ),
     "a number over 64 bits (edit)": (["edit", "{site}", "--set", f"seats={HUGE}"], "64 bits"),
-    "a due date past the calendar": (["add", "action", "--text", "x", "--due", "+99999999d"], "date"),
+    "a due date past the calendar": (
+        ["add", "action", "--text", "x", "--due", "+99999999d"],
+        "date",
+    ),
     "a huge number in --where": (["list", "site", "--where", f"seats={HUGE}"], "seats"),
     "text over the limit": (["add", "vendor", "--name", "x" * 100_001], "longer than"),
 }

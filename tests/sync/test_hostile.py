@@ -241,10 +241,12 @@ def test_a_malformed_snapshot_is_a_4xx(api, params):
 
 
 def test_who_wrote_a_change_comes_from_the_token(api):
-    forged = create(created_by="mallory", created_at="2001-01-01T00:00:00.000Z")
+    forged = create(created_by="mallory", created_at="2099-01-01T00:00:00.000Z")
     forged["by"] = "mallory"
     [result] = api.results(forged)
     assert result["status"] == "applied"
+    # A future creation time is pulled back to the op's stamp; an earlier one (a record
+    # captured offline, or restored from a backup) stands.
     held = api.record(forged["id"])
     assert held["created_by"] == "alice"
     assert held["created_at"] == stamp_time(forged["hlc"])
@@ -257,7 +259,7 @@ def test_a_second_write_cannot_move_created_by_or_created_at(api):
     device = api.device()
     api.results(op, device=device)
     before = api.record(op["id"])
-    later = edit(op["id"], set={"created_by": "mallory", "created_at": "2001-01-01T00:00:00Z"})
+    later = edit(op["id"], set={"created_by": "mallory", "created_at": "2001-01-01T00:00:00.000Z"})
     response = api.raw_push(json.dumps({"device": device, "ops": [[2, later]]}))
     assert response.status_code == 200
     held = api.record(op["id"])

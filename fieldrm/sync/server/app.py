@@ -256,6 +256,11 @@ def run(
 
     storage = open_storage(db_url)
     try:
-        uvicorn.run(create_app(storage, publish_docs=publish_docs), host=host, port=port, log_level="warning")
+        uvicorn.run(
+            create_app(storage, publish_docs=publish_docs),
+            host=host,
+            port=port,
+            log_level="warning",
+        )
     finally:
         storage.close()

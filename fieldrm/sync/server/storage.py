@@ -33,7 +33,7 @@ from pydantic import ValidationError
 from fieldrm import jsonio
 from fieldrm.clock import now_ms, pack, wall_ms, wall_time
 from fieldrm.errors import StoreError, describe_validation_error
-from fieldrm.models import KINDS, Conflict, chunks, format_timestamp, new_id
+from fieldrm.models import KINDS, Conflict, chunks, format_timestamp, new_id, parse_timestamp
 from fieldrm.sync.merge import (
     ConflictNote,
     RecordState,
@@ -554,12 +554,17 @@ def _op_reason(op: dict[str, Any]) -> str | None:
 
 def _authored(op: dict[str, Any], user: str, new: bool) -> dict[str, Any]:
     """The op with its authorship from the token (SPEC §5.14): who wrote it, and for a new
-    record who made it and when (the wall time of the op's stamp, which the server has
-    checked is not ahead of its clock)."""
+    record who made it, and a `created_at` no later than the op's stamp (whose wall time the
+    server has checked is not ahead of its clock).  An earlier `created_at` stands: records
+    captured offline, or restored from a backup, keep the time they were made."""
     authored = {**op, "by": user}
     values = op.get("set")
     if new:
-        values = {**(values or {}), "created_by": user, "created_at": stamp_time(op["hlc"])}
+        values = {**(values or {}), "created_by": user}
+        stamped = stamp_time(op["hlc"])
+        sent = values.get("created_at")
+        if sent is None or parse_timestamp(sent) > parse_timestamp(stamped):
+            values["created_at"] = stamped
     elif values and op["kind"] == "conflict" and "resolved_by" in values:
         values = {**values, "resolved_by": user}
     if values is not None:
@@ -587,9 +592,7 @@ def _op_text(op: dict[str, Any]) -> str:
 
 @functools.cache
 def _required(kind: str) -> tuple[str, ...]:
-    return tuple(
-        name for name, spec in KINDS[kind].model_fields.items() if spec.is_required()
-    )
+    return tuple(name for name, spec in KINDS[kind].model_fields.items() if spec.is_required())
 
 
 def _validate(record_id: str, state: RecordState) -> str | None:
