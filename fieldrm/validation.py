@@ -23,7 +23,7 @@ from typing import Annotated, Any
 from pydantic import ConfigDict, TypeAdapter, ValidationError
 
 from fieldrm.errors import describe_validation_error
-from fieldrm.models import BASE_FIELDS, KINDS, Record, kind_info
+from fieldrm.models import BASE_FIELDS, KINDS, kind_info
 
 MAX_TEXT = 100_000
 """Characters in one text value (a long meeting summary fits many times over)."""
@@ -35,7 +35,6 @@ MIN_INT, MAX_INT = -(2**63), 2**63 - 1
 
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-_ISO_STAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z")
 
 
 def bounds_reason(value: Any, depth: int = 0) -> str | None:
@@ -115,7 +114,14 @@ _BASE_FAST: dict[str, Callable[[Any], bool]] = {
 
 
 def _is_stamp(value: Any) -> bool:
-    if type(value) is not str or not _ISO_STAMP.fullmatch(value):
+    """The form every record's stamps are written in: `2026-11-30T09:15:00.123Z`."""
+    if (
+        type(value) is not str
+        or len(value) != 24
+        or value[-1] != "Z"
+        or value[10] != "T"
+        or value[19] != "."
+    ):
         return False
     try:
         datetime.fromisoformat(value[:-1])
@@ -145,30 +151,45 @@ def _is_date(text: str) -> bool:
 
 
 @cache
-def _checkers(kind: str) -> dict[str, tuple[Callable[[Any], bool], TypeAdapter[Any]]]:
-    model = KINDS[kind]
-    config = ConfigDict(str_strip_whitespace=True)
-    made = {}
-    for name, spec in model.model_fields.items():
-        annotation = (
-            Annotated[(spec.annotation, *spec.metadata)] if spec.metadata else spec.annotation
-        )
-        adapter: TypeAdapter[Any] = TypeAdapter(annotation, config=config)
-        fast = _BASE_FAST.get(name, _never) if name in BASE_FIELDS else _fast(kind, name)
-        made[name] = (fast, adapter)
-    return made
+def _fast_checks(kind: str) -> dict[str, Callable[[Any], bool]]:
+    """Each known field's plain-Python test of its canonical forms (see `_fast`)."""
+    return {
+        name: _BASE_FAST.get(name, _never) if name in BASE_FIELDS else _fast(kind, name)
+        for name in KINDS[kind].model_fields
+    }
+
+
+@cache
+def _adapter(kind: str, name: str) -> TypeAdapter[Any]:
+    """The field's own pydantic validator, as the model declares it."""
+    spec = KINDS[kind].model_fields[name]
+    annotation = Annotated[(spec.annotation, *spec.metadata)] if spec.metadata else spec.annotation
+    return TypeAdapter(annotation, config=ConfigDict(str_strip_whitespace=True))
+
+
+def values_reason(kind: str, values: dict[str, Any]) -> str | None:
+    """Why one of `values` (field -> value) cannot be stored in a `kind`, or None."""
+    fast = _fast_checks(kind)
+    for name, value in values.items():
+        check = fast.get(name)
+        if check is not None and check(value):
+            continue
+        reason = field_reason(kind, name, value)
+        if reason is not None:
+            return reason
+    return None
 
 
 def field_reason(kind: str, name: str, value: Any) -> str | None:
     """Why `value` cannot be `kind.name` (None: it can).  A field this version does not
     know may hold any JSON value within the limits."""
-    checker = _checkers(kind).get(name)
-    if checker is None:
+    check = _fast_checks(kind).get(name)
+    if check is None:
         reason = bounds_reason(value)
         return None if reason is None else f"{name}: {reason}"
-    fast, adapter = checker
-    if fast(value) and (type(value) is not str or len(value) <= MAX_TEXT):
+    if check(value):
         return None
+    adapter = _adapter(kind, name)
     try:
         parsed = adapter.validate_python(value)
     except ValidationError as error:
@@ -184,12 +205,9 @@ def record_reason(data: dict[str, Any]) -> str | None:
     kind = data.get("kind")
     if kind not in KINDS:
         return f"unknown kind {kind!r}"
-    for name, value in data.items():
-        if name == "kind":
-            continue
-        reason = field_reason(kind, name, value)
-        if reason is not None:
-            return f"{kind}: {reason}"
+    reason = values_reason(kind, {n: v for n, v in data.items() if n != "kind"})
+    if reason is not None:
+        return f"{kind}: {reason}"
     missing = [
         name
         for name, spec in KINDS[kind].model_fields.items()
@@ -200,4 +218,11 @@ def record_reason(data: dict[str, Any]) -> str | None:
     return None
 
 
-__all__ = ["MAX_DEPTH", "MAX_TEXT", "Record", "bounds_reason", "field_reason", "record_reason"]
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_TEXT",
+    "bounds_reason",
+    "field_reason",
+    "record_reason",
+    "values_reason",
+]

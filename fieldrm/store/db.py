@@ -30,7 +30,7 @@ from fieldrm.models import KINDS, USER_KINDS, Record, chunks, kind_info, now_utc
 from fieldrm.store.changelog import build_op
 from fieldrm.store.schema import SCHEMA_VERSION
 from fieldrm.store.text import fts_query, search_body
-from fieldrm.validation import bounds_reason, field_reason
+from fieldrm.validation import bounds_reason, values_reason
 
 _SQLITE_HEADER = b"SQLite format 3\x00"
 SEARCH_WINDOW = 1000  # newest matches ranked by Store.search
@@ -669,9 +669,6 @@ class Store:
 def _check_values(kind: str, values: dict[str, Any]) -> None:
     """The check the server runs on every value (SPEC §5.14), before anything is written:
     a value the server would refuse is never queued."""
-    for name, value in values.items():
-        if name == "kind":
-            continue
-        reason = field_reason(kind, name, value)
-        if reason is not None:
-            raise InvalidInput(f"{kind}: {reason}")
+    reason = values_reason(kind, {name: v for name, v in values.items() if name != "kind"})
+    if reason is not None:
+        raise InvalidInput(f"{kind}: {reason}")

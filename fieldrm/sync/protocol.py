@@ -27,7 +27,7 @@ from pydantic import BaseModel
 
 from fieldrm.models import kind_info
 from fieldrm.sync.merge import SEP
-from fieldrm.validation import field_reason
+from fieldrm.validation import field_reason, values_reason
 
 PROTOCOL_VERSION = 1
 PROTOCOL_HEADER = "X-Fieldrm-Protocol"
@@ -134,13 +134,13 @@ def op_reason(op: dict[str, Any]) -> str | None:
     bases = op.get("base", {})
     if not isinstance(bases, dict) or not all(_version(v) for v in bases.values()):
         return "base: must map fields to version numbers"
-    for name, value in values.items():
+    for name in values:
         if name in _NOT_SET or SEP in name:
             return f"{name}: cannot be set"
         if name in fields and fields[name].is_set:
             return f"{name}: a set field changes through add and rem"
-        if (reason := field_reason(kind, name, value)) is not None:
-            return reason
+    if (reason := values_reason(kind, values)) is not None:
+        return reason
     for part in ("add", "rem"):
         changes = op.get(part, {})
         if not isinstance(changes, dict):
