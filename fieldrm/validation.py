@@ -18,7 +18,7 @@ import re
 from collections.abc import Callable
 from datetime import date, datetime
 from functools import cache
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 from pydantic import ConfigDict, TypeAdapter, ValidationError
 
@@ -69,7 +69,7 @@ def bounds_reason(value: Any, depth: int = 0) -> str | None:
 def _fast(kind: str, name: str) -> Callable[[Any], bool]:
     """A plain-Python test that accepts the canonical forms of a field (never more)."""
     info = kind_info(kind).fields[name]
-    optional = not info.required
+    optional = type(None) in get_args(KINDS[kind].model_fields[name].annotation)  # None allowed
     if info.is_set:
         if info.refs:
             return lambda v: (
