@@ -195,8 +195,8 @@ def field_reason(kind: str, name: str, value: Any) -> str | None:
     except ValidationError as error:
         return f"{name}: " + describe_validation_error(error).removeprefix("record: ")
     reason = bounds_reason(adapter.dump_python(parsed, mode="json"))
-    if reason is None and isinstance(value, str | list | dict):
-        reason = bounds_reason(value)
+    if reason is None and type(value) in (str, list, dict):
+        reason = bounds_reason(value)  # as sent: the server stores values as they came
     return None if reason is None else f"{name}: {reason}"
 
 
