@@ -505,7 +505,10 @@ def parse_due(text: str, today: date) -> date:
         return today + timedelta(days=1)
     if word.startswith("+") and len(word) > 2 and word[1:-1].isdigit() and word[-1] in "dw":
         count = int(word[1:-1])
-        return today + timedelta(days=count * (7 if word[-1] == "w" else 1))
+        try:
+            return today + timedelta(days=count * (7 if word[-1] == "w" else 1))
+        except OverflowError:
+            raise ValueError(f"not a date: {text!r} is past the end of the calendar") from None
     weekdays = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
     for index, day in enumerate(weekdays):
         if len(word) >= 3 and day.startswith(word):

@@ -122,6 +122,7 @@ def test_lower_layers_never_import_upwards(layer):
 # SPEC §9 from the ground up; a module may import its own layer or one below it.
 LAYERS = [
     ("fieldrm.models", "fieldrm.clock", "fieldrm.errors", "fieldrm.paths", "fieldrm.jsonio"),
+    ("fieldrm.validation",),
     ("fieldrm.store",),
     ("fieldrm.sync",),
     ("fieldrm.capture", "fieldrm.display", "fieldrm.notebook"),

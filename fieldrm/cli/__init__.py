@@ -23,7 +23,7 @@ from collections.abc import Callable
 from functools import partial
 
 from fieldrm.cli.hot import capture_command, open_app
-from fieldrm.cli.output import CommandFailed, error_line
+from fieldrm.cli.output import CommandFailed, error_line, terminal_safe
 
 # Set when a shell asks Typer for completions; Typer then answers instead of running.
 _COMPLETION_VARIABLE = "_FIELDRM_COMPLETE"
@@ -120,7 +120,8 @@ def _run_typer(args: list[str]) -> int:
 
     command = get_command(build_app(args))
     try:
-        result = command.main(args=args, prog_name="fieldrm", standalone_mode=False)
+        with terminal_safe():
+            result = command.main(args=args, prog_name="fieldrm", standalone_mode=False)
     except ClickException as error:
         print(error_line(error.format_message()), file=sys.stderr)
         return error.exit_code or 2

@@ -43,16 +43,58 @@ def one_line(message: object) -> str:
 
 
 def error_line(message: object) -> str:
-    return f"{PROG}: {one_line(message)}"
+    return f"{PROG}: {visible(one_line(message))}"
 
 
 def warn(message: str) -> None:
     """A warning on stderr that does not stop the command."""
-    print(f"{PROG}: warning: {one_line(message)}", file=sys.stderr)
+    print(f"{PROG}: warning: {visible(one_line(message))}", file=sys.stderr)
 
 
 def dumps(value: Any, *, indent: int | None = 2) -> str:
-    return json.dumps(value, ensure_ascii=False, indent=indent)
+    # JSON escapes C0 controls itself; DEL and C1 (which some terminals obey) are escaped
+    # too, so the text is safe on a terminal and parses to exactly the stored values.
+    return json.dumps(value, ensure_ascii=False, indent=indent).translate(_JSON_ESCAPES)
+
+
+# ---------------------------------------------------------------- terminal safety
+
+# Stored text may hold terminal control characters (ESC, OSC, BEL …), typed or synced in.
+# Written raw they would drive the terminal; shown as Unicode control pictures (`\x1b` as
+# `␛`) a person still sees they are there.  Newlines and tabs stay what they are.
+_VISIBLE = {code: 0x2400 + code for code in range(0x20) if code not in (0x09, 0x0A)}
+_VISIBLE[0x7F] = 0x2421
+_VISIBLE.update({code: f"\\x{code:02x}" for code in range(0x80, 0xA0)})
+_JSON_ESCAPES = {code: f"\\u{code:04x}" for code in range(0x7F, 0xA0)}
+
+
+def visible(text: str) -> str:
+    """`text` with every terminal control character shown as a visible sign."""
+    return text.translate(_VISIBLE)
+
+
+class VisibleStream:
+    """A text stream that writes control characters visibly (see `visible`)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def write(self, text: str) -> int:
+        return self.inner.write(text.translate(_VISIBLE))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+@contextmanager
+def terminal_safe() -> Iterator[None]:
+    """While a command runs, nothing it prints drives the terminal (--json stays exact)."""
+    out, err = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = VisibleStream(out), VisibleStream(err)
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = out, err
 
 
 def print_json(value: Any) -> None:

@@ -8,7 +8,11 @@ on stderr and a non-zero exit, and every local change stays queued.
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
@@ -52,7 +56,7 @@ def sync(as_json: JsonFlag = False) -> None:
     """Push this device's changes, then pull everyone else's."""
     from fieldrm.sync.client import sync_once
 
-    with open_store() as store:
+    with open_store() as store, _stop_on_interrupt(store.path):
         result = sync_once(store)
     for reason in result.rejections:
         warn(f"refused by the server: {reason}")
@@ -134,12 +138,19 @@ def server_run(
     db: DbOption = None,
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8765,
+    publish_docs: Annotated[
+        bool,
+        typer.Option(
+            "--publish-docs",
+            help="Serve /openapi.json, /docs and /redoc without a token (default: a token).",
+        ),
+    ] = False,
 ) -> None:
     """Serve the sync API (and its OpenAPI document at /docs) until interrupted."""
     from fieldrm.sync.server.app import run
 
     print(f"fieldrm server on http://{host}:{port} (database {_db_url(db)})", file=sys.stderr)
-    run(_db_url(db), host=host, port=port)
+    run(_db_url(db), host=host, port=port, publish_docs=publish_docs)
 
 
 def server_add_user(
@@ -170,3 +181,31 @@ def register(app: typer.Typer) -> None:
     server_app.command("run")(server_run)
     server_app.command("add-user")(server_add_user)
     app.add_typer(server_app, name="server")
+
+
+@contextmanager
+def _stop_on_interrupt(path: Any) -> Iterator[None]:
+    """Ctrl+C stops a sync at once (SPEC §5.13): exit 130, saying what is still queued.
+
+    A request in flight runs on a worker thread that Python would wait for, so the first
+    Ctrl+C ends the process here instead.  Nothing is lost: a change leaves the queue only
+    in the transaction that records the server's acknowledgement, and SQLite rolls back
+    any transaction the exit interrupts.
+    """
+    from fieldrm.store import Store
+
+    def stop(_signum: int, _frame: Any) -> None:
+        try:
+            with Store.open(path) as reader:
+                queued: object = reader.pending_count()
+        except Exception:  # the count is a courtesy; stopping is what matters
+            queued = "all unsent"
+        sys.stderr.write(f"fieldrm: interrupted; {queued} changes still queued\n")
+        sys.stderr.flush()
+        os._exit(130)
+
+    previous = signal.signal(signal.SIGINT, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)

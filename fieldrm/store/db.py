@@ -30,6 +30,7 @@ from fieldrm.models import KINDS, USER_KINDS, Record, chunks, kind_info, now_utc
 from fieldrm.store.changelog import build_op
 from fieldrm.store.schema import SCHEMA_VERSION
 from fieldrm.store.text import fts_query, search_body
+from fieldrm.validation import bounds_reason, values_reason
 
 _SQLITE_HEADER = b"SQLite format 3\x00"
 SEARCH_WINDOW = 1000  # newest matches ranked by Store.search
@@ -290,6 +291,9 @@ class Store:
             field = info.fields.get(name)
             if field is None and name not in ("id", "created_by", "created_at", "updated_at"):
                 raise InvalidInput(f"{kind} has no field {name!r}")
+            reason = bounds_reason(value)
+            if reason is not None:
+                raise InvalidInput(f"{kind}.{name}: {reason}")
             path = "$." + name
             if field is not None and field.is_set:
                 clauses.append("EXISTS (SELECT 1 FROM json_each(records.data, ?) WHERE value = ?)")
@@ -406,6 +410,7 @@ class Store:
         data = {"created_at": now, "updated_at": now, "created_by": self.user, **values}
         data["kind"] = kind
         data.pop("deleted", None)
+        _check_values(kind, values)
         record = self._validate(data)
         if self._row(record.id) is not None:
             raise InvalidInput(f"a record with id {record.id} already exists")
@@ -451,6 +456,8 @@ class Store:
         for name in [*add, *remove]:
             if name not in info.fields or not info.fields[name].is_set:
                 raise InvalidInput(f"{kind}.{name} is not a set field (add/remove need one)")
+        _check_values(kind, values)
+        _check_values(kind, {name: [str(i) for i in items] for name, items in add.items()})
         for name, items in add.items():
             after[name] = sorted(set(after.get(name) or []) | {str(i) for i in items})
         for name, items in remove.items():
@@ -657,3 +664,11 @@ class Store:
             rows = self.conn.execute("SELECT data FROM records ORDER BY rowid").fetchall()
         for row in rows:
             yield json.loads(row[0])
+
+
+def _check_values(kind: str, values: dict[str, Any]) -> None:
+    """The check the server runs on every value (SPEC §5.14), before anything is written:
+    a value the server would refuse is never queued."""
+    reason = values_reason(kind, {name: v for name, v in values.items() if name != "kind"})
+    if reason is not None:
+        raise InvalidInput(f"{kind}: {reason}")

@@ -37,7 +37,8 @@ from fieldrm.sync.protocol import (
 )
 from fieldrm.sync.replica import is_configured as is_configured  # without httpx: see there
 
-TIMEOUT = httpx.Timeout(60.0, connect=10.0)
+TIMEOUT = httpx.Timeout(10.0, connect=5.0)  # waits for a byte, per attempt
+DEADLINE_S = 15.0  # an unreachable or hung server is reported within this (SPEC §5.13)
 BACKOFF = (0.25, 0.5, 1.0)  # seconds before each retry of a failed call
 GZIP_OVER = 200  # request bodies larger than this travel compressed (a one-field edit does)
 
@@ -97,12 +98,19 @@ class _Session:
     def call(self, method: str, path: str, **kwargs: Any) -> Any:
         error: SyncError | None = None
         headers = {**self.headers, **kwargs.pop("headers", {})}
+        deadline = time.monotonic() + DEADLINE_S
         for attempt in range(len(BACKOFF) + 1):
             if attempt:
                 time.sleep(BACKOFF[attempt - 1])
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break  # retries stop at the deadline: the last error is reported
             self.requests += 1
+            timeout = httpx.Timeout(min(TIMEOUT.read or left, left), connect=min(5.0, left))
             try:
-                response = self.http.request(method, self.server + path, headers=headers, **kwargs)
+                response = self.http.request(
+                    method, self.server + path, headers=headers, timeout=timeout, **kwargs
+                )
             except httpx.RequestError as problem:
                 error = Offline(f"cannot reach the server at {self.server}: {_reason(problem)}")
                 continue

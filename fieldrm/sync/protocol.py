@@ -25,6 +25,10 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from fieldrm.models import kind_info
+from fieldrm.sync.merge import SEP
+from fieldrm.validation import field_reason, values_reason
+
 PROTOCOL_VERSION = 1
 PROTOCOL_HEADER = "X-Fieldrm-Protocol"
 MAX_BATCH_OPS = 500
@@ -33,6 +37,7 @@ MAX_BODY_BYTES = MAX_BATCH_BYTES + 64 * 1024  # room for the envelope around a f
 PULL_PAGE = 1000
 SNAPSHOT_PAGE = 2000
 MAX_CLOCK_AHEAD_MS = 5 * 60 * 1000
+MAX_SEQ = 2**63 - 1  # sequence numbers and cursors are 64-bit integers in both databases
 
 _HLC = re.compile(r"^[0-9a-f]{16}$")
 
@@ -74,10 +79,14 @@ def parse_push(body: Any) -> tuple[str, list[tuple[int, dict[str, Any]]]]:
         if (
             not isinstance(entry, list)
             or len(entry) != 2
-            or not isinstance(entry[0], int)
+            or type(entry[0]) is not int
             or not isinstance(entry[1], dict)
         ):
             raise ProtocolError(422, "bad_request", f"ops[{index}]: expected [seq, op]")
+        if not 1 <= entry[0] <= MAX_SEQ:
+            raise ProtocolError(
+                422, "bad_request", f"ops[{index}]: seq must be from 1 to {MAX_SEQ}"
+            )
         seq, op = entry
         if previous is not None and seq != previous + 1:
             raise ProtocolError(422, "bad_request", f"ops[{index}]: seq {seq} out of order")
@@ -89,6 +98,84 @@ def parse_push(body: Any) -> tuple[str, list[tuple[int, dict[str, Any]]]]:
             raise ProtocolError(422, "bad_request", f"ops[{index}]: hlc must be 16 hex digits")
         parsed.append((seq, op))
     return device, parsed
+
+
+# ---------------------------------------------------------------- one op's shape
+
+OP_KEYS = frozenset(("id", "kind", "hlc", "by", "seen", "new", "set", "base", "add", "rem", "del"))
+RESOLUTION_FIELDS = frozenset(("status", "resolution", "resolved_by", "resolved_at", "updated_at"))
+_NOT_SET = ("id", "kind", "deleted")
+
+
+def _version(value: Any) -> bool:
+    return type(value) is int and 0 <= value <= MAX_SEQ
+
+
+def op_reason(op: dict[str, Any]) -> str | None:
+    """Why the server refuses one op (kind known, envelope checked), or None (SPEC §5.14).
+
+    The op's shape (store/changelog.py) and every value in it, checked by the same
+    `validation.field_reason` the device runs before it writes.
+    """
+    kind = op["kind"]
+    fields = kind_info(kind).fields
+    if (reason := field_reason(kind, "id", op["id"])) is not None:
+        return reason
+    if "by" in op and not isinstance(op["by"], str):
+        return "by: must be text"
+    if "seen" in op and not _version(op["seen"]):
+        return "seen: must be a version number"
+    for flag in ("new", "del"):
+        if flag in op and type(op[flag]) is not bool:
+            return f"{flag}: must be true or false"
+    values = op.get("set", {})
+    if not isinstance(values, dict):
+        return "set: must be an object of field values"
+    bases = op.get("base", {})
+    if not isinstance(bases, dict) or not all(_version(v) for v in bases.values()):
+        return "base: must map fields to version numbers"
+    for name in values:
+        if name in _NOT_SET or SEP in name:
+            return f"{name}: cannot be set"
+        if name in fields and fields[name].is_set:
+            return f"{name}: a set field changes through add and rem"
+    if (reason := values_reason(kind, values)) is not None:
+        return reason
+    for part in ("add", "rem"):
+        changes = op.get(part, {})
+        if not isinstance(changes, dict):
+            return f"{part}: must be an object of set fields"
+        for name, items in changes.items():
+            if name not in fields or not fields[name].is_set:
+                return f"{part}: {kind} has no set field {name!r}"
+            if not isinstance(items, list):
+                return f"{part}.{name}: must be a list"
+            if part == "rem":
+                if not all(
+                    isinstance(p, list) and len(p) == 2 and isinstance(p[0], str) and _version(p[1])
+                    for p in items
+                ):
+                    return f"rem.{name}: must be a list of [element, version]"
+                items = [p[0] for p in items]
+            if not all(isinstance(item, str) for item in items):
+                return f"{part}.{name}: elements must be text"
+            if (reason := field_reason(kind, name, items)) is not None:
+                return f"{part}.{reason}"
+    if kind == "conflict":
+        return _resolution_reason(op, values)
+    return None
+
+
+def _resolution_reason(op: dict[str, Any], values: dict[str, Any]) -> str | None:
+    """A conflict changes only through a resolution, which keeps both values (SPEC §5.3)."""
+    if op.get("add") or op.get("rem") or "del" in op or op.get("new"):
+        return "a conflict changes only through a resolution"
+    changed = set(values) - RESOLUTION_FIELDS
+    if changed:
+        return f"a conflict's {', '.join(sorted(changed))} cannot change (only its resolution)"
+    if values.get("status", "resolved") != "resolved":
+        return "a resolved conflict stays resolved"
+    return None
 
 
 # ---------------------------------------------------------------- documented shapes

@@ -27,7 +27,8 @@ ONCE_USED = (
     "_suggestion",
 )
 
-ACCESSED = re.compile(r"\.(_[a-z]\w*)\b")
+# `os._exit` is the standard library's (Ctrl+C on sync ends at once), not Textual's `_exit`.
+ACCESSED = re.compile(r"(?<!\bos)\.(_[a-z]\w*)\b")
 DEFINED = re.compile(r"(?:def\s+|self\.|^\s+)(_[a-z]\w*)\s*(?:\(|=|:)", re.MULTILINE)
 
 

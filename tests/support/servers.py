@@ -45,8 +45,9 @@ def add_user(db_url: str, name: str, workspace: str, home: Path) -> str:
 class ServerProcess:
     """One `fieldrm server run` process; `url` is its base address once started."""
 
-    def __init__(self, db_url: str, home: Path) -> None:
+    def __init__(self, db_url: str, home: Path, *options: str) -> None:
         self.db_url = db_url
+        self.options = options  # more `server run` options, e.g. --publish-docs
         self.home = home
         self.port = 0
         self.process: subprocess.Popen[bytes] | None = None
@@ -62,7 +63,7 @@ class ServerProcess:
         address = ["--host", "127.0.0.1", "--port", str(self.port)]
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
-                fieldrm_command("server", "run", "--db", self.db_url, *address),
+                fieldrm_command("server", "run", "--db", self.db_url, *address, *self.options),
                 cwd=ROOT,
                 env={**os.environ, "FIELDRM_HOME": str(self.home)},
                 stdout=log,

@@ -286,7 +286,9 @@ def test_status_reports_the_spec_fields(team, http):
 
 def test_a_change_too_large_to_travel_is_refused_with_its_reason(team, http):
     one, two, _ = team
-    huge = one.create("observation", {"text": "x" * (1024 * 1024 + 10)}).id
+    # Every value within its limits (SPEC §5.14), the whole change over 1 MiB.
+    tags = [f"{n:04d}" + "x" * 995 for n in range(1100)]
+    huge = one.create("observation", {"text": "big", "tags": tags}).id
     small = one.create("observation", {"text": "fits"}).id
     result = sync_once(one, client=http)
     assert (result.pushed, result.rejected) == (1, 1)

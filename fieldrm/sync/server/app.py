@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from fieldrm import jsonio
 from fieldrm.sync.protocol import (
     MAX_BODY_BYTES,
+    MAX_SEQ,
     PROTOCOL_HEADER,
     PROTOCOL_VERSION,
     PULL_PAGE,
@@ -94,12 +95,21 @@ def _account(request: Request) -> Account:
     return found
 
 
-def create_app(storage: Storage, *, clock: Callable[[], int] | None = None) -> FastAPI:
-    """The API over `storage`; `clock` (ms since the epoch) is for tests of clock skew."""
+def create_app(
+    storage: Storage, *, clock: Callable[[], int] | None = None, publish_docs: bool = False
+) -> FastAPI:
+    """The API over `storage`; `clock` (ms since the epoch) is for tests of clock skew.
+
+    The OpenAPI document and its pages (`/openapi.json`, `/docs`, `/redoc`) need a token
+    like every endpoint but health, unless the operator publishes them (`publish_docs`).
+    """
     app = FastAPI(
         title="fieldrm sync server",
         version=str(PROTOCOL_VERSION),
         description="Push device changes, pull the workspace's changes (SPEC §5, §6).",
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.storage = storage
     # Level 1: most of the saving for a fraction of the CPU (9, the default, costs more
@@ -162,7 +172,7 @@ def create_app(storage: Storage, *, clock: Callable[[], int] | None = None) -> F
     def pull(
         request: Request,
         device: Annotated[str, Query(max_length=64)] = "",
-        cursor: Annotated[int, Query(ge=0)] = 0,
+        cursor: Annotated[int, Query(ge=0, le=MAX_SEQ)] = 0,
         limit: Annotated[int, Query(ge=1, le=PULL_PAGE)] = PULL_PAGE,
     ) -> Response:
         page = storage.pull(_account(request), device, cursor, limit)
@@ -172,13 +182,38 @@ def create_app(storage: Storage, *, clock: Callable[[], int] | None = None) -> F
     def snapshot(
         request: Request,
         after: Annotated[str | None, Query(max_length=64)] = None,
-        seq: Annotated[int | None, Query(ge=0)] = None,
+        seq: Annotated[int | None, Query(ge=0, le=MAX_SEQ)] = None,
         limit: Annotated[int, Query(ge=1, le=SNAPSHOT_PAGE)] = SNAPSHOT_PAGE,
     ) -> Response:
         page = storage.snapshot(_account(request), after, seq, limit)
         return Response(page.to_json(), media_type=JSON)
 
+    _documents(app, publish_docs)
     return app
+
+
+def _documents(app: FastAPI, public: bool) -> None:
+    """The OpenAPI document and its two readers, behind the token unless `public`."""
+    from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+
+    def guard(request: Request) -> None:
+        if not public:
+            _account(request)
+
+    @app.get("/openapi.json", include_in_schema=False)
+    def openapi(request: Request) -> JSONResponse:
+        guard(request)
+        return JSONResponse(app.openapi())
+
+    @app.get("/docs", include_in_schema=False)
+    def docs(request: Request) -> Response:
+        guard(request)
+        return get_swagger_ui_html(openapi_url="/openapi.json", title=app.title)
+
+    @app.get("/redoc", include_in_schema=False)
+    def redoc(request: Request) -> Response:
+        guard(request)
+        return get_redoc_html(openapi_url="/openapi.json", title=app.title)
 
 
 async def _read_body(request: Request) -> bytes:
@@ -211,7 +246,9 @@ def _too_large() -> ProtocolError:
     )
 
 
-def run(db_url: str, host: str = "127.0.0.1", port: int = 8765) -> None:
+def run(
+    db_url: str, host: str = "127.0.0.1", port: int = 8765, *, publish_docs: bool = False
+) -> None:
     """Serve until interrupted (what `fieldrm server run` does)."""
     import uvicorn
 
@@ -219,6 +256,11 @@ def run(db_url: str, host: str = "127.0.0.1", port: int = 8765) -> None:
 
     storage = open_storage(db_url)
     try:
-        uvicorn.run(create_app(storage), host=host, port=port, log_level="warning")
+        uvicorn.run(
+            create_app(storage, publish_docs=publish_docs),
+            host=host,
+            port=port,
+            log_level="warning",
+        )
     finally:
         storage.close()

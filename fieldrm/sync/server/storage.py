@@ -26,6 +26,7 @@ import json
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -33,16 +34,17 @@ from pydantic import ValidationError
 from fieldrm import jsonio
 from fieldrm.clock import now_ms, pack, wall_ms, wall_time
 from fieldrm.errors import StoreError, describe_validation_error
-from fieldrm.models import KINDS, Conflict, chunks, format_timestamp, new_id
+from fieldrm.models import KINDS, Conflict, chunks, format_timestamp, new_id, parse_timestamp
 from fieldrm.sync.merge import (
     ConflictNote,
     RecordState,
     merge_op,
     op_registers,
     record_data,
+    stamp_time,
     touched_registers,
 )
-from fieldrm.sync.protocol import MAX_CLOCK_AHEAD_MS, ProtocolError
+from fieldrm.sync.protocol import MAX_CLOCK_AHEAD_MS, ProtocolError, op_reason
 from fieldrm.sync.server.backend import Backend, Tx
 
 SERVER = "server"  # the device and user named on conflict records the server makes
@@ -270,24 +272,28 @@ class Storage:
                             "status": "rejected",
                             "reason": earlier_rejections[device_seq],
                         }
-                    result["r"] = _registers(state, touched_registers(op))
+                    result["r"] = _registers(state, _touched(op))
                     results.append(result)
                     continue
                 last_seq = device_seq
                 reason = _precheck(op, state)
                 merged = None
                 if reason is None:
+                    reason = _op_reason(op)
+                if reason is None:
+                    sent = op.get("set") or {}
+                    op = _authored(op, account.user, state is None)
                     merged = state.copy() if state else RecordState(op["kind"])
                     outcome = merge_op(merged, op, device, seq + 1)
                     reason = _validate(record_id, merged)
                 if reason is not None or merged is None:
-                    rejected.append((workspace, device, device_seq, reason, _dumps(op)))
+                    rejected.append((workspace, device, device_seq, reason, _op_text(op)))
                     results.append(
                         {
                             "seq": device_seq,
                             "status": "rejected",
                             "reason": reason,
-                            "r": _registers(state, touched_registers(op)),
+                            "r": _registers(state, _touched(op)),
                         }
                     )
                     continue
@@ -306,7 +312,14 @@ class Storage:
                 # The ack names the version; registers only where the outcome is not what
                 # the op wrote (it lost, or merged with others' writes).
                 differs = {}
-                if state is not None:
+                if state is None:
+                    # Authorship is the server's: tell the device where it differs.
+                    differs = {
+                        name: touched[name]
+                        for name in AUTHORSHIP
+                        if name in touched and sent.get(name) != touched[name][0]
+                    }
+                else:
                     written = op_registers(op, seq)
                     differs = {
                         name: reg for name, reg in touched.items() if written.get(name) != reg
@@ -532,13 +545,77 @@ def _precheck(op: dict[str, Any], state: RecordState | None) -> str | None:
     return None
 
 
+AUTHORSHIP = ("created_by", "created_at")
+
+
+def _op_reason(op: dict[str, Any]) -> str | None:
+    reason = op_reason(op)
+    return None if reason is None else f"record {op['id']}: {op['kind']}: {reason}"
+
+
+def _authored(op: dict[str, Any], user: str, new: bool) -> dict[str, Any]:
+    """The op with its authorship from the token (SPEC §5.14): who wrote it, and for a new
+    record who made it, and a `created_at` no later than the op's stamp (whose wall time the
+    server has checked is not ahead of its clock).  An earlier `created_at` stands: records
+    captured offline, or restored from a backup, keep the time they were made."""
+    authored = {**op, "by": user}
+    values = op.get("set")
+    if new:
+        values = {**(values or {}), "created_by": user}
+        sent = values.get("created_at")
+        if sent is None or _epoch_ms(sent) > wall_ms(op["hlc"]):
+            values["created_at"] = stamp_time(op["hlc"])
+    elif values and op["kind"] == "conflict" and "resolved_by" in values:
+        values = {**values, "resolved_by": user}
+    if values is not None:
+        authored["set"] = values
+    return authored
+
+
+def _touched(op: dict[str, Any]) -> set[str]:
+    """The registers an op writes (a create: its authorship too, which the server set);
+    none for an op too malformed to say (it was refused)."""
+    try:
+        touched = touched_registers(op)
+    except (AttributeError, TypeError, ValueError):
+        return set()
+    return touched | set(AUTHORSHIP) if op.get("new") is True else touched
+
+
+def _epoch_ms(stamp: Any) -> int:
+    """A checked timestamp in ms since the epoch; the form devices write costs no parse."""
+    if type(stamp) is str and len(stamp) == 24 and stamp[-1] == "Z":
+        moment = datetime.fromisoformat(stamp[:-1]).replace(tzinfo=UTC)
+    else:
+        moment = parse_timestamp(stamp)
+    return int(moment.timestamp() * 1000)
+
+
+def _op_text(op: dict[str, Any]) -> str:
+    """The refused op as kept for an administrator (one too deep to write: its id only)."""
+    try:
+        return _dumps(op)
+    except (RecursionError, TypeError, ValueError):
+        return _dumps({"id": op.get("id"), "kind": op.get("kind"), "unwritable": True})
+
+
+@functools.cache
+def _required(kind: str) -> tuple[str, ...]:
+    return tuple(name for name, spec in KINDS[kind].model_fields.items() if spec.is_required())
+
+
 def _validate(record_id: str, state: RecordState) -> str | None:
-    data = record_data(record_id, state.kind, state.vals)
+    """Every value was checked as it came in (`op_reason`); the record as merged must still
+    hold its required fields.  Pydantic words the reason when it does not."""
+    vals = state.vals
+    if all(name in vals or name == "kind" for name in _required(state.kind)):
+        return None
+    data = record_data(record_id, state.kind, vals)
     try:
         KINDS[state.kind].model_validate(data)
     except ValidationError as error:
         return f"record {record_id}: {describe_validation_error(error, state.kind)}"
-    return None
+    return f"record {record_id}: {state.kind}: a required field is missing"
 
 
 def _describe_offset(ms: int) -> str:
