@@ -47,6 +47,9 @@ SYNC_AFTER_EDIT = 3.0
 """Seconds after a local edit before it is pushed (edits in a burst go together)."""
 HISTORY_LINES = 200
 """Sync log lines kept for the Sync screen."""
+SOONEST = 0.05
+"""The shortest delay a sync is scheduled with: Textual's Timer divides by its interval, so
+a zero delay raises (and would end background sync for good)."""
 
 
 @dataclass(frozen=True)
@@ -150,19 +153,28 @@ class SyncScheduler(_AppBase):
     def _after_sync(self, delay: float) -> None:
         if self._sync_again:
             self._sync_again = False
-            self._schedule_sync(0.0)
+            self._schedule_sync(SOONEST)
         else:
             self._schedule_sync(delay)
 
     def _schedule_sync(self, delay: float) -> None:
         if self._sync_timer is not None:
             self._sync_timer.stop()
-        self._sync_timer = self.set_timer(delay, self.sync_now, name="sync")
+        self._sync_timer = self.set_timer(max(delay, SOONEST), self.sync_now, name="sync")
 
     # ------------------------------------------------------------ the sync itself
 
     @work(thread=True, exit_on_error=False, group="sync")
     def _sync_with_server(self) -> None:
+        # Whatever happens in here ends in SyncSkipped, SyncCompleted or SyncFailed, each of
+        # which schedules the next attempt: background sync never stops for good.
+        try:
+            self._sync_attempt()
+        except Exception as error:  # never a traceback: say what happened and retry later
+            reason = f"{type(error).__name__}: {error}"
+            self.post_message(SyncFailed(reason, offline=False, title="Sync failed"))
+
+    def _sync_attempt(self) -> None:
         from fieldrm.sync.replica import is_configured
 
         # Asked before importing the sync client: httpx costs ~0.1 s of CPU, which a
@@ -183,10 +195,6 @@ class SyncScheduler(_AppBase):
             return
         except FieldrmError as error:
             self.post_message(SyncFailed(str(error), offline=False, title="Sync failed"))
-            return
-        except Exception as error:  # never a traceback: say what happened and retry later
-            reason = f"{type(error).__name__}: {error}"
-            self.post_message(SyncFailed(reason, offline=False, title="Sync failed"))
             return
         self.post_message(
             SyncCompleted(

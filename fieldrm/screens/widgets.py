@@ -183,6 +183,7 @@ class PagedTable(DataTable):
         self._exhausted = True
         self._loading = False
         self._keep_key: str | None = None
+        self._keep_row = 0
         self.items: dict[str, Any] = {}
         """Each loaded row's item, by row key (set on the UI thread)."""
 
@@ -197,6 +198,7 @@ class PagedTable(DataTable):
         self._exhausted = False
         self._loading = True
         self._keep_key = self.current_key() if keep else None
+        self._keep_row = self.cursor_row if keep else 0
         self._fetch_page(self._generation, 0)
 
     @work(thread=True, exit_on_error=False, group="page")
@@ -235,6 +237,10 @@ class PagedTable(DataTable):
         if message.offset == 0:
             if self._keep_key is not None and self._keep_key in self.rows:
                 self.move_cursor(row=self.get_row_index(self._keep_key), animate=False)
+            elif self._keep_key is not None and self.row_count:
+                # The row left the list (closed, answered): the cursor takes the next one,
+                # never the top, so a second key press never hits an unrelated row.
+                self.move_cursor(row=min(self._keep_row, self.row_count - 1), animate=False)
             self.post_message(self.Reloaded(self))
 
     def current_key(self) -> str | None:

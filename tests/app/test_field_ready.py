@@ -1,0 +1,215 @@
+"""Issue 11's defects, each through the real app and Pilot, asserting on store rows and
+widget state: background sync that never dies, a hung server, the cursor after an action,
+a half-typed line kept as a draft, the status line's age."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+import pytest
+
+from fieldrm import notebook
+from fieldrm.app import FieldrmApp
+from fieldrm.screens.floor_walk import CaptureInput
+from fieldrm.screens.widgets import PagedTable, StatusLine
+from fieldrm.sync import client as sync_client
+from tests.app.conftest import type_text, wait_until
+from tests.support.servers import ServerProcess, add_user
+
+pytestmark = pytest.mark.anyio
+SIZE = (120, 40)
+
+
+async def wait_seconds(pilot, condition, what: str, seconds: float = 20.0) -> None:
+    """Poll `condition` while the app runs, for up to `seconds` of real time."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        await pilot.pause(0.05)
+        if condition():
+            return
+    raise AssertionError(f"timed out waiting until {what}")
+
+
+# ---------------------------------------------------------------- 1. double ctrl+r
+
+
+async def test_double_ctrl_r_during_a_sync_keeps_background_sync_alive(store, monkeypatch):
+    store.set_state("server", "http://127.0.0.1:9")
+    store.set_state("token", "t")
+    release = threading.Event()
+    calls: list[float] = []
+
+    def held_sync(device, *, client=None):
+        calls.append(time.monotonic())
+        if len(calls) == 1:
+            release.wait(10)  # the first sync hangs until both ctrl+r are pressed
+        return sync_client.SyncResult(0, 0, 0, 0)
+
+    monkeypatch.setattr(sync_client, "sync_once", held_sync)
+    app = FieldrmApp(store, start_mode="today", sync_interval=0.3)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_seconds(pilot, lambda: len(calls) == 1, "the first sync runs")
+        await pilot.press("ctrl+r", "ctrl+r")
+        release.set()
+        # The sync asked for during the first runs, then the periodic ones go on.
+        await wait_seconds(pilot, lambda: len(calls) >= 4, "background sync goes on")
+        assert app.sync_status.connection == "online"
+        assert app.return_code is None  # no exception ended the app
+
+
+# ---------------------------------------------------------------- 2. a hung server
+
+
+@pytest.fixture
+def hung_server(tmp_path):
+    """A real `fieldrm server run` process, and a token for it."""
+    db = f"sqlite:///{tmp_path / 'server.db'}"
+    token = add_user(db, "anna", "northwind", tmp_path / "server-home")
+    server = ServerProcess(db, tmp_path / "server-home").start()
+    yield server, token
+    if server.process is not None and server.process.poll() is None:
+        os.kill(server.process.pid, signal.SIGCONT)
+    server.stop()
+
+
+async def test_after_a_hung_server_resumes_the_app_syncs_without_a_key(store, hung_server):
+    server, token = hung_server
+    sync_client.login(store, server.url, token)
+    app = FieldrmApp(
+        store, start_mode="floor", sync_interval=30.0, retry_delays=(0.5,), sync_after_edit=0.1
+    )
+    deadline = 2.0
+    original = sync_client.REQUEST_DEADLINE
+    sync_client.REQUEST_DEADLINE = deadline
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            status_line = app.screen.query_one(StatusLine)
+            await wait_seconds(
+                pilot, lambda: status_line.has_class("-online"), "the first sync", 60
+            )
+            os.kill(server.process.pid, signal.SIGSTOP)
+            await pilot.press("ctrl+r")
+            await wait_seconds(pilot, lambda: app.sync_status.connection == "syncing", "syncing")
+            # A line captured while the sync hangs.
+            await type_text(pilot, "Printer jammed on level 3 #facility")
+            await pilot.press("enter")
+            started = time.monotonic()
+            await wait_seconds(
+                pilot, lambda: app.sync_status.connection == "offline", "the hang is reported"
+            )
+            assert time.monotonic() - started < deadline * 4
+            assert store.pending_count() >= 1  # the line waits on the device
+            os.kill(server.process.pid, signal.SIGCONT)
+            await wait_seconds(
+                pilot,
+                lambda: app.sync_status.connection == "online" and store.pending_count() == 0,
+                "the app syncs again by itself",
+            )
+    finally:
+        sync_client.REQUEST_DEADLINE = original
+
+
+def test_a_hung_server_is_reported_within_the_deadline(store, hung_server):
+    server, token = hung_server
+    sync_client.login(store, server.url, token)
+    os.kill(server.process.pid, signal.SIGSTOP)
+    original = sync_client.REQUEST_DEADLINE
+    sync_client.REQUEST_DEADLINE = 1.5
+    started = time.monotonic()
+    try:
+        with pytest.raises(sync_client.Offline, match="did not answer within"):
+            sync_client.sync_once(store)
+    finally:
+        sync_client.REQUEST_DEADLINE = original
+        os.kill(server.process.pid, signal.SIGCONT)
+    assert time.monotonic() - started < 3.0
+    assert store.pending_count() > 0  # nothing lost
+
+
+# ---------------------------------------------------------------- 4. the cursor stays put
+
+
+async def test_done_keeps_the_cursor_on_the_next_row(store):
+    app = FieldrmApp(store, start_mode="actions")
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.screen.query_one("#record-table", PagedTable)
+        await wait_until(pilot, lambda: table.row_count >= 4, "the actions are listed")
+        await pilot.press("down", "down")
+        keys = [table.coordinate_to_cell_key((row, 0)).row_key.value for row in range(4)]
+        assert table.current_key() == keys[2]
+        await pilot.press("d")
+        await wait_until(
+            pilot, lambda: store.get(keys[2]).status == "done", "the action is closed"
+        )
+        await wait_until(pilot, lambda: keys[2] not in table.rows, "it leaves the open list")
+        assert table.cursor_row == 2
+        assert table.current_key() == keys[3]
+
+
+async def test_answer_keeps_the_cursor_on_the_next_row(store):
+    app = FieldrmApp(store, start_mode="questions")
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.screen.query_one("#record-table", PagedTable)
+        await wait_until(pilot, lambda: table.row_count >= 3, "the questions are listed")
+        await pilot.press("down")
+        keys = [table.coordinate_to_cell_key((row, 0)).row_key.value for row in range(3)]
+        await pilot.press("a")
+        await type_text(pilot, "yes, for two months")
+        await pilot.press("enter")
+        await wait_until(
+            pilot, lambda: store.get(keys[1]).status == "answered", "the question is answered"
+        )
+        await wait_until(pilot, lambda: keys[1] not in table.rows, "it leaves the open list")
+        assert table.current_key() == keys[2]
+
+
+# ---------------------------------------------------------------- 5. a draft survives
+
+
+async def test_a_half_typed_line_survives_quitting_as_a_draft(store):
+    app = FieldrmApp(store, start_mode="floor")
+    async with app.run_test(size=SIZE) as pilot:
+        await type_text(pilot, "Team 6 queue at 40 calls")
+        await pilot.press("ctrl+q")
+    assert notebook.draft(store) == "Team 6 queue at 40 calls"
+
+    again = FieldrmApp(store, start_mode="floor")
+    async with again.run_test(size=SIZE) as pilot:
+        line = again.screen.query_one(CaptureInput)
+        await wait_until(pilot, lambda: line.value == "Team 6 queue at 40 calls", "draft back")
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: notebook.draft(store) is None, "the draft is spent")
+    assert any(o.text == "Team 6 queue at 40 calls" for o in store.list("observation"))
+
+
+async def test_a_draft_survives_a_screen_change(store):
+    app = FieldrmApp(store, start_mode="floor")
+    async with app.run_test(size=SIZE) as pilot:
+        await type_text(pilot, "Aisle 2 lights")
+        await wait_until(pilot, lambda: notebook.draft(store) == "Aisle 2 lights", "saved")
+        await pilot.press("f2")
+        await pilot.press("f3")
+        line = app.screen.query_one(CaptureInput)
+        assert line.value == "Aisle 2 lights"
+
+
+# ---------------------------------------------------------------- 13. the status line ages
+
+
+async def test_last_sync_ages_on_the_status_line(store, monkeypatch):
+    monkeypatch.setattr(StatusLine, "AGE_EVERY", 0.1)
+    store.set_state("last_sync", "2026-11-23T09:30:00Z")
+    app = FieldrmApp(store, start_mode="today")
+    async with app.run_test(size=SIZE) as pilot:
+        status_line = app.screen.query_one(StatusLine)
+        await wait_until(
+            pilot, lambda: "last sync just now" in str(status_line.render()), "just now"
+        )
+        monkeypatch.setenv("FIELDRM_NOW", "2026-11-23T09:31:36Z")
+        await wait_seconds(
+            pilot, lambda: "last sync 1 min ago" in str(status_line.render()), "it ages", 5
+        )
+
