@@ -117,6 +117,13 @@ class FieldrmApp(SyncScheduler, App[None]):
         self.start_syncing()
         start_prewarm(self, self.prewarm_delay)
 
+    async def action_quit(self) -> None:
+        # A half-typed capture line is kept as a draft: let its write finish first.
+        drafts = [w for w in self.workers if w.group == "draft" and not w.is_finished]
+        if drafts:
+            await self.workers.wait_for_complete(drafts)
+        self.exit()
+
     def on_unmount(self) -> None:
         self.stop_syncing()
         gc.unfreeze()  # what this app built may be collected once it is gone (tests run many)

@@ -24,10 +24,12 @@ __all__ = [
     "answer_question",
     "capture",
     "delete_entry",
+    "draft",
     "end_visit",
     "escalate_question",
     "raise_action",
     "recapture",
+    "save_draft",
     "set_due",
     "set_owner",
     "set_status",
@@ -178,3 +180,20 @@ def set_owner(store: Store, action_id: str, contact_id: str) -> Record:
 def set_due(store: Store, action_id: str, due: date) -> Record:
     """When an action is due."""
     return store.update(action_id, set={"due": due})
+
+
+# ---------------------------------------------------------------- the capture draft
+
+DRAFT = "capture_draft"
+"""The `state` key holding the half-typed capture line (a device setting: it never syncs)."""
+
+
+def save_draft(store: Store, line: str) -> None:
+    """Keep a half-typed capture line, so quitting, a crash or a screen change loses
+    nothing; an empty line clears it."""
+    store.set_state(DRAFT, line if line.strip() else None)
+
+
+def draft(store: Store) -> str | None:
+    """The half-typed capture line kept by `save_draft`, or None."""
+    return store.get_state(DRAFT)

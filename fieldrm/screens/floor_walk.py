@@ -65,6 +65,7 @@ class LogLoaded(Message):
     attendees: list[str]
     entries: list[Record]
     names: dict[str, str]
+    draft: str | None = None
 
 
 @dataclass
@@ -189,6 +190,7 @@ class FloorWalkScreen(FieldrmScreen):
         self.names: dict[str, str] = {}
         self.editing: Record | None = None
         self.typed_lines: dict[str, str] = {}  # record id -> the line typed this session
+        self.draft_restored = False  # the draft is given back once, on the first load
 
     def compose(self) -> ComposeResult:
         yield from self.compose_frame_top()
@@ -265,13 +267,21 @@ class FloorWalkScreen(FieldrmScreen):
         names = names_for(store, refs)
         site = names.get(visit.site_id) if visit else None
         attendees = [names.get(a, a[:8]) for a in visit.attendees] if visit else []
-        self.post_message(LogLoaded(visit, site, attendees, entries, names))
+        draft = None if self.draft_restored else notebook.draft(store)
+        self.post_message(LogLoaded(visit, site, attendees, entries, names, draft))
 
     @on(LogLoaded)
     def show_log(self, message: LogLoaded) -> None:
         self.visit = message.visit
         self.entries = message.entries
         self.names = message.names
+        if not self.draft_restored:
+            self.draft_restored = True
+            if message.draft and not self.capture_input.value:
+                self.capture_input.value = message.draft
+                self.capture_input.cursor_position = len(message.draft)
+            elif self.capture_input.value:
+                self._save_draft(self.capture_input.value)  # typed before the first load
         header = Text(no_wrap=True, overflow="ellipsis")
         if message.visit is None:
             header.append("No open visit", style="bold")
@@ -317,6 +327,8 @@ class FloorWalkScreen(FieldrmScreen):
 
     @on(Input.Changed, "#capture-input")
     def preview_capture(self, event: Input.Changed) -> None:
+        if self.editing is None and self.draft_restored:
+            self._save_draft(event.value)
         if not event.value.strip():
             self.show_preview(None, None)
             return
@@ -335,6 +347,11 @@ class FloorWalkScreen(FieldrmScreen):
             self.post_message(CapturePreviewed(line, None, str(error)))
             return
         self.post_message(CapturePreviewed(line, parsed, None))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="draft")
+    def _save_draft(self, line: str) -> None:
+        # Every change, so a crash loses nothing either; the App waits for it on quit.
+        notebook.save_draft(self.store, line)
 
     @on(CapturePreviewed)
     def show_parsed(self, message: CapturePreviewed) -> None:

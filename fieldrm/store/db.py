@@ -379,11 +379,18 @@ class Store:
         return [self._model(row[0]) for row in rows]
 
     def open_visit(self) -> Record | None:
+        """MY open visit (SPEC §7): one started by this device's user.  A colleague's open
+        visit, received by sync, is never mine: my captures never land in it and it never
+        stops me starting one.  A visit started before `fieldrm login` carries the
+        system's login name, which stays mine after logging in."""
+        mine = sorted({self.user, _user_default()})
         with self.lock:
             row = self.conn.execute(
                 "SELECT data FROM records WHERE kind = 'visit' AND deleted = 0 "
                 "AND json_extract(data, '$.ended_at') IS NULL "
-                "ORDER BY json_extract(data, '$.started_at') DESC LIMIT 1"
+                "AND json_extract(data, '$.created_by') IN (?, ?) "
+                "ORDER BY json_extract(data, '$.started_at') DESC LIMIT 1",
+                [mine[0], mine[-1]],
             ).fetchone()
         return None if row is None else self._model(row[0])
 
