@@ -202,7 +202,11 @@ def run_app() -> None:
     except FieldrmError as error:
         print(f"fieldrm: {error}", file=sys.stderr)
         raise SystemExit(getattr(error, "exit_code", 1)) from None
+    app = FieldrmApp(store)
     try:
-        FieldrmApp(store).run()
+        app.run()
     finally:
         store.close()
+    if app.return_code:
+        # Textual printed what went wrong; the exit code must say so too.
+        raise SystemExit(app.return_code)

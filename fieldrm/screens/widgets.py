@@ -109,9 +109,17 @@ class KeyBar(Static):
 class StatusLine(Static):
     """Always visible: online/offline/no server, last sync, pending changes, conflicts."""
 
+    AGE_EVERY = 15.0
+    """Seconds between redraws, so "last sync 5 min ago" ages while nothing happens."""
+
     def on_mount(self) -> None:
         app: FieldrmApp = self.app  # type: ignore[assignment]
         self.watch(app, "sync_status", self.show_status)
+        self.set_interval(self.AGE_EVERY, self._age, name="status-age")
+
+    def _age(self) -> None:
+        app: FieldrmApp = self.app  # type: ignore[assignment]
+        self.update(status_text(app.sync_status))
 
     def show_status(self, status: SyncStatus) -> None:
         self.update(status_text(status))

@@ -213,3 +213,25 @@ async def test_last_sync_ages_on_the_status_line(store, monkeypatch):
             pilot, lambda: "last sync 1 min ago" in str(status_line.render()), "it ages", 5
         )
 
+
+
+# ---------------------------------------------------------------- 13. the exit code
+
+
+def test_the_app_exits_non_zero_after_a_traceback(store, monkeypatch):
+    from functools import partialmethod
+
+    from textual.app import App
+
+    from fieldrm import app as app_module
+
+    def broken(self) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(app_module.Store, "open", staticmethod(lambda: store))
+    monkeypatch.setattr(app_module.Store, "close", lambda self: None)
+    monkeypatch.setattr(FieldrmApp, "run", partialmethod(App.run, headless=True))
+    monkeypatch.setattr(FieldrmApp, "on_ready", broken)
+    with pytest.raises(SystemExit) as exited:
+        app_module.run_app()
+    assert exited.value.code == 1
