@@ -141,9 +141,7 @@ async def test_done_keeps_the_cursor_on_the_next_row(store):
         keys = [table.coordinate_to_cell_key((row, 0)).row_key.value for row in range(4)]
         assert table.current_key() == keys[2]
         await pilot.press("d")
-        await wait_until(
-            pilot, lambda: store.get(keys[2]).status == "done", "the action is closed"
-        )
+        await wait_until(pilot, lambda: store.get(keys[2]).status == "done", "the action is closed")
         await wait_until(pilot, lambda: keys[2] not in table.rows, "it leaves the open list")
         assert table.cursor_row == 2
         assert table.current_key() == keys[3]
@@ -212,7 +210,6 @@ async def test_last_sync_ages_on_the_status_line(store, monkeypatch):
         await wait_seconds(
             pilot, lambda: "last sync 1 min ago" in str(status_line.render()), "it ages", 5
         )
-
 
 
 # ---------------------------------------------------------------- 13. the exit code
