@@ -25,8 +25,8 @@ from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
 from fieldrm.errors import FieldrmError
-from fieldrm.notebook import start_visit
-from fieldrm.screens.messages import VisitStarted
+from fieldrm.notebook import start_visit, visit_title
+from fieldrm.screens.messages import VisitAlreadyOpen, VisitNotOpen, VisitStarted
 from fieldrm.screens.navigation import NAVIGATION, go_binding, key_of, modes
 from fieldrm.screens.prewarm import PREWARM_DELAY, start_prewarm
 from fieldrm.screens.sync_scheduler import (
@@ -148,17 +148,51 @@ class FieldrmApp(SyncScheduler, App[None]):
     # ------------------------------------------------------------ visits
 
     def action_start_visit(self) -> None:
+        self._check_no_visit_open()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="visit-check")
+    def _check_no_visit_open(self) -> None:
+        visit = self.store.open_visit()
+        if visit is None:
+            self.post_message(VisitNotOpen())
+        else:
+            self.post_message(VisitAlreadyOpen(visit_title(self.store, visit)))
+
+    @on(VisitAlreadyOpen)
+    def refuse_second_visit(self, message: VisitAlreadyOpen) -> None:
+        self.notify(
+            f"A visit is already open: {message.title}. End it first (ctrl+g on the floor walk).",
+            title="Visit already open",
+            severity="warning",
+            markup=False,
+        )
+
+    @on(VisitNotOpen)
+    def plan_visit(self) -> None:
         from fieldrm.screens.start_visit import StartVisitScreen
 
-        self.push_screen(StartVisitScreen(), self._start_visit)
+        self.push_screen(StartVisitScreen(), self._ask_purpose)
 
-    def _start_visit(self, plan: VisitPlan | None) -> None:
-        if plan is not None:
-            self._create_visit(plan)
+    def _ask_purpose(self, plan: VisitPlan | None) -> None:
+        if plan is None:
+            return
+        from fieldrm.screens.prompt import PromptScreen
+
+        def typed(purpose: str | None) -> None:
+            self._create_visit(plan, purpose)
+
+        title = f"Purpose of the visit to {plan.site_name}"
+        self.push_screen(PromptScreen(title, "Enter with nothing typed skips it."), typed)
 
     @work(thread=True, exit_on_error=False, group="write")
-    def _create_visit(self, plan: VisitPlan) -> None:
-        start_visit(self.store, plan.site_id, visit_type=plan.visit_type, attendees=plan.attendees)
+    def _create_visit(self, plan: VisitPlan, purpose: str | None = None) -> None:
+        start_visit(
+            self.store,
+            plan.site_id,
+            visit_type=plan.visit_type,
+            purpose=purpose,
+            attendees=plan.attendees,
+        )
         self.post_message(VisitStarted(plan.site_name))
 
     @on(VisitStarted)

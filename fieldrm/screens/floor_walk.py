@@ -23,7 +23,7 @@ from textual.widgets.data_table import ColumnKey
 
 from fieldrm import notebook
 from fieldrm.capture import Capture, format_capture, mention, parse_capture
-from fieldrm.display import short_time
+from fieldrm.display import short_date, short_time
 from fieldrm.errors import FieldrmError
 from fieldrm.models import Record, label, local_today, now_utc
 from fieldrm.paths import data_dir
@@ -31,7 +31,7 @@ from fieldrm.screens.base import FieldrmScreen
 from fieldrm.screens.choice import ChoiceScreen
 from fieldrm.screens.messages import RecordSaved
 from fieldrm.store import Store
-from fieldrm.store.queries import names_for, visit_log
+from fieldrm.store.queries import names_for, recent_visits, visit_log
 
 
 def line_for(record: Record, names: dict[str, str]) -> str:
@@ -87,6 +87,22 @@ class CaptureFailed(Message):
 @dataclass
 class ReportExported(Message):
     path: str
+
+
+@dataclass
+class VisitsListed(Message):
+    visits: list[tuple[Record, str]]
+
+
+def visit_choice(visit: Record, site: str) -> str:
+    """`2026-11-20 Kolkata · site visit · QBR prep (open)`: a visit by site, date and
+    purpose, never by id."""
+    text = f"{short_date(visit.started_at)} {site} · {label(visit.visit_type or 'visit')}"
+    if visit.purpose:
+        text += f" · {' '.join(visit.purpose.split())[:50]}"
+    if visit.ended_at is None:
+        text += "  (open)"
+    return text
 
 
 class ContactSuggester(Suggester):
@@ -171,14 +187,14 @@ class FloorWalkScreen(FieldrmScreen):
             "ctrl+o",
             "export_report",
             "Export report",
-            tooltip="Write the open visit's report (Markdown, JSON or CSV) to a file.",
+            tooltip="Write a visit's report, open or past (Markdown, JSON or CSV), to a file.",
             id="export-visit-report",
         ),
         Binding(
             "ctrl+g",
             "end_visit",
             "End visit",
-            tooltip="Close the open visit (its log stays).",
+            tooltip="Close the open visit, after asking (with an optional summary).",
             id="end-visit",
         ),
     ]
@@ -237,13 +253,13 @@ class FloorWalkScreen(FieldrmScreen):
 
     def palette_commands(self) -> list[tuple[str, str, Any]]:
         return [
-            ("visit: Export report", "Write the open visit's report", self.action_export_report),
+            ("visit: Export report", "Write a visit's report", self.action_export_report),
             ("visit: End visit", "Close the open visit", self.action_end_visit),
             ("capture: Edit last entry", "Correct the last entry", self.action_edit_last),
         ]
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("export_report", "end_visit"):
+        if action == "end_visit":
             return True if self.visit is not None else None
         if action == "cancel_edit":
             return self.editing is not None
@@ -453,19 +469,52 @@ class FloorWalkScreen(FieldrmScreen):
     # ------------------------------------------------------------ the visit
 
     def action_end_visit(self) -> None:
-        if self.visit is not None:
-            self._end_visit()
+        if self.visit is None:
+            return
+        from fieldrm.screens.prompt import PromptScreen
+
+        def answered(summary: str | None) -> None:
+            if summary is not None:  # Escape keeps the visit open
+                self._end_visit(summary or None)
+
+        self.app.push_screen(
+            PromptScreen(
+                "End the visit? Its summary (optional):",
+                "Enter ends the visit (with nothing typed: no summary) · Escape keeps it open",
+                empty_ok=True,
+            ),
+            answered,
+        )
 
     @work(thread=True, exit_on_error=False, group="write")
-    def _end_visit(self) -> None:
-        record = notebook.end_visit(self.store)
-        self.post_message(RecordSaved(record, ""))
+    def _end_visit(self, summary: str | None) -> None:
+        record = notebook.end_visit(self.store, summary=summary)
+        self.post_message(RecordSaved(record, "Visit ended."))
 
     def action_export_report(self) -> None:
-        if self.visit is None:
-            self.notify("No open visit to report on.", markup=False)
+        self._list_visits()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="load")
+    def _list_visits(self) -> None:
+        self.post_message(VisitsListed(recent_visits(self.store)))
+
+    @on(VisitsListed)
+    def choose_visit(self, message: VisitsListed) -> None:
+        if not message.visits:
+            self.notify("No visit to report on yet.", markup=False)
             return
-        visit_id = self.visit.id
+        choices = [(visit.id, visit_choice(visit, site)) for visit, site in message.visits]
+
+        def chosen_visit(visit_id: str | None) -> None:
+            if visit_id:
+                self._choose_format(visit_id)
+
+        self.app.push_screen(
+            ChoiceScreen("Export the report of which visit?", choices, "visit-options"),
+            chosen_visit,
+        )
+
+    def _choose_format(self, visit_id: str) -> None:
         choices = [("md", "Markdown"), ("json", "JSON"), ("csv", "CSV")]
 
         def chosen(fmt: str | None) -> None:

@@ -68,3 +68,15 @@ class VisitStarted(Message):
     """A worker opened a visit at this site."""
 
     site_name: str
+
+
+@dataclass
+class VisitAlreadyOpen(Message):
+    """ctrl+n found my visit open: it is said, and nothing is ended behind the RM's back."""
+
+    title: str
+
+
+@dataclass
+class VisitNotOpen(Message):
+    """ctrl+n found no visit of mine open: the site can be chosen."""

@@ -396,3 +396,19 @@ def open_conflict_count(store: Store) -> int:
 def read_counts(store: Store) -> tuple[int, int, str | None]:
     """(pending changes, open conflicts, last sync) from the store."""
     return store.pending_count(), open_conflict_count(store), store.get_state("last_sync")
+
+
+# ---------------------------------------------------------------- visits to choose from
+
+
+def recent_visits(store: Store, limit: int = 30) -> list[tuple[Record, str]]:
+    """Visits newest first (open or past), each with its site's name: what a person picks
+    a visit from, by site, date and purpose, never by id."""
+    visits = _records(
+        store,
+        "SELECT data FROM records WHERE kind = 'visit' AND deleted = 0 "
+        "ORDER BY json_extract(data, '$.started_at') DESC LIMIT ?",
+        [limit],
+    )
+    names = names_for(store, [visit.site_id for visit in visits])
+    return [(visit, names.get(visit.site_id, "?")) for visit in visits]

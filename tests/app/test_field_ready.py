@@ -232,3 +232,79 @@ def test_the_app_exits_non_zero_after_a_traceback(store, monkeypatch):
     with pytest.raises(SystemExit) as exited:
         app_module.run_app()
     assert exited.value.code == 1
+
+
+# ---------------------------------------------------------------- 7. visits: start, end
+
+
+def open_a_visit(store):
+    site = store.list("site", limit=1)[0]
+    return store.create("visit", {"site_id": site.id, "started_at": "2026-11-23T08:00:00Z"})
+
+
+async def test_ctrl_n_with_a_visit_open_refuses_and_leaves_it_open(store):
+    visit = open_a_visit(store)
+    app = FieldrmApp(store, start_mode="today")
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await pilot.press("ctrl+n")
+        await wait_until(
+            pilot,
+            lambda: any("already open" in n.message for n in app._notifications),  # noqa: SLF001
+            "the refusal is said",
+        )
+        assert not app.screen.query("#site-input")  # no dialog to pick a site in
+    assert store.get(visit.id).ended_at is None
+    assert [v.id for v in store.list("visit") if v.ended_at is None] == [visit.id]
+
+
+async def test_a_visit_asks_its_purpose_when_it_starts(store):
+    app = FieldrmApp(store, start_mode="today")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+n")
+        await type_text(pilot, "kolk")
+        options = app.screen.query_one("#site-options")
+        await wait_until(pilot, lambda: options.option_count == 1, "one site matches")
+        await pilot.press("enter")
+        attendees = app.screen.query_one("#attendee-list")
+        await wait_until(pilot, lambda: attendees.option_count > 1, "the site's people")
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: app.screen.query("#prompt-input"), "purpose is asked")
+        await type_text(pilot, "Monthly QA calibration")
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: store.open_visit() is not None, "the visit is saved")
+    assert store.open_visit().purpose == "Monthly QA calibration"
+
+
+async def test_ending_a_visit_asks_to_confirm_with_a_summary(store):
+    visit = open_a_visit(store)
+    app = FieldrmApp(store, start_mode="floor")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: app.screen.visit is not None, "the visit shows")
+        await pilot.press("ctrl+g")
+        await wait_until(pilot, lambda: app.screen.query("#prompt-input"), "it asks first")
+        await pilot.press("escape")  # changed my mind
+        await pilot.pause()
+        assert store.get(visit.id).ended_at is None
+        await pilot.press("ctrl+g")
+        await wait_until(pilot, lambda: app.screen.query("#prompt-input"), "it asks again")
+        await type_text(pilot, "Staffing fine, QA behind")
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: store.get(visit.id).ended_at is not None, "ended")
+    assert store.get(visit.id).summary == "Staffing fine, QA behind"
+
+
+async def test_a_past_visit_can_be_exported_from_the_floor_walk(store, _isolated_home):
+    app = FieldrmApp(store, start_mode="floor")  # the demo has only past visits
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+o")
+        await wait_until(pilot, lambda: app.screen.query("#visit-options"), "visits listed")
+        await pilot.press("enter")  # the latest visit
+        await wait_until(
+            pilot, lambda: not app.screen.query("#visit-options"), "the format choice opens"
+        )
+        await pilot.press("enter")  # Markdown
+        reports = _isolated_home / "reports"
+        await wait_until(pilot, lambda: reports.exists() and any(reports.iterdir()), "written")
+    body = next(reports.iterdir()).read_text()
+    latest = max(store.list("visit"), key=lambda v: str(v.started_at))
+    assert str(latest.purpose or "") in body
