@@ -80,3 +80,13 @@ class VisitAlreadyOpen(Message):
 @dataclass
 class VisitNotOpen(Message):
     """ctrl+n found no visit of mine open: the site can be chosen."""
+
+
+@dataclass
+class OutsideWrite(Message):
+    """The database's data_version, read to notice writes by another process (the CLI)."""
+
+    version: int
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, OutsideWrite)

@@ -19,13 +19,14 @@ from fieldrm.errors import FieldrmError
 from fieldrm.models import format_timestamp, now_utc
 from fieldrm.screens.messages import (
     CountsRead,
+    OutsideWrite,
     SyncCompleted,
     SyncFailed,
     SyncSkipped,
     SyncStarted,
 )
 from fieldrm.screens.navigation import key_of
-from fieldrm.store.queries import read_counts
+from fieldrm.store.queries import outside_writes, read_counts
 
 if TYPE_CHECKING:
     from textual.app import App
@@ -45,6 +46,8 @@ FIRST_SYNC_DELAY = 0.3
 """Seconds after the first frame before the start-up sync."""
 SYNC_AFTER_EDIT = 3.0
 """Seconds after a local edit before it is pushed (edits in a burst go together)."""
+WATCH_EVERY = 1.0
+"""Seconds between looks for writes by another process (the CLI) on this device."""
 HISTORY_LINES = 200
 """Sync log lines kept for the Sync screen."""
 SOONEST = 0.05
@@ -86,6 +89,7 @@ class SyncScheduler(_AppBase):
     _failed_syncs = 0
     _sync_timer: Timer | None = None
     _sync_again = False
+    _outside_version: int | None = None
 
     @property
     def sync_history(self) -> tuple[str, ...]:
@@ -97,6 +101,8 @@ class SyncScheduler(_AppBase):
         # Importing the HTTP client in a worker thread would otherwise compete (GIL) with
         # drawing the first screen.
         self.set_timer(FIRST_SYNC_DELAY, self.sync_now, name="first-sync")
+        self._look_for_outside_writes()  # the baseline: later changes are another's writes
+        self.set_interval(WATCH_EVERY, self._look_for_outside_writes, name="outside-writes")
 
     def stop_syncing(self) -> None:
         if self._sync_timer is not None:
@@ -108,6 +114,19 @@ class SyncScheduler(_AppBase):
         self.refresh_counts()
         if self.sync_status.connection in ("online", "syncing"):
             self._schedule_sync(self.sync_after_edit)
+
+    # ------------------------------------------------------------ another process writes
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="watch")
+    def _look_for_outside_writes(self) -> None:
+        self.post_message(OutsideWrite(outside_writes(self.store)))
+
+    def on_outside_write(self, message: OutsideWrite) -> None:
+        seen, self._outside_version = self._outside_version, message.version
+        if seen is not None and seen != message.version:
+            # The CLI wrote on this device: screens reload, the status line recounts.
+            self.data_version += 1
+            self.refresh_counts()
 
     # ------------------------------------------------------------ the status line
 

@@ -412,3 +412,9 @@ def recent_visits(store: Store, limit: int = 30) -> list[tuple[Record, str]]:
     )
     names = names_for(store, [visit.site_id for visit in visits])
     return [(visit, names.get(visit.site_id, "?")) for visit in visits]
+
+
+def outside_writes(store: Store) -> int:
+    """SQLite's `data_version`: it changes when another connection (another process, such
+    as `fieldrm capture`) commits to the device's database, never for this one's writes."""
+    return int(_rows(store, "PRAGMA data_version")[0][0])

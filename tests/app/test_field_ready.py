@@ -308,3 +308,24 @@ async def test_a_past_visit_can_be_exported_from_the_floor_walk(store, _isolated
     body = next(reports.iterdir()).read_text()
     latest = max(store.list("visit"), key=lambda v: str(v.started_at))
     assert str(latest.purpose or "") in body
+
+
+# ---------------------------------------------------------------- 8. another process writes
+
+
+async def test_screens_follow_a_cli_write_on_the_same_device(store):
+    from fieldrm.store import Store
+
+    app = FieldrmApp(store, start_mode="actions")
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.screen.query_one("#record-table", PagedTable)
+        await wait_until(pilot, lambda: table.row_count > 0, "the actions are listed")
+        other = Store.open()  # what `fieldrm capture` opens: the same file, its own connection
+        try:
+            record, _ = notebook.capture(other, "> call the vendor about headsets ^tomorrow")
+        finally:
+            other.close()
+        await wait_seconds(pilot, lambda: record.id in table.rows, "the list shows it", 5)
+        await wait_seconds(
+            pilot, lambda: app.sync_status.pending == store.pending_count(), "recounted", 5
+        )
