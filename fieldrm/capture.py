@@ -29,7 +29,7 @@ The grammar, with the choices the SPEC leaves open:
 - `^date` is a due date on an action (`models.parse_due`: `2026-12-01`, `fri`, `+3d`,
   `tomorrow`); a bad date, a second date or a date on another kind stays in the text,
   with a warning.
-- A question may end with `(asked_by: team 7)`, which fills `asked_by`.
+- A question may carry `(asked_by: team 7)` anywhere, which fills `asked_by`.
 - Trailing punctuation after markup (`@Priya,`) stays in the text.
 
 Parsing never loses text: whatever is not recognized markup stays in `text`, in order,
@@ -76,7 +76,7 @@ _CORES = {
     "@": re.compile(r"[^\W\d_][\w.\-']*", re.UNICODE),
     "^": re.compile(r"[+\w][\w\-]*", re.UNICODE),
 }
-_ASKED_BY = re.compile(r"\(\s*asked[ _]by\s*:\s*([^()]*?)\s*\)\s*$", re.IGNORECASE)
+_ASKED_BY = re.compile(r"\(\s*asked[ _]by\s*:\s*([^()]*?)\s*\)", re.IGNORECASE)
 
 _CATEGORIES = {member.value for member in Category}
 _SEVERITIES = {member.value for member in Severity}
@@ -304,7 +304,7 @@ def parse_capture(
         match = _ASKED_BY.search(body)
         if match and match.group(1):
             parser.values["asked_by"] = match.group(1)
-            body = body[: match.start()].rstrip()
+            body = f"{body[: match.start()].rstrip()} {body[match.end() :].lstrip()}".strip()
     for token in _TOKEN.findall(body):
         parser.word(token)
     if parser.content_words == 0:
