@@ -27,7 +27,7 @@ from textual.worker import Worker, WorkerState
 from fieldrm.errors import FieldrmError
 from fieldrm.notebook import start_visit, visit_title
 from fieldrm.screens.messages import VisitAlreadyOpen, VisitNotOpen, VisitStarted
-from fieldrm.screens.navigation import NAVIGATION, go_binding, key_of, modes
+from fieldrm.screens.navigation import NAVIGATION, OPENS_IN, go_binding, key_of, modes
 from fieldrm.screens.prewarm import PREWARM_DELAY, start_prewarm
 from fieldrm.screens.sync_scheduler import (
     RETRY_DELAYS,
@@ -200,6 +200,24 @@ class FieldrmApp(SyncScheduler, App[None]):
         self.notify(f"Visit to {message.site_name} started.", title="Visit", markup=False)
         self.records_changed()
         self.switch_mode("floor")
+
+    # ------------------------------------------------------------ opening a record
+
+    def open_record(self, record: Any) -> None:
+        """Open what Search found or a Today panel shows: in its own screen, with the cursor
+        on it (questions, actions, contacts), else as a card."""
+        mode = OPENS_IN.get(record.kind)
+        if mode is None:
+            from fieldrm.screens.record_card import RecordCard
+
+            self.push_screen(RecordCard(record))
+            return
+        self.switch_mode(mode)
+        self.call_after_refresh(self._show_opened, mode, record)
+
+    def _show_opened(self, mode: str, record: Any) -> None:
+        if self.current_mode == mode and hasattr(self.screen, "show_record"):
+            self.screen.show_record(record)
 
     # ------------------------------------------------------------ keys and palette
 

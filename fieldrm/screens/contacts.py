@@ -153,6 +153,10 @@ class ContactsScreen(FieldrmScreen):
         if event.node.data:
             self._load_contact(event.node.data)
 
+    def show_record(self, record: Any) -> None:
+        """Show a contact opened from Search or Today: its card, timeline and org chart."""
+        self._load_contact(record.id)
+
     @work(thread=True, exclusive=True, exit_on_error=False, group="load")
     def _load_contact(self, contact_id: str) -> None:
         self.post_message(ContactLoaded(contact_detail(self.store, contact_id)))

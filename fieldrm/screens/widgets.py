@@ -199,13 +199,14 @@ class PagedTable(DataTable):
         for label, width in self._column_spec:
             self.add_column(label, width=width, key=label.lower())
 
-    def load(self, fetch: Fetch, keep: bool = True) -> None:
-        """Replace the rows with `fetch`'s first page (keeping the cursor's row if asked)."""
+    def load(self, fetch: Fetch, keep: bool = True, select: str | None = None) -> None:
+        """Replace the rows with `fetch`'s first page (keeping the cursor's row if asked,
+        or putting it on the row `select` names)."""
         self._fetch = fetch
         self._generation += 1
         self._exhausted = False
         self._loading = True
-        self._keep_key = self.current_key() if keep else None
+        self._keep_key = select or (self.current_key() if keep else None)
         self._keep_row = self.cursor_row if keep else 0
         self._fetch_page(self._generation, 0)
 

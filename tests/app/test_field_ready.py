@@ -10,6 +10,7 @@ import threading
 import time
 
 import pytest
+from textual.widgets import DataTable
 
 from fieldrm import notebook
 from fieldrm.app import FieldrmApp
@@ -329,3 +330,28 @@ async def test_screens_follow_a_cli_write_on_the_same_device(store):
         await wait_seconds(
             pilot, lambda: app.sync_status.pending == store.pending_count(), "recounted", 5
         )
+
+
+# ---------------------------------------------------------------- 10. search opens a result
+
+
+async def test_search_detail_reads_as_names_and_enter_opens_the_question(store):
+    question = next(q for q in store.list("question") if q.escalated_to)
+    owner = store.get(question.escalated_to).name
+    word = max(question.text.split(), key=len)
+    app = FieldrmApp(store, start_mode="search")
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.screen.query_one("#search-results", DataTable)
+        await type_text(pilot, word)
+        await wait_until(pilot, lambda: question.id in table.rows, "the question is found")
+        await pilot.press("down")
+        table.move_cursor(row=table.get_row_index(question.id))
+        detail = app.screen.query_one("#search-detail")
+        await wait_until(pilot, lambda: owner in str(detail.render()), "names, not ids")
+        shown = str(detail.render())
+        assert question.escalated_to not in shown and question.id not in shown
+        assert "T09:" not in shown and "Z" not in shown.split()  # no raw ISO stamps
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: app.current_mode == "questions", "it opens")
+        listed = app.screen.query_one("#record-table", PagedTable)
+        await wait_until(pilot, lambda: listed.current_key() == question.id, "on the question")
