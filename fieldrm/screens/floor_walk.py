@@ -226,26 +226,39 @@ class FloorWalkScreen(FieldrmScreen):
 
     def on_mount(self) -> None:
         log = self.query_one("#visit-log", DataTable)
+        width = self.app.size.width
         log.add_column("Time", width=5, key="time")
         log.add_column("Kind", width=11, key="kind")
-        log.add_column("Marks", width=26, key="marks")
-        log.add_column("Text", width=self._text_width(self.app.size.width), key="text")
+        log.add_column("Marks", width=self._marks_width(width), key="marks")
+        log.add_column("Text", width=self._text_width(width), key="text")
         self.show_preview(None, None)
 
     def on_screen_resume(self) -> None:
         self.query_one("#capture-input", Input).focus()
 
-    @staticmethod
-    def _text_width(screen_width: int) -> int:
-        # The other columns take 5 + 11 + 26 cells, and each column 2 cells of padding.
-        return max(20, screen_width - 42 - 8 - 2)
+    NARROW = 100
+    """Below this many columns the marks column narrows, so the text keeps ~40 cells."""
+
+    @classmethod
+    def _marks_width(cls, screen_width: int) -> int:
+        return 14 if screen_width < cls.NARROW else 26
+
+    @classmethod
+    def _text_width(cls, screen_width: int) -> int:
+        # The other columns take 5 + 11 + marks cells, and each column 2 cells of padding.
+        return max(20, screen_width - 16 - cls._marks_width(screen_width) - 8 - 2)
 
     def on_resize(self, event: events.Resize) -> None:
         log = self.query_one("#visit-log", DataTable)
-        text_column = log.columns.get(ColumnKey("text"))
-        if text_column is not None:
-            text_column.width = self._text_width(event.size.width)
-            log.refresh(layout=True)
+        widths = {
+            "marks": self._marks_width(event.size.width),
+            "text": self._text_width(event.size.width),
+        }
+        for key, width in widths.items():
+            column = log.columns.get(ColumnKey(key))
+            if column is not None:
+                column.width = width
+        log.refresh(layout=True)
 
     @property
     def capture_input(self) -> CaptureInput:

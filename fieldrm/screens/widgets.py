@@ -20,6 +20,10 @@ if TYPE_CHECKING:
     from fieldrm.app import FieldrmApp
 
 
+NARROW = 100
+"""Below this many columns the bars go compact (80x24 terminals): every key still shows."""
+
+
 class NavBar(Static):
     """The screens and their F-keys, the current one highlighted."""
 
@@ -28,12 +32,21 @@ class NavBar(Static):
         self.current = current
 
     def on_mount(self) -> None:
+        self.show_screens(self.app.size.width)
+
+    def on_resize(self, event: Any) -> None:
+        self.show_screens(event.size.width)
+
+    def show_screens(self, width: int) -> None:
         text = Text(no_wrap=True, overflow="ellipsis")
-        text.append(" fieldrm ", style="bold reverse")
+        narrow = width < NARROW
+        if not narrow:
+            text.append(" fieldrm ", style="bold reverse")
         for destination in NAVIGATION:
             style = "bold reverse" if destination.mode == self.current else ""
+            name = f"{destination.key.upper()} {destination.title}"
             text.append(" ")
-            text.append(f" {destination.key.upper()} {destination.title} ", style=style)
+            text.append(name if narrow else f" {name} ", style=style)
         self.update(text)
 
 
@@ -75,7 +88,11 @@ class KeyBar(Static):
         if screen is self.screen:
             self.show_keys()
 
+    def on_resize(self, event: Any) -> None:
+        self.show_keys()
+
     def show_keys(self) -> None:
+        compact = self.app.size.width < NARROW
         text = Text(no_wrap=True, overflow="ellipsis")
         spans: list[tuple[int, int, str, Any]] = []
         tips: list[str] = []
@@ -87,8 +104,10 @@ class KeyBar(Static):
             seen.add(binding.action)
             key = self.app.get_key_display(binding)
             start = len(text)
+            description = binding.description.split()[0] if compact else binding.description
             text.append(f" {key} ", style="bold" if enabled else "dim")
-            text.append(f"{binding.description} ", style="" if enabled else "dim strike")
+            text.append(f"{description}", style="" if enabled else "dim strike")
+            text.append("" if compact else " ")
             spans.append((start, len(text), binding.action, node))
             tips.append(f"{key}: {tooltip or binding.description}")
         palette = active.get(self.app.COMMAND_PALETTE_BINDING)

@@ -355,3 +355,23 @@ async def test_search_detail_reads_as_names_and_enter_opens_the_question(store):
         await wait_until(pilot, lambda: app.current_mode == "questions", "it opens")
         listed = app.screen.query_one("#record-table", PagedTable)
         await wait_until(pilot, lambda: listed.current_key() == question.id, "on the question")
+
+
+# ---------------------------------------------------------------- 12. 80x24
+
+
+async def test_at_80_by_24_the_floor_walk_text_and_every_key_fit(store):
+    from fieldrm.screens.widgets import KeyBar, NavBar
+
+    app = FieldrmApp(store, start_mode="floor")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: app.screen.visit is None, "the floor walk loads")
+        log = app.screen.query_one("#visit-log", DataTable)
+        text_column = next(c for c in log.columns.values() if c.key.value == "text")
+        assert text_column.width >= 38
+        key_bar = str(app.screen.query_one(KeyBar).render())
+        assert len(key_bar) <= 80
+        for key in ("^o", "^g", "^q", "f1", "^r", "^p"):
+            assert key in key_bar, key
+        nav = str(app.screen.query_one(NavBar).render())
+        assert len(nav) <= 80 and "F8" in nav
