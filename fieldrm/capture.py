@@ -169,6 +169,14 @@ class _Parser:
             self.warnings.append(
                 f"{token}: category is already {self.values['category']}: kept as a tag"
             )
+        else:
+            import difflib  # only for a word that is not a category: keeps capture's start light
+
+            close = difflib.get_close_matches(word, list(_CATEGORIES), n=1, cutoff=0.8)
+            if close:
+                self.warnings.append(
+                    f"{token} is not a category: did you mean #{close[0]}? kept as a tag"
+                )
         if word not in self.tags:
             self.tags.append(word)
         return True
@@ -186,12 +194,14 @@ class _Parser:
     def bang(self, token: str, core: str) -> bool:
         word = core.lower()
         if self.kind == "observation":
+            word = unique_prefix(word, _SEVERITIES_ORDER)
             if word in _SEVERITIES:
                 return self.first(token, "severity", word)
             self.warnings.append(
                 f"{token} is not a severity ({', '.join(_SEVERITIES_ORDER)}): kept as text"
             )
         elif self.kind == "action":
+            word = unique_prefix(word, list(_PRIORITIES))
             if word in _PRIORITIES:
                 return self.first(token, "priority", _PRIORITIES[word])
             self.warnings.append(
@@ -261,6 +271,14 @@ class _Parser:
 
 
 _SEVERITIES_ORDER = [member.value for member in Severity]
+
+
+def unique_prefix(word: str, choices: list[str]) -> str:
+    """The one choice `word` starts (`con` -> `concern`), else `word` itself."""
+    if word in choices:
+        return word
+    matches = [choice for choice in choices if choice.startswith(word)]
+    return matches[0] if len(matches) == 1 else word
 
 
 def _names_equal(typed: str, name: str) -> bool:
