@@ -25,7 +25,7 @@ from fieldrm import notebook
 from fieldrm.capture import Capture, format_capture, mention, parse_capture
 from fieldrm.display import short_date, short_time
 from fieldrm.errors import FieldrmError
-from fieldrm.models import Record, label, local_today, now_utc
+from fieldrm.models import Category, Priority, Record, Severity, label, local_today, now_utc
 from fieldrm.paths import data_dir
 from fieldrm.screens.base import FieldrmScreen
 from fieldrm.screens.choice import ChoiceScreen
@@ -106,25 +106,59 @@ def visit_choice(visit: Record, site: str) -> str:
 
 
 class ContactSuggester(Suggester):
-    """Completes the `@name` being typed at the end of the line to a contact's full name."""
+    """Completes the word being typed at the end of the line: `@name` to a contact's full
+    name (the visit's attendees first, then the site's people), `#cat` to a category,
+    `!con` to a severity (a priority on an action line).  `matches` keeps every candidate
+    line, so Tab can cycle through them."""
 
     def __init__(self, store: Store) -> None:
         # No cache: contacts change while the app runs.  Case-sensitive, because accepting
         # a suggestion replaces the typed value with it.
         super().__init__(use_cache=False, case_sensitive=True)
         self.store = store
+        self.visit: Record | None = None  # set by the screen: whose people come first
+        self.matches: dict[str, list[str]] = {}
 
     async def get_suggestion(self, value: str) -> str | None:
         head, _, word = value.rpartition(" ")
-        if not word.startswith("@") or len(word) < 2:
+        if len(word) < 2 or word[0] not in "@#!":
             return None
-        prefix = word[1:].replace("_", " ").replace(".", " ")
+        start = head + " " if head else ""
+        if word[0] == "@":
+            names = await self._contacts(word[1:])
+            lines = [start + mention(name) for name in names]
+        else:
+            choices = _vocabulary(word[0], value)
+            lines = [start + word[0] + c for c in choices if c.startswith(word[1:].lower())]
+        lines = [line for line in lines if line != value]
+        self.matches = {value: lines}  # only the newest value is asked about
+        return lines[0] if lines else None
+
+    async def _contacts(self, typed: str) -> list[str]:
+        prefix = typed.replace("_", " ").replace(".", " ")
         # The lookup is SQL: run it off the event loop.
-        found = await asyncio.to_thread(self.store.contacts_matching, prefix, 5)
-        for contact in found:
-            if contact.name.lower().startswith(prefix.lower()):
-                return (head + " " if head else "") + mention(contact.name)
-        return None
+        found = await asyncio.to_thread(self.store.contacts_matching, prefix, 20)
+        visit = self.visit
+        attendees = list(visit.attendees) if visit is not None else []
+        site_id = visit.site_id if visit is not None else None
+
+        def rank(contact: Record) -> int:
+            if contact.id in attendees:
+                return 0
+            return 1 if site_id and getattr(contact, "site_id", None) == site_id else 2
+
+        starting = [c for c in found if c.name.lower().startswith(prefix.lower())]
+        return [c.name for c in sorted(starting, key=rank)]
+
+
+def _vocabulary(sigil: str, line: str) -> list[str]:
+    """What `#` or `!` completes to on this line: categories; severities, or priorities on
+    an action line."""
+    if sigil == "#":
+        return [member.value for member in Category]
+    if line.lstrip().startswith(">"):
+        return [member.value for member in Priority]
+    return [member.value for member in Severity]
 
 
 class CaptureInput(Input):
@@ -144,7 +178,7 @@ class CaptureInput(Input):
             "tab",
             "accept_suggestion",
             "Complete",
-            tooltip="Complete the @name being typed.",
+            tooltip="Complete the @name, #category or !severity being typed; again: the next.",
             show=False,
             id="complete-contact",
         ),
@@ -162,8 +196,18 @@ class CaptureInput(Input):
         if event.input is self:
             self.suggestion = ""
 
+    cycle: tuple[str, ...] = ()
+    """The candidate lines the last Tab chose from: Tab again takes the next."""
+
     def action_accept_suggestion(self) -> None:
+        if self.value in self.cycle and len(self.cycle) > 1:
+            self.value = self.cycle[(self.cycle.index(self.value) + 1) % len(self.cycle)]
+            self.cursor_position = len(self.value)
+            return
         if self.suggestion and len(self.suggestion) > len(self.value):
+            suggester = self.suggester
+            matches = getattr(suggester, "matches", {}).get(self.value) or [self.suggestion]
+            self.cycle = tuple(matches)
             self.value = self.suggestion
             self.cursor_position = len(self.value)
 
@@ -304,6 +348,9 @@ class FloorWalkScreen(FieldrmScreen):
         self.visit = message.visit
         self.entries = message.entries
         self.names = message.names
+        suggester = self.capture_input.suggester
+        if isinstance(suggester, ContactSuggester):
+            suggester.visit = message.visit
         if not self.draft_restored:
             self.draft_restored = True
             if message.draft and not self.capture_input.value:

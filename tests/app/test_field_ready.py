@@ -375,3 +375,42 @@ async def test_at_80_by_24_the_floor_walk_text_and_every_key_fit(store):
             assert key in key_bar, key
         nav = str(app.screen.query_one(NavBar).render())
         assert len(nav) <= 80 and "F8" in nav
+
+
+# ---------------------------------------------------------------- completion
+
+
+async def test_tab_completes_categories_and_severities(store):
+    app = FieldrmApp(store, start_mode="floor")
+    async with app.run_test(size=SIZE) as pilot:
+        line = app.screen.query_one(CaptureInput)
+        await type_text(pilot, "Nesting batch behind #trai")
+        await wait_until(pilot, lambda: bool(line.suggestion), "a category is suggested")
+        await pilot.press("tab")
+        assert line.value == "Nesting batch behind #training"
+        await type_text(pilot, " !con")
+        await wait_until(pilot, lambda: bool(line.suggestion), "a severity is suggested")
+        await pilot.press("tab")
+        assert line.value == "Nesting batch behind #training !concern"
+
+
+async def test_at_offers_the_visits_attendees_first_and_tab_cycles(store):
+    site = store.resolve("Manila Ortigas", ["site"])
+    rowena = store.resolve("Rowena Bautista", ["contact"]).id
+    store.create(
+        "visit",
+        {"site_id": site.id, "started_at": "2026-11-23T08:00:00Z", "attendees": [rowena]},
+    )
+    app = FieldrmApp(store, start_mode="floor")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: app.screen.visit is not None, "the visit is loaded")
+        line = app.screen.query_one(CaptureInput)
+        await type_text(pilot, "Spoke with @R")
+        await wait_until(pilot, lambda: bool(line.suggestion), "a name is suggested")
+        await pilot.press("tab")
+        assert line.value == "Spoke with @Rowena_Bautista"  # the attendee, not R… first
+        await pilot.press("tab")
+        second = line.value
+        assert second.startswith("Spoke with @R") and second != "Spoke with @Rowena_Bautista"
+        await pilot.press("tab", "tab", "tab")  # four R names: round to the first again
+        assert line.value == "Spoke with @Rowena_Bautista"
