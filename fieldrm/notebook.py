@@ -29,6 +29,7 @@ __all__ = [
     "escalate_question",
     "raise_action",
     "recapture",
+    "revert",
     "save_draft",
     "set_due",
     "set_owner",
@@ -197,3 +198,36 @@ def save_draft(store: Store, line: str) -> None:
 def draft(store: Store) -> str | None:
     """The half-typed capture line kept by `save_draft`, or None."""
     return store.get_state(DRAFT)
+
+
+# ---------------------------------------------------------------- undo
+
+
+def revert(store: Store, before: Record | None, record_id: str) -> Record:
+    """Put a record back as it was in `before` (None: it did not exist, so it is deleted);
+    one change that syncs like any other.  The undo of the floor walk's last change."""
+    from fieldrm.models import kind_info
+
+    if before is None:
+        return store.delete(record_id)
+    old, current = before.to_json(), store.get(record_id).to_json()
+    scalars: dict[str, Any] = {}
+    added: dict[str, list[Any]] = {}
+    removed: dict[str, list[Any]] = {}
+    for name, info in kind_info(before.kind).fields.items():
+        if info.is_set:
+            gained, lost = set_delta(current.get(name), old.get(name))
+            if gained:
+                added[name] = gained
+            if lost:
+                removed[name] = lost
+        elif old.get(name) != current.get(name):
+            scalars[name] = old.get(name)
+    was_deleted = bool(old.get("deleted"))
+    return store.update(
+        record_id,
+        set=scalars,
+        add=added,
+        remove=removed,
+        deleted=was_deleted if was_deleted != bool(current.get("deleted")) else None,
+    )

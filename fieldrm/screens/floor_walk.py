@@ -90,6 +90,13 @@ class ReportExported(Message):
 
 
 @dataclass
+class EntryChanged(Message):
+    """What the last change can be undone to: (the record before, or None, and its id)."""
+
+    undo: list[tuple[Record | None, str]]
+
+
+@dataclass
 class VisitsListed(Message):
     visits: list[tuple[Record, str]]
 
@@ -175,6 +182,38 @@ class CaptureInput(Input):
             id="edit-last-entry",
         ),
         Binding(
+            "ctrl+up",
+            "screen.select_entry(-1)",
+            "Older entry",
+            tooltip="Select an older entry in the log (↑ then edits it).",
+            show=False,
+            id="select-older-entry",
+        ),
+        Binding(
+            "ctrl+down",
+            "screen.select_entry(1)",
+            "Newer entry",
+            tooltip="Select a newer entry in the log.",
+            show=False,
+            id="select-newer-entry",
+        ),
+        Binding(
+            "ctrl+delete",
+            "screen.delete_entry",
+            "Delete entry",
+            tooltip="Delete the selected entry (the last one when none is selected).",
+            show=False,
+            id="delete-entry",
+        ),
+        Binding(
+            "ctrl+z",
+            "screen.undo",
+            "Undo",
+            tooltip="Undo the last change made on this screen (a save, an edit, a delete).",
+            show=False,
+            id="undo-last-change",
+        ),
+        Binding(
             "tab",
             "accept_suggestion",
             "Complete",
@@ -251,6 +290,7 @@ class FloorWalkScreen(FieldrmScreen):
         self.editing: Record | None = None
         self.typed_lines: dict[str, str] = {}  # record id -> the line typed this session
         self.draft_restored = False  # the draft is given back once, on the first load
+        self.undo_to: list[tuple[Record | None, str]] = []  # the last change, to undo
 
     def compose(self) -> ComposeResult:
         yield from self.compose_frame_top()
@@ -313,6 +353,9 @@ class FloorWalkScreen(FieldrmScreen):
             ("visit: Export report", "Write a visit's report", self.action_export_report),
             ("visit: End visit", "Close the open visit", self.action_end_visit),
             ("capture: Edit last entry", "Correct the last entry", self.action_edit_last),
+            ("capture: Select an older entry", "ctrl+up", lambda: self.action_select_entry(-1)),
+            ("capture: Delete entry", "The selected (or last) entry", self.action_delete_entry),
+            ("capture: Undo", "Undo the last change (ctrl+z)", self.action_undo),
         ]
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -375,6 +418,7 @@ class FloorWalkScreen(FieldrmScreen):
         log.clear()
         for entry in message.entries:
             log.add_row(*self._cells(entry), key=entry.id)
+        log.show_cursor = False  # a selection (ctrl+up) ends with the next load
         if log.row_count:
             log.move_cursor(row=log.row_count - 1, animate=False)
         self.refresh_bindings()
@@ -473,6 +517,7 @@ class FloorWalkScreen(FieldrmScreen):
         except FieldrmError as error:
             self.post_message(CaptureFailed(line, str(error)))
             return
+        self.post_message(EntryChanged([(None, record.id)]))
         self.post_message(RecordSaved(record, "; ".join(parsed.warnings), line))
 
     @work(thread=True, exit_on_error=False, group="write")
@@ -482,7 +527,15 @@ class FloorWalkScreen(FieldrmScreen):
         except FieldrmError as error:
             self.post_message(CaptureFailed(line, str(error)))
             return
+        if record.id == entry.id:
+            self.post_message(EntryChanged([(entry, entry.id)]))
+        else:  # another kind: the entry was deleted and a new record made
+            self.post_message(EntryChanged([(None, record.id), (entry, entry.id)]))
         self.post_message(RecordSaved(record, "; ".join(parsed.warnings), line))
+
+    @on(EntryChanged)
+    def remember_change(self, message: EntryChanged) -> None:
+        self.undo_to = message.undo
 
     @on(RecordSaved)
     def entry_saved(self, message: RecordSaved) -> None:
@@ -509,7 +562,9 @@ class FloorWalkScreen(FieldrmScreen):
         if not self.entries:
             self.notify("Nothing to edit yet.", markup=False)
             return
-        last = max(self.entries, key=lambda entry: (str(entry.updated_at), entry.id))
+        last = self.selected_entry() or max(
+            self.entries, key=lambda entry: (str(entry.updated_at), entry.id)
+        )
         self.editing = last
         line = self.typed_lines.get(last.id) or line_for(last, self.names)
         capture_line = self.capture_input
@@ -518,6 +573,52 @@ class FloorWalkScreen(FieldrmScreen):
         capture_line.add_class("-editing")
         capture_line.focus()
         self.refresh_bindings()
+
+    def selected_entry(self) -> Record | None:
+        """The entry picked with ctrl+up/down, or None when none is."""
+        log = self.query_one("#visit-log", DataTable)
+        if not log.show_cursor or not 0 <= log.cursor_row < len(self.entries):
+            return None
+        return self.entries[log.cursor_row]
+
+    def action_select_entry(self, step: int) -> None:
+        log = self.query_one("#visit-log", DataTable)
+        if not log.row_count:
+            return
+        if not log.show_cursor:
+            log.show_cursor = True
+            row = log.row_count - 1 if step < 0 else log.cursor_row
+        else:
+            row = log.cursor_row
+        log.move_cursor(row=max(0, min(row + step, log.row_count - 1)), animate=False)
+
+    def action_delete_entry(self) -> None:
+        entry = self.selected_entry() or (self.entries[-1] if self.entries else None)
+        if entry is None:
+            self.notify("Nothing to delete.", markup=False)
+            return
+        self._delete_entry(entry)
+
+    @work(thread=True, exit_on_error=False, group="write")
+    def _delete_entry(self, entry: Record) -> None:
+        record = notebook.delete_entry(self.store, entry.id)
+        self.post_message(EntryChanged([(entry, entry.id)]))
+        self.post_message(RecordSaved(record, "Deleted. ctrl+z brings it back."))
+
+    def action_undo(self) -> None:
+        if not self.undo_to:
+            self.notify("Nothing to undo.", markup=False)
+            return
+        undo, self.undo_to = self.undo_to, []
+        self._undo(undo)
+
+    @work(thread=True, exit_on_error=False, group="write")
+    def _undo(self, undo: list[tuple[Record | None, str]]) -> None:
+        record = None
+        for before, record_id in undo:
+            record = notebook.revert(self.store, before, record_id)
+        if record is not None:
+            self.post_message(RecordSaved(record, "Undone."))
 
     def action_cancel_edit(self) -> None:
         self.editing = None

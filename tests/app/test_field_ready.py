@@ -414,3 +414,51 @@ async def test_at_offers_the_visits_attendees_first_and_tab_cycles(store):
         assert second.startswith("Spoke with @R") and second != "Spoke with @Rowena_Bautista"
         await pilot.press("tab", "tab", "tab")  # four R names: round to the first again
         assert line.value == "Spoke with @Rowena_Bautista"
+
+
+# ---------------------------------------------------------------- older entries, undo
+
+
+def _visit_with_three_entries(store):
+    open_a_visit(store)
+    return [
+        notebook.capture(store, line)[0]
+        for line in ("Team 4 huddle late #training", "? can agents swap shifts", "> book room ^fri")
+    ]
+
+
+async def test_delete_an_older_entry_then_undo(store):
+    observation, question, action = _visit_with_three_entries(store)
+    app = FieldrmApp(store, start_mode="floor")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: len(app.screen.entries) == 3, "the log loads")
+        await pilot.press("ctrl+up")  # from the last entry to the one before
+        await pilot.press("ctrl+delete")
+        await wait_until(pilot, lambda: store.get(question.id).deleted, "the question is deleted")
+        await wait_until(pilot, lambda: len(app.screen.entries) == 2, "it leaves the log")
+        assert not store.get(action.id).deleted and not store.get(observation.id).deleted
+        await pilot.press("ctrl+z")
+        await wait_until(pilot, lambda: not store.get(question.id).deleted, "undone")
+        await wait_until(pilot, lambda: len(app.screen.entries) == 3, "back in the log")
+
+
+async def test_edit_an_older_entry_then_undo(store):
+    observation, _, _ = _visit_with_three_entries(store)
+    app = FieldrmApp(store, start_mode="floor")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: len(app.screen.entries) == 3, "the log loads")
+        await pilot.press("ctrl+up", "ctrl+up", "up")  # select the first entry, edit it
+        line = app.screen.query_one(CaptureInput)
+        assert line.value.startswith("Team 4 huddle late")
+        await pilot.press("ctrl+u")
+        await type_text(pilot, "Team 4 huddle started 20 min late #training !concern")
+        await pilot.press("enter")
+        await wait_until(
+            pilot, lambda: store.get(observation.id).severity == "concern", "edited in place"
+        )
+        assert store.get(observation.id).text == "Team 4 huddle started 20 min late"
+        await pilot.press("ctrl+z")
+        await wait_until(
+            pilot, lambda: store.get(observation.id).text == "Team 4 huddle late", "undone"
+        )
+        assert store.get(observation.id).severity is None
