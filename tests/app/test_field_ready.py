@@ -462,3 +462,81 @@ async def test_edit_an_older_entry_then_undo(store):
             pilot, lambda: store.get(observation.id).text == "Team 4 huddle late", "undone"
         )
         assert store.get(observation.id).severity is None
+
+
+# ---------------------------------------------------------------- contacts in the app
+
+
+async def _fill(pilot, app, values: dict[str, str]) -> None:
+    from textual.widgets import Input
+
+    for field_name, text in values.items():
+        box = app.screen.query_one(f"#contact-{field_name}", Input)
+        box.value = text
+    await pilot.pause()
+
+
+async def test_add_a_contact_in_the_app(store):
+    ravi = store.resolve("Ravi Kumar", ["contact"])
+    app = FieldrmApp(store, start_mode="contacts")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("n")
+        await wait_until(pilot, lambda: app.screen.query("#contact-name"), "the form opens")
+        await _fill(
+            pilot,
+            app,
+            {
+                "name": "Sunita Roy",
+                "role": "team_lead",  # a unique prefix of team_leader
+                "title": "TL, Team 9",
+                "site": "Kolkata Salt Lake",
+                "reports_to": "Ravi",
+                "phones": "+91 98300 00000",
+                "emails": "sunita@example.com",
+                "tags": "new, night-shift",
+            },
+        )
+        await pilot.press("ctrl+s")
+        await wait_until(
+            pilot, lambda: any(c.name == "Sunita Roy" for c in store.list("contact")), "saved"
+        )
+    sunita = next(c for c in store.list("contact") if c.name == "Sunita Roy")
+    assert sunita.role == "team_leader"
+    assert sunita.site_id == ravi.site_id
+    assert sunita.reports_to == ravi.id
+    assert sunita.phones == ["+91 98300 00000"]
+    assert sunita.emails == ["sunita@example.com"]
+    assert sorted(sunita.tags) == ["new", "night-shift"]
+
+
+async def test_a_bad_value_in_the_contact_form_keeps_everything_typed(store):
+    before = store.count("contact")
+    app = FieldrmApp(store, start_mode="contacts")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("n")
+        await wait_until(pilot, lambda: app.screen.query("#contact-name"), "the form opens")
+        await _fill(pilot, app, {"name": "Joel Ong", "site": "Atlantis"})
+        await pilot.press("ctrl+s")
+        problem = app.screen.query_one("#contact-problem")
+        await wait_until(pilot, lambda: "Atlantis" in str(problem.render()), "the reason shows")
+        assert app.screen.query_one("#contact-name").value == "Joel Ong"
+    assert store.count("contact") == before
+
+
+async def test_edit_a_contact_in_the_app(store):
+    ravi = store.resolve("Ravi Kumar", ["contact"])
+    app = FieldrmApp(store, start_mode="contacts")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("slash", *"ravi", "enter")
+        table = app.screen.query_one("#contact-table", PagedTable)
+        await wait_until(pilot, lambda: table.current_key() == ravi.id, "Ravi is highlighted")
+        await pilot.press("e")
+        await wait_until(pilot, lambda: app.screen.query("#contact-name"), "the form opens")
+        assert app.screen.query_one("#contact-name").value == "Ravi Kumar"
+        await _fill(pilot, app, {"title": "Senior Ops Manager"})
+        await pilot.press("ctrl+s")
+        await wait_until(
+            pilot, lambda: store.get(ravi.id).title == "Senior Ops Manager", "the edit is saved"
+        )
+    assert store.get(ravi.id).name == "Ravi Kumar"
+    assert store.get(ravi.id).role == ravi.role
