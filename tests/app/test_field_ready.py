@@ -540,3 +540,30 @@ async def test_edit_a_contact_in_the_app(store):
         )
     assert store.get(ravi.id).name == "Ravi Kumar"
     assert store.get(ravi.id).role == ravi.role
+
+
+# ---------------------------------------------------------------- 9. delete versus edit
+
+
+async def test_a_delete_versus_edit_conflict_reads_plainly_and_restores(store):
+    from fieldrm.screens.widgets import KeyBar
+    from tests.app.conftest import add_conflict
+
+    observation = store.list("observation", limit=1)[0]
+    store.delete(observation.id)
+    edit = {"text": "Headsets fixed on row 3", "severity": "positive"}
+    add_conflict(store, observation.id, "observation", "deleted", True, edit)
+    app = FieldrmApp(store, start_mode="sync")
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.screen.query_one("#conflict-table", DataTable)
+        await wait_until(pilot, lambda: table.row_count == 1, "the conflict is listed")
+        current = str(app.screen.query_one("#conflict-current").render())
+        other = str(app.screen.query_one("#conflict-other").render())
+        assert "deleted" in current.lower() and "true" not in current.lower()
+        assert "text: Headsets fixed on row 3" in other and "{" not in other
+        row = " ".join(str(cell) for cell in table.get_row_at(0))
+        assert "true" not in row.lower() and "{" not in row
+        keys = str(app.screen.query_one(KeyBar).render())
+        assert "Restore" in keys and "Take other" not in keys
+        await pilot.press("r")
+        await wait_until(pilot, lambda: not store.get(observation.id).deleted, "restored")
