@@ -201,6 +201,23 @@ class FieldrmApp(SyncScheduler, App[None]):
         self.records_changed()
         self.switch_mode("floor")
 
+    # ------------------------------------------------------------ the sync server
+
+    def action_log_in(self) -> None:
+        from fieldrm.screens.login import LoginScreen
+
+        def logged_in(who: dict[str, str] | None) -> None:
+            if who is not None:
+                self.notify(
+                    f"Logged in as {who['user']} (workspace {who['workspace']}); syncing now.",
+                    title="Sync server",
+                    markup=False,
+                )
+                self.refresh_counts()
+                self.sync_now()
+
+        self.push_screen(LoginScreen(), logged_in)
+
     # ------------------------------------------------------------ opening a record
 
     def open_record(self, record: Any) -> None:
@@ -238,6 +255,9 @@ class FieldrmApp(SyncScheduler, App[None]):
             "visit: Start visit", "Choose a site and attendees (ctrl+n)", self.action_start_visit
         )
         yield SystemCommand("sync: Sync now", "Push and pull now (ctrl+r)", self.sync_now)
+        yield SystemCommand(
+            "sync: Log in to a server", "Server, token, your name in reports", self.action_log_in
+        )
         for name, help_text, callback in getattr(screen, "palette_commands", lambda: [])():
             yield SystemCommand(name, help_text, callback)
         yield SystemCommand(

@@ -25,6 +25,7 @@ __all__ = [
     "capture",
     "contact_form",
     "delete_entry",
+    "display_name",
     "draft",
     "end_visit",
     "escalate_question",
@@ -33,6 +34,7 @@ __all__ = [
     "revert",
     "save_contact",
     "save_draft",
+    "set_display_name",
     "set_due",
     "set_owner",
     "set_status",
@@ -315,3 +317,18 @@ def _one_contact(store: Store, typed: str, not_id: str | None) -> str | None:
         raise NotFound(f"no contact named {typed!r} to report to")
     names = ", ".join(c.name for c in found[:4])
     raise Ambiguous(f"{typed!r} matches more than one contact ({names}): type more of the name")
+
+
+# ---------------------------------------------------------------- who I am in reports
+
+DISPLAY_NAME = "display_name"
+"""The `state` key of the RM's name as reports show it (never the login handle)."""
+
+
+def set_display_name(store: Store, name: str | None) -> None:
+    """How reports name this RM ("Anna Lindqvist", not `rm-anna`); empty clears it."""
+    store.set_state(DISPLAY_NAME, " ".join((name or "").split()) or None)
+
+
+def display_name(store: Store) -> str | None:
+    return store.get_state(DISPLAY_NAME)

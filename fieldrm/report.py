@@ -122,6 +122,10 @@ class _Report:
     def owner_name(self, action: Record) -> str:
         if getattr(action, "owner_id", None):
             return self.contact_name(action.owner_id)
+        if action.created_by and action.created_by == self.store.user:
+            mine = self.store.get_state("display_name")  # notebook.DISPLAY_NAME
+            if mine:
+                return f"{mine} (RM)"
         return f"{action.created_by} (RM)" if action.created_by else "RM"
 
     def overdue(self, action: Record) -> bool:

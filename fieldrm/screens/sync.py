@@ -118,6 +118,13 @@ class SyncScreen(FieldrmScreen):
         ),
         Binding("e", "edit_value", "Edit", tooltip="Type the value to keep.", id="edit-conflict"),
         Binding(
+            "i",
+            "app.log_in",
+            "Log in",
+            tooltip="Log in to a sync server (address, token, your name in reports).",
+            id="log-in-to-server",
+        ),
+        Binding(
             "l",
             "decide_later",
             "Later",

@@ -567,3 +567,51 @@ async def test_a_delete_versus_edit_conflict_reads_plainly_and_restores(store):
         assert "Restore" in keys and "Take other" not in keys
         await pilot.press("r")
         await wait_until(pilot, lambda: not store.get(observation.id).deleted, "restored")
+
+
+# ---------------------------------------------------------------- log in from the app
+
+
+async def test_log_in_to_a_server_in_the_app_with_a_display_name(store, hung_server):
+    server, token = hung_server
+    app = FieldrmApp(store, start_mode="sync")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("i")
+        await wait_until(pilot, lambda: app.screen.query("#login-server"), "the form opens")
+        app.screen.query_one("#login-server").value = server.url
+        app.screen.query_one("#login-token").value = token
+        app.screen.query_one("#login-display-name").value = "Anna Lindqvist"
+        await pilot.press("ctrl+s")
+        await wait_seconds(pilot, lambda: store.get_state("user") == "anna", "logged in", 30)
+        await wait_seconds(
+            pilot, lambda: store.pending_count() == 0, "the first sync pushes the demo", 60
+        )
+    assert store.get_state("server") == server.url
+    assert notebook.display_name(store) == "Anna Lindqvist"
+
+
+async def test_a_wrong_token_in_the_login_form_is_said_and_nothing_is_kept(store, hung_server):
+    server, _ = hung_server
+    app = FieldrmApp(store, start_mode="sync")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("i")
+        await wait_until(pilot, lambda: app.screen.query("#login-server"), "the form opens")
+        app.screen.query_one("#login-server").value = server.url
+        app.screen.query_one("#login-token").value = "not-a-token"
+        await pilot.press("ctrl+s")
+        problem = app.screen.query_one("#login-problem")
+        await wait_seconds(pilot, lambda: "token" in str(problem.render()), "the reason shows")
+        assert app.screen.query_one("#login-token").value == "not-a-token"
+    assert store.get_state("server") is None
+
+
+def test_reports_name_me_by_my_display_name(store):
+    from fieldrm.report import visit_report
+
+    site = store.list("site", limit=1)[0]
+    visit = notebook.start_visit(store, site.id)
+    notebook.capture(store, "> send the deck ^fri")
+    notebook.set_display_name(store, "Anna Lindqvist")
+    body = visit_report(store, visit.id, "md")
+    assert "Anna Lindqvist" in body
+    assert f"{store.user} (RM)" not in body
