@@ -24,6 +24,15 @@ NARROW = 100
 """Below this many columns the bars go compact (80x24 terminals): every key still shows."""
 
 
+def _short(descriptions: list[str]) -> list[str]:
+    """One word per description: the first, or the last where two share the first."""
+    firsts = [d.split()[0] if d.split() else d for d in descriptions]
+    return [
+        d.split()[-1] if firsts.count(first) > 1 else first
+        for d, first in zip(descriptions, firsts, strict=True)
+    ]
+
+
 class NavBar(Static):
     """The screens and their F-keys, the current one highlighted."""
 
@@ -92,31 +101,46 @@ class KeyBar(Static):
         self.show_keys()
 
     def show_keys(self) -> None:
-        compact = self.app.size.width < NARROW
-        text = Text(no_wrap=True, overflow="ellipsis")
-        spans: list[tuple[int, int, str, Any]] = []
-        tips: list[str] = []
+        shown: list[tuple[Any, Any, bool, str | None]] = []
         seen: set[str] = set()
         active = self.screen.active_bindings
         for node, binding, enabled, tooltip in active.values():
-            if not binding.show or binding.action in seen:
-                continue
-            seen.add(binding.action)
-            key = self.app.get_key_display(binding)
-            start = len(text)
-            description = binding.description.split()[0] if compact else binding.description
-            text.append(f" {key} ", style="bold" if enabled else "dim")
-            text.append(f"{description}", style="" if enabled else "dim strike")
-            text.append("" if compact else " ")
-            spans.append((start, len(text), binding.action, node))
-            tips.append(f"{key}: {tooltip or binding.description}")
+            if binding.show and binding.action not in seen:
+                seen.add(binding.action)
+                shown.append((node, binding, enabled, tooltip))
         palette = active.get(self.app.COMMAND_PALETTE_BINDING)
-        if palette is not None:
-            text.append(f"  {self.app.get_key_display(palette.binding)} ", style="bold")
-            text.append("palette")
+        descriptions = [binding.description for _, binding, _, _ in shown]
+        width = self.app.size.width
+        text, spans = self._line(shown, descriptions, palette, compact=False)
+        if width < NARROW and len(text) > width:
+            # Narrow (80x24): one word per key, the word that tells it apart ("Keep
+            # current" and "Keep both" become "current" and "both"), so every key shows.
+            text, spans = self._line(shown, _short(descriptions), palette, compact=True)
         self._spans = spans
+        tips = [
+            f"{self.app.get_key_display(binding)}: {tooltip or binding.description}"
+            for _, binding, _, tooltip in shown
+        ]
         self.tooltip = "\n".join(tips) or None
         self.update(text)
+
+    def _line(
+        self, shown: list[Any], descriptions: list[str], palette: Any, *, compact: bool
+    ) -> tuple[Text, list[tuple[int, int, str, Any]]]:
+        text = Text(no_wrap=True, overflow="ellipsis")
+        spans: list[tuple[int, int, str, Any]] = []
+        for (node, binding, enabled, _), description in zip(shown, descriptions, strict=True):
+            key = self.app.get_key_display(binding)
+            start = len(text)
+            text.append(f" {key} ", style="bold" if enabled else "dim")
+            text.append(description, style="" if enabled else "dim strike")
+            text.append("" if compact else " ")
+            spans.append((start, len(text), binding.action, node))
+        if palette is not None:
+            gap = " " if compact else "  "
+            text.append(f"{gap}{self.app.get_key_display(palette.binding)} ", style="bold")
+            text.append("palette")
+        return text, spans
 
     async def on_click(self, event: Any) -> None:
         for start, end, action, node in self._spans:

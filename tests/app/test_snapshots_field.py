@@ -57,3 +57,30 @@ def test_search_result_detail_reads_as_names(store, snap_compare):
         await settled(lambda app: app.screen.shown_query == "fee waiver")(pilot)
 
     assert snap_compare(app, terminal_size=(120, 36), run_before=run_before)
+
+
+def test_contact_form_editing_a_contact(store, snap_compare):
+    app = FieldrmApp(store, start_mode="contacts")
+
+    async def run_before(pilot) -> None:
+        await pilot.press("slash", *"ravi", "enter")
+        await settled(lambda app: app.screen.query_one("#contact-table").current_key())(pilot)
+        await pilot.press("e")
+        await settled(
+            lambda app: (
+                bool(app.screen.query("#contact-name"))
+                and app.screen.query_one("#contact-name").value == "Ravi Kumar"
+            )
+        )(pilot)
+
+    assert snap_compare(app, terminal_size=(120, 36), run_before=run_before)
+
+
+def test_login_form(store, snap_compare):
+    app = FieldrmApp(store, start_mode="sync")
+
+    async def run_before(pilot) -> None:
+        await pilot.press("i")
+        await settled(lambda app: bool(app.screen.query("#login-server")))(pilot)
+
+    assert snap_compare(app, terminal_size=NARROW, run_before=run_before)
