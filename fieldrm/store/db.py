@@ -345,7 +345,8 @@ class Store:
             rows = self.conn.execute(
                 f"SELECT data FROM records WHERE id = ? AND kind IN ({marks})", [text, *kinds]
             ).fetchall()
-            if not rows and len(text) >= 4 and all(c in "0123456789abcdef-" for c in text.lower()):
+            if not rows and all(c in "0123456789abcdef-" for c in text.lower()):
+                # An id prefix, however short: several matches say "ambiguous", not "none".
                 rows = self.conn.execute(
                     f"SELECT data FROM records WHERE id >= ? AND id < ? AND kind IN ({marks}) "
                     "LIMIT 5",
@@ -356,12 +357,6 @@ class Store:
                     f"SELECT data FROM records WHERE kind IN ({marks}) AND deleted = 0 "
                     "AND lower(json_extract(data, '$.name')) = lower(?) LIMIT 5",
                     [*kinds, text],
-                ).fetchall()
-            if not rows and len(text) < 4 and all(c in "0123456789abcdef-" for c in text.lower()):
-                rows = self.conn.execute(
-                    f"SELECT data FROM records WHERE id >= ? AND id < ? AND kind IN ({marks}) "
-                    "LIMIT 5",
-                    [text.lower(), text.lower() + "\uffff", *kinds],
                 ).fetchall()
             if not rows:
                 # A name's start or one of its words ("Priya", as `@Priya` in capture).

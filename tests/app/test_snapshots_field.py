@@ -5,27 +5,13 @@ change, then review the SVGs; the Pilot tests (test_field_ready.py) check the st
 from __future__ import annotations
 
 from fieldrm.app import FieldrmApp
-from fieldrm.notebook import capture
-from tests.app.conftest import contact_id
-from tests.app.test_snapshots import settled
+from tests.app.test_snapshots import open_visit_with_entries, settled
 
 NARROW = (80, 24)
 
 
-def _open_visit_with_entries(store) -> None:
-    site = store.resolve("Kolkata Salt Lake", ["site"])
-    attendees = [contact_id(store, "Ravi Kumar"), contact_id(store, "Priya Nair")]
-    store.create(
-        "visit",
-        {"site_id": site.id, "started_at": "2026-11-23T09:00:00Z", "attendees": attendees},
-    )
-    capture(store, "Team 4 TLs not doing side-by-sides #training !concern @Ravi")
-    capture(store, "? can we waive the fee for 2 months (asked_by: team 7)")
-    capture(store, "> send QA calibration deck to @Priya ^fri")
-
-
 def test_floor_walk_at_80_by_24(store, snap_compare):
-    _open_visit_with_entries(store)
+    open_visit_with_entries(store)
     app = FieldrmApp(store)
     assert snap_compare(
         app, terminal_size=NARROW, run_before=settled(lambda app: len(app.screen.entries) == 3)
@@ -38,7 +24,7 @@ def test_today_at_80_by_24(store, snap_compare):
 
 
 def test_ending_a_visit_asks_for_a_summary(store, snap_compare):
-    _open_visit_with_entries(store)
+    open_visit_with_entries(store)
     app = FieldrmApp(store)
 
     async def run_before(pilot) -> None:
