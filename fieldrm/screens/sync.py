@@ -266,7 +266,9 @@ class SyncScreen(FieldrmScreen):
         self.refresh_bindings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        conflict = self.selected
+        if action not in ("resolve", "restore", "edit_value", "decide_later"):
+            return True
+        conflict = self.selected if self.query("#conflict-table") else None
         if conflict is None:
             if action == "restore":
                 return False  # only offered for a delete-versus-edit conflict
