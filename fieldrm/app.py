@@ -25,9 +25,9 @@ from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
 from fieldrm.errors import FieldrmError
-from fieldrm.notebook import start_visit
-from fieldrm.screens.messages import VisitStarted
-from fieldrm.screens.navigation import NAVIGATION, go_binding, key_of, modes
+from fieldrm.notebook import start_visit, visit_title
+from fieldrm.screens.messages import VisitAlreadyOpen, VisitNotOpen, VisitStarted
+from fieldrm.screens.navigation import NAVIGATION, OPENS_IN, go_binding, key_of, modes
 from fieldrm.screens.prewarm import PREWARM_DELAY, start_prewarm
 from fieldrm.screens.sync_scheduler import (
     RETRY_DELAYS,
@@ -117,6 +117,13 @@ class FieldrmApp(SyncScheduler, App[None]):
         self.start_syncing()
         start_prewarm(self, self.prewarm_delay)
 
+    async def action_quit(self) -> None:
+        # A half-typed capture line is kept as a draft: let its write finish first.
+        drafts = [w for w in self.workers if w.group == "draft" and not w.is_finished]
+        if drafts:
+            await self.workers.wait_for_complete(drafts)
+        self.exit()
+
     def on_unmount(self) -> None:
         self.stop_syncing()
         gc.unfreeze()  # what this app built may be collected once it is gone (tests run many)
@@ -141,17 +148,51 @@ class FieldrmApp(SyncScheduler, App[None]):
     # ------------------------------------------------------------ visits
 
     def action_start_visit(self) -> None:
+        self._check_no_visit_open()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="visit-check")
+    def _check_no_visit_open(self) -> None:
+        visit = self.store.open_visit()
+        if visit is None:
+            self.post_message(VisitNotOpen())
+        else:
+            self.post_message(VisitAlreadyOpen(visit_title(self.store, visit)))
+
+    @on(VisitAlreadyOpen)
+    def refuse_second_visit(self, message: VisitAlreadyOpen) -> None:
+        self.notify(
+            f"A visit is already open: {message.title}. End it first (ctrl+g on the floor walk).",
+            title="Visit already open",
+            severity="warning",
+            markup=False,
+        )
+
+    @on(VisitNotOpen)
+    def plan_visit(self) -> None:
         from fieldrm.screens.start_visit import StartVisitScreen
 
-        self.push_screen(StartVisitScreen(), self._start_visit)
+        self.push_screen(StartVisitScreen(), self._ask_purpose)
 
-    def _start_visit(self, plan: VisitPlan | None) -> None:
-        if plan is not None:
-            self._create_visit(plan)
+    def _ask_purpose(self, plan: VisitPlan | None) -> None:
+        if plan is None:
+            return
+        from fieldrm.screens.prompt import PromptScreen
+
+        def typed(purpose: str | None) -> None:
+            self._create_visit(plan, purpose)
+
+        title = f"Purpose of the visit to {plan.site_name}"
+        self.push_screen(PromptScreen(title, "Enter with nothing typed skips it."), typed)
 
     @work(thread=True, exit_on_error=False, group="write")
-    def _create_visit(self, plan: VisitPlan) -> None:
-        start_visit(self.store, plan.site_id, visit_type=plan.visit_type, attendees=plan.attendees)
+    def _create_visit(self, plan: VisitPlan, purpose: str | None = None) -> None:
+        start_visit(
+            self.store,
+            plan.site_id,
+            visit_type=plan.visit_type,
+            purpose=purpose,
+            attendees=plan.attendees,
+        )
         self.post_message(VisitStarted(plan.site_name))
 
     @on(VisitStarted)
@@ -159,6 +200,41 @@ class FieldrmApp(SyncScheduler, App[None]):
         self.notify(f"Visit to {message.site_name} started.", title="Visit", markup=False)
         self.records_changed()
         self.switch_mode("floor")
+
+    # ------------------------------------------------------------ the sync server
+
+    def action_log_in(self) -> None:
+        from fieldrm.screens.login import LoginScreen
+
+        def logged_in(who: dict[str, str] | None) -> None:
+            if who is not None:
+                self.notify(
+                    f"Logged in as {who['user']} (workspace {who['workspace']}); syncing now.",
+                    title="Sync server",
+                    markup=False,
+                )
+                self.refresh_counts()
+                self.sync_now()
+
+        self.push_screen(LoginScreen(), logged_in)
+
+    # ------------------------------------------------------------ opening a record
+
+    def open_record(self, record: Any) -> None:
+        """Open what Search found or a Today panel shows: in its own screen, with the cursor
+        on it (questions, actions, contacts), else as a card."""
+        mode = OPENS_IN.get(record.kind)
+        if mode is None:
+            from fieldrm.screens.record_card import RecordCard
+
+            self.push_screen(RecordCard(record))
+            return
+        self.switch_mode(mode)
+        self.call_after_refresh(self._show_opened, mode, record)
+
+    def _show_opened(self, mode: str, record: Any) -> None:
+        if self.current_mode == mode and hasattr(self.screen, "show_record"):
+            self.screen.show_record(record)
 
     # ------------------------------------------------------------ keys and palette
 
@@ -179,6 +255,9 @@ class FieldrmApp(SyncScheduler, App[None]):
             "visit: Start visit", "Choose a site and attendees (ctrl+n)", self.action_start_visit
         )
         yield SystemCommand("sync: Sync now", "Push and pull now (ctrl+r)", self.sync_now)
+        yield SystemCommand(
+            "sync: Log in to a server", "Server, token, your name in reports", self.action_log_in
+        )
         for name, help_text, callback in getattr(screen, "palette_commands", lambda: [])():
             yield SystemCommand(name, help_text, callback)
         yield SystemCommand(
@@ -195,7 +274,11 @@ def run_app() -> None:
     except FieldrmError as error:
         print(f"fieldrm: {error}", file=sys.stderr)
         raise SystemExit(getattr(error, "exit_code", 1)) from None
+    app = FieldrmApp(store)
     try:
-        FieldrmApp(store).run()
+        app.run()
     finally:
         store.close()
+    if app.return_code:
+        # Textual printed what went wrong; the exit code must say so too.
+        raise SystemExit(app.return_code)

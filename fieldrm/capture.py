@@ -29,7 +29,7 @@ The grammar, with the choices the SPEC leaves open:
 - `^date` is a due date on an action (`models.parse_due`: `2026-12-01`, `fri`, `+3d`,
   `tomorrow`); a bad date, a second date or a date on another kind stays in the text,
   with a warning.
-- A question may end with `(asked_by: team 7)`, which fills `asked_by`.
+- A question may carry `(asked_by: team 7)` anywhere, which fills `asked_by`.
 - Trailing punctuation after markup (`@Priya,`) stays in the text.
 
 Parsing never loses text: whatever is not recognized markup stays in `text`, in order,
@@ -76,7 +76,7 @@ _CORES = {
     "@": re.compile(r"[^\W\d_][\w.\-']*", re.UNICODE),
     "^": re.compile(r"[+\w][\w\-]*", re.UNICODE),
 }
-_ASKED_BY = re.compile(r"\(\s*asked[ _]by\s*:\s*([^()]*?)\s*\)\s*$", re.IGNORECASE)
+_ASKED_BY = re.compile(r"\(\s*asked[ _]by\s*:\s*([^()]*?)\s*\)", re.IGNORECASE)
 
 _CATEGORIES = {member.value for member in Category}
 _SEVERITIES = {member.value for member in Severity}
@@ -169,6 +169,14 @@ class _Parser:
             self.warnings.append(
                 f"{token}: category is already {self.values['category']}: kept as a tag"
             )
+        else:
+            import difflib  # only for a word that is not a category: keeps capture's start light
+
+            close = difflib.get_close_matches(word, list(_CATEGORIES), n=1, cutoff=0.8)
+            if close:
+                self.warnings.append(
+                    f"{token} is not a category: did you mean #{close[0]}? kept as a tag"
+                )
         if word not in self.tags:
             self.tags.append(word)
         return True
@@ -186,12 +194,14 @@ class _Parser:
     def bang(self, token: str, core: str) -> bool:
         word = core.lower()
         if self.kind == "observation":
+            word = unique_prefix(word, _SEVERITIES_ORDER)
             if word in _SEVERITIES:
                 return self.first(token, "severity", word)
             self.warnings.append(
                 f"{token} is not a severity ({', '.join(_SEVERITIES_ORDER)}): kept as text"
             )
         elif self.kind == "action":
+            word = unique_prefix(word, list(_PRIORITIES))
             if word in _PRIORITIES:
                 return self.first(token, "priority", _PRIORITIES[word])
             self.warnings.append(
@@ -263,6 +273,14 @@ class _Parser:
 _SEVERITIES_ORDER = [member.value for member in Severity]
 
 
+def unique_prefix(word: str, choices: list[str]) -> str:
+    """The one choice `word` starts (`con` -> `concern`), else `word` itself."""
+    if word in choices:
+        return word
+    matches = [choice for choice in choices if choice.startswith(word)]
+    return matches[0] if len(matches) == 1 else word
+
+
 def _names_equal(typed: str, name: str) -> bool:
     return typed.casefold() == " ".join(name.split()).casefold()
 
@@ -304,7 +322,7 @@ def parse_capture(
         match = _ASKED_BY.search(body)
         if match and match.group(1):
             parser.values["asked_by"] = match.group(1)
-            body = body[: match.start()].rstrip()
+            body = f"{body[: match.start()].rstrip()} {body[match.end() :].lstrip()}".strip()
     for token in _TOKEN.findall(body):
         parser.word(token)
     if parser.content_words == 0:

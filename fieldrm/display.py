@@ -49,3 +49,50 @@ def short_time(moment: Any) -> str:
 def short_date(moment: Any) -> str:
     """YYYY-MM-DD in local time for a timestamp, or the date itself."""
     return _local(moment, "%Y-%m-%d")
+
+
+def local_time(moment: Any) -> str:
+    """`2026-11-23 14:05` in local time for a timestamp, or the date itself."""
+    return _local(moment, "%Y-%m-%d %H:%M")
+
+
+def reference_ids(record: Any) -> list[str]:
+    """The ids a record refers to (its reference fields), so their names can be looked up."""
+    from fieldrm.models import kind_info
+
+    found: list[str] = []
+    for name, info in kind_info(record.kind).fields.items():
+        if not info.refs:
+            continue
+        value = getattr(record, name, None)
+        found += [v for v in value if v] if isinstance(value, list) else [value] if value else []
+    return found
+
+
+def readable_fields(record: Any, names: dict[str, str]) -> list[tuple[str, str]]:
+    """A record's fields as a person reads them: labels, names for references (never ids),
+    local times (never ISO stamps); empty fields left out."""
+    from fieldrm.models import kind_info, label
+
+    info = kind_info(record.kind).fields
+    shown: list[tuple[str, str]] = []
+    for name, field_info in info.items():
+        value = getattr(record, name, None)
+        if value in (None, [], ""):
+            continue
+        title = label(name.removesuffix("_id").removesuffix("_ids"))
+        if field_info.refs:
+            items = value if isinstance(value, list) else [value]
+            text = ", ".join(names.get(item, "(not on this device yet)") for item in items)
+        elif field_info.value_type in ("datetime", "date"):
+            text = local_time(value)
+        elif isinstance(value, list):
+            text = ", ".join(label(item) if field_info.choices else str(item) for item in value)
+        elif field_info.choices:
+            text = label(getattr(value, "value", value))
+        else:
+            text = " ".join(str(value).split())
+        shown.append((title, text))
+    for name in ("created_at", "updated_at"):
+        shown.append((label(name.removesuffix("_at")), local_time(getattr(record, name, None))))
+    return shown

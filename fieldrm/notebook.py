@@ -23,12 +23,19 @@ if TYPE_CHECKING:
 __all__ = [
     "answer_question",
     "capture",
+    "contact_form",
     "delete_entry",
+    "display_name",
+    "draft",
     "end_visit",
     "escalate_question",
     "merge_contacts",
     "raise_action",
     "recapture",
+    "revert",
+    "save_contact",
+    "save_draft",
+    "set_display_name",
     "set_due",
     "set_owner",
     "set_status",
@@ -227,3 +234,150 @@ def merge_contacts(store: Store, contact_id: str, keep_id: str) -> Record:
             keep = store.update(keep.id, set=values, add=add)
         store.delete(gone.id)
         return keep
+
+
+# ---------------------------------------------------------------- the capture draft
+
+DRAFT = "capture_draft"
+"""The `state` key holding the half-typed capture line (a device setting: it never syncs)."""
+
+
+def save_draft(store: Store, line: str) -> None:
+    """Keep a half-typed capture line, so quitting, a crash or a screen change loses
+    nothing; an empty line clears it."""
+    store.set_state(DRAFT, line if line.strip() else None)
+
+
+def draft(store: Store) -> str | None:
+    """The half-typed capture line kept by `save_draft`, or None."""
+    return store.get_state(DRAFT)
+
+
+# ---------------------------------------------------------------- undo
+
+
+def revert(store: Store, before: Record | None, record_id: str) -> Record:
+    """Put a record back as it was in `before` (None: it did not exist, so it is deleted);
+    one change that syncs like any other.  The undo of the floor walk's last change."""
+    from fieldrm.models import kind_info
+
+    if before is None:
+        return store.delete(record_id)
+    old, current = before.to_json(), store.get(record_id).to_json()
+    scalars: dict[str, Any] = {}
+    added: dict[str, list[Any]] = {}
+    removed: dict[str, list[Any]] = {}
+    for name, info in kind_info(before.kind).fields.items():
+        if info.is_set:
+            gained, lost = set_delta(current.get(name), old.get(name))
+            if gained:
+                added[name] = gained
+            if lost:
+                removed[name] = lost
+        elif old.get(name) != current.get(name):
+            scalars[name] = old.get(name)
+    was_deleted = bool(old.get("deleted"))
+    return store.update(
+        record_id,
+        set=scalars,
+        add=added,
+        remove=removed,
+        deleted=was_deleted if was_deleted != bool(current.get("deleted")) else None,
+    )
+
+
+# ---------------------------------------------------------------- contacts from a form
+
+CONTACT_FORM = ("name", "role", "title", "site", "reports_to", "phones", "emails", "tags")
+"""The fields of the app's contact form, as typed text (lists comma-separated)."""
+
+
+def contact_form(store: Store, contact: Record) -> dict[str, str]:
+    """A contact as the form shows it: names for references, lists joined by commas."""
+    site = store.get_raw(contact.site_id) if contact.site_id else None
+    boss = store.get_raw(contact.reports_to) if contact.reports_to else None
+    return {
+        "name": contact.name,
+        "role": contact.role or "",
+        "title": contact.title or "",
+        "site": (site or {}).get("name", ""),
+        "reports_to": (boss or {}).get("name", ""),
+        "phones": ", ".join(contact.phones),
+        "emails": ", ".join(contact.emails),
+        "tags": ", ".join(contact.tags),
+    }
+
+
+def save_contact(store: Store, contact_id: str | None, form: dict[str, str]) -> Record:
+    """Add (no id) or edit a contact from the app's form: a role by a unique prefix, the
+    site and the boss by name; InvalidInput (nothing written) when a value does not fit."""
+    from fieldrm.errors import Ambiguous, NotFound
+    from fieldrm.models import Role
+
+    text = {name: " ".join(form.get(name, "").split()) for name in CONTACT_FORM}
+    if not text["name"]:
+        raise InvalidInput("a contact needs a name")
+    values: dict[str, Any] = {"name": text["name"], "title": text["title"] or None}
+    roles = [member.value for member in Role]
+    typed_role = text["role"].lower().replace(" ", "_")
+    role = next((r for r in roles if r == typed_role), None)
+    if typed_role and role is None:
+        matches = [r for r in roles if r.startswith(typed_role)]
+        if len(matches) != 1:
+            raise InvalidInput(f"{text['role']!r} is not a role (one of {', '.join(roles)})")
+        role = matches[0]
+    values["role"] = role
+    try:
+        values["site_id"] = store.resolve(text["site"], ["site"]).id if text["site"] else None
+        values["reports_to"] = _one_contact(store, text["reports_to"], contact_id)
+    except (NotFound, Ambiguous) as error:
+        raise InvalidInput(str(error)) from None
+    lists = {
+        name: [item.strip() for item in form.get(name, "").replace(";", ",").split(",")]
+        for name in ("phones", "emails", "tags")
+    }
+    lists = {name: [item for item in items if item] for name, items in lists.items()}
+    with store.transaction():
+        if contact_id is None:
+            return store.create("contact", {**values, **lists})
+        current = store.get(contact_id)
+        added: dict[str, list[Any]] = {}
+        removed: dict[str, list[Any]] = {}
+        for name, items in lists.items():
+            gained, lost = set_delta(getattr(current, name), items)
+            if gained:
+                added[name] = gained
+            if lost:
+                removed[name] = lost
+        return store.update(contact_id, set=values, add=added, remove=removed)
+
+
+def _one_contact(store: Store, typed: str, not_id: str | None) -> str | None:
+    """The one contact `typed` names (an exact name, else a unique match), or None."""
+    from fieldrm.errors import Ambiguous, NotFound
+
+    if not typed:
+        return None
+    found = [c for c in store.contacts_matching(typed, 10) if c.id != not_id]
+    exact = [c for c in found if c.name.lower() == typed.lower()]
+    if len(exact) == 1 or len(found) == 1:
+        return (exact or found)[0].id
+    if not found:
+        raise NotFound(f"no contact named {typed!r} to report to")
+    names = ", ".join(c.name for c in found[:4])
+    raise Ambiguous(f"{typed!r} matches more than one contact ({names}): type more of the name")
+
+
+# ---------------------------------------------------------------- who I am in reports
+
+DISPLAY_NAME = "display_name"
+"""The `state` key of the RM's name as reports show it (never the login handle)."""
+
+
+def set_display_name(store: Store, name: str | None) -> None:
+    """How reports name this RM ("Anna Lindqvist", not `rm-anna`); empty clears it."""
+    store.set_state(DISPLAY_NAME, " ".join((name or "").split()) or None)
+
+
+def display_name(store: Store) -> str | None:
+    return store.get_state(DISPLAY_NAME)

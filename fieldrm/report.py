@@ -29,21 +29,18 @@ from fieldrm.models import (
     label,
     local_today,
 )
+from fieldrm.notebook import display_name
 
 if TYPE_CHECKING:
     from fieldrm.store import Store
 
 __all__ = [
-    "DISPLAY_NAME",
     "FORMATS",
     "VisitDocument",
     "clean_text",
     "visit_document",
     "visit_report",
 ]
-
-DISPLAY_NAME = "display_name"
-"""The device's state key for the RM's name as documents print it (`fieldrm me --name`)."""
 
 FORMATS = ("md", "json", "csv")
 CSV_COLUMNS = [
@@ -104,7 +101,7 @@ def rm_name(store: Store, user: str | None = None) -> str:
     (`fieldrm me --name`); a colleague, or an RM with no display name, by login."""
     mine = store.user
     if user in (None, "", mine):
-        return store.get_state(DISPLAY_NAME) or mine or "RM"
+        return display_name(store) or mine or "RM"
     return user
 
 

@@ -339,10 +339,13 @@ def test_asked_by_variants():
     assert parse("? overtime rules (Asked By: night shift TLs)").values["asked_by"] == (
         "night shift TLs"
     )
-    # Only at the end; elsewhere it is text.
+    # Anywhere in the line, and no parser mark is left in the text.
     mid = parse("? (asked_by: team 7) overtime rules")
-    assert "asked_by" not in mid.values
-    assert mid.values["text"] == "(asked_by: team 7) overtime rules"
+    assert mid.values["asked_by"] == "team 7"
+    assert mid.values["text"] == "overtime rules"
+    inner = parse("? can we (asked_by: team 7) waive the fee")
+    assert inner.values["asked_by"] == "team 7"
+    assert inner.values["text"] == "can we waive the fee"
     # On an observation it is text.
     assert "asked_by" not in parse("noisy floor (asked_by: team 7)").values
 

@@ -238,8 +238,7 @@ def test_resolve_by_id_prefix_and_exact_name(store):
     assert store.resolve("PRIYA NAIR").id == priya.id
     with pytest.raises(Ambiguous, match="more than one"):
         store.resolve("Ravi Kumar")
-    with pytest.raises(NotFound):
-        store.resolve("Priya")
+    assert store.resolve("Priya").id == priya.id  # a unique first name, as `@Priya`
     with pytest.raises(NotFound):
         store.resolve("Priya Nair", ["vendor"])
     assert store.resolve(ravi.id, ["contact"]).name == "Ravi Kumar"

@@ -98,3 +98,57 @@ def test_type_an_observation_in_the_app_and_find_it_with_the_cli(_isolated_home,
     mine = [o for o in observations if o["text"] == TEXT]
     assert len(mine) == 1
     assert (mine[0]["category"], mine[0]["severity"]) == ("facility", "concern")
+
+
+def test_double_ctrl_r_and_a_hung_server_then_the_app_recovers_by_itself(_isolated_home, tmp_path):
+    """A real server process is stopped (SIGSTOP) while the app syncs; ctrl+r twice and a
+    captured line; the hang is reported as offline within the deadline; after SIGCONT the
+    app syncs again without a key, and quits with exit code 0 and no traceback."""
+    import signal
+
+    from tests.support.servers import ServerProcess, add_user
+
+    home = _isolated_home
+    db = f"sqlite:///{tmp_path / 'server.db'}"
+    token = add_user(db, "anna", "northwind", tmp_path / "srv")
+    exit_file = tmp_path / "exit-code"
+    with ServerProcess(db, tmp_path / "srv") as server:
+        fieldrm("demo")
+        fieldrm("login", "--server", server.url, "--token", token)
+        fieldrm("sync")
+        tmux = Tmux(f"fieldrm-hung-{os.getpid()}-{tmp_path.name}")
+        command = (
+            f"cd {shlex.quote(str(ROOT))} && {shlex.quote(sys.executable)} -m fieldrm; "
+            f"echo $? > {shlex.quote(str(exit_file))}; sleep 60"
+        )
+        try:
+            tmux(
+                "new-session", "-d", "-s", "app", "-x", "120", "-y", "36",
+                "-e", f"FIELDRM_HOME={home}", "-e", "TERM=xterm-256color", command,
+            )  # fmt: skip
+            tmux.wait_for(lambda: "● online" in tmux.screen(), "the first sync")
+            os.kill(server.process.pid, signal.SIGSTOP)
+            try:
+                tmux("send-keys", "-t", "app", "C-r")
+                tmux.wait_for(lambda: "syncing" in tmux.screen(), "a sync hangs")
+                tmux("send-keys", "-t", "app", "C-r")
+                tmux("send-keys", "-t", "app", "C-r")
+                tmux("send-keys", "-t", "app", "F3")
+                tmux.wait_for(lambda: "Type what you see" in tmux.screen(), "the floor walk")
+                tmux("send-keys", "-t", "app", "-l", "Lift out of order on level 4")
+                tmux("send-keys", "-t", "app", "Enter")
+                tmux.wait_for(lambda: "○ offline" in tmux.screen(), "the hang is reported", 40)
+            finally:
+                os.kill(server.process.pid, signal.SIGCONT)
+            tmux.wait_for(
+                lambda: "● online" in tmux.screen() and "0 pending changes" in tmux.screen(),
+                "the app syncs again by itself",
+                60,
+            )
+            tmux("send-keys", "-t", "app", "C-q")
+            tmux.wait_for(lambda: exit_file.exists(), "the app quits")
+            # The shell keeps the pane open: whatever the app printed on leaving is here.
+            assert "Traceback" not in tmux.screen()
+        finally:
+            tmux("kill-server", check=False)
+    assert exit_file.read_text().strip() == "0"

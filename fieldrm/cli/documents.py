@@ -89,15 +89,14 @@ def me(
     as_json: JsonFlag = False,
 ) -> None:
     """Who you are on this device: your login and the name reports and packs print."""
-    from fieldrm.report import DISPLAY_NAME
+    from fieldrm.notebook import display_name, set_display_name
 
     with open_store() as store:
         if name is not None:
-            cleaned = " ".join(name.split())
-            if not cleaned:
+            if not name.strip():
                 raise InvalidInput("--name needs a name")
-            store.set_state(DISPLAY_NAME, cleaned)
-        shown = {"user": store.user, "display_name": store.get_state(DISPLAY_NAME)}
+            set_display_name(store, name)
+        shown = {"user": store.user, "display_name": display_name(store)}
     if as_json:
         print_json(shown)
     else:

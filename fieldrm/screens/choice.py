@@ -20,15 +20,20 @@ class ChoiceScreen(ModalScreen[str | None]):
         Binding("escape", "cancel", "Cancel", tooltip="Close without choosing.", id="cancel-choice")
     ]
 
-    def __init__(self, title: str, choices: list[tuple[str, str]]) -> None:
+    def __init__(
+        self, title: str, choices: list[tuple[str, str]], choices_id: str | None = None
+    ) -> None:
         super().__init__()
         self.title_text = title
         self.choices = choices
+        self.choices_id = choices_id
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Label(self.title_text, classes="dialog-title", markup=False)
-            yield OptionList(*[Option(label, id=key) for key, label in self.choices])
+            yield OptionList(
+                *[Option(label, id=key) for key, label in self.choices], id=self.choices_id
+            )
 
     def on_mount(self) -> None:
         options = self.query_one(OptionList)

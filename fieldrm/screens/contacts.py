@@ -60,6 +60,20 @@ class ContactsScreen(ContactTools):  # merge and import (SPEC §12): contact_too
             id="focus-org-chart",
         ),
         Binding(
+            "n",
+            "new_contact",
+            "New",
+            tooltip="Add a contact (the new TL met on the floor).",
+            id="new-contact",
+        ),
+        Binding(
+            "e",
+            "edit_contact",
+            "Edit",
+            tooltip="Edit the highlighted contact.",
+            id="edit-contact",
+        ),
+        Binding(
             "l",
             "focus_list",
             "List",
@@ -100,6 +114,8 @@ class ContactsScreen(ContactTools):  # merge and import (SPEC §12): contact_too
         return [
             ("contact: Find", "Narrow the list by name", self.action_focus_filter),
             ("contact: Org chart", "Move into the org chart", self.action_focus_chart),
+            ("contact: New", "Add a contact (n)", self.action_new_contact),
+            ("contact: Edit", "Edit the highlighted contact (e)", self.action_edit_contact),
         ]
 
     def reload(self) -> None:
@@ -152,6 +168,30 @@ class ContactsScreen(ContactTools):  # merge and import (SPEC §12): contact_too
     def chart_person_chosen(self, event: Tree.NodeSelected) -> None:
         if event.node.data:
             self._load_contact(event.node.data)
+
+    def action_new_contact(self) -> None:
+        from fieldrm.screens.contact_form import ContactFormScreen
+
+        self.app.push_screen(ContactFormScreen(), self._contact_saved)
+
+    def action_edit_contact(self) -> None:
+        from fieldrm.screens.contact_form import ContactFormScreen
+
+        contact_id = self.query_one("#contact-table", PagedTable).current_key()
+        if contact_id is None:
+            self.notify("No contact highlighted.", markup=False)
+            return
+        self.app.push_screen(ContactFormScreen(contact_id), self._contact_saved)
+
+    def _contact_saved(self, contact: Any) -> None:
+        if contact is not None:
+            self.notify(f"Saved {contact.name}.", title="Contact", markup=False)
+            self.fieldrm.records_changed()
+            self._load_contact(contact.id)
+
+    def show_record(self, record: Any) -> None:
+        """Show a contact opened from Search or Today: its card, timeline and org chart."""
+        self._load_contact(record.id)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="load")
     def _load_contact(self, contact_id: str) -> None:

@@ -23,15 +23,15 @@ from textual.widgets.data_table import ColumnKey
 
 from fieldrm import notebook
 from fieldrm.capture import Capture, format_capture, mention, parse_capture
-from fieldrm.display import short_time
+from fieldrm.display import short_date, short_time
 from fieldrm.errors import FieldrmError
-from fieldrm.models import Record, label, local_today, now_utc
+from fieldrm.models import Category, Priority, Record, Severity, label, local_today, now_utc
 from fieldrm.paths import data_dir
 from fieldrm.screens.base import FieldrmScreen
 from fieldrm.screens.choice import ChoiceScreen
 from fieldrm.screens.messages import RecordSaved
 from fieldrm.store import Store
-from fieldrm.store.queries import names_for, visit_log
+from fieldrm.store.queries import names_for, recent_visits, visit_log
 
 
 def line_for(record: Record, names: dict[str, str]) -> str:
@@ -65,6 +65,7 @@ class LogLoaded(Message):
     attendees: list[str]
     entries: list[Record]
     names: dict[str, str]
+    draft: str | None = None
 
 
 @dataclass
@@ -88,26 +89,83 @@ class ReportExported(Message):
     path: str
 
 
+@dataclass
+class EntryChanged(Message):
+    """What the last change can be undone to: (the record before, or None, and its id)."""
+
+    undo: list[tuple[Record | None, str]]
+
+
+@dataclass
+class VisitsListed(Message):
+    visits: list[tuple[Record, str]]
+
+
+def visit_choice(visit: Record, site: str) -> str:
+    """`2026-11-20 Kolkata · site visit · QBR prep (open)`: a visit by site, date and
+    purpose, never by id."""
+    text = f"{short_date(visit.started_at)} {site} · {label(visit.visit_type or 'visit')}"
+    if visit.purpose:
+        text += f" · {' '.join(visit.purpose.split())[:50]}"
+    if visit.ended_at is None:
+        text += "  (open)"
+    return text
+
+
 class ContactSuggester(Suggester):
-    """Completes the `@name` being typed at the end of the line to a contact's full name."""
+    """Completes the word being typed at the end of the line: `@name` to a contact's full
+    name (the visit's attendees first, then the site's people), `#cat` to a category,
+    `!con` to a severity (a priority on an action line).  `matches` keeps every candidate
+    line, so Tab can cycle through them."""
 
     def __init__(self, store: Store) -> None:
         # No cache: contacts change while the app runs.  Case-sensitive, because accepting
         # a suggestion replaces the typed value with it.
         super().__init__(use_cache=False, case_sensitive=True)
         self.store = store
+        self.visit: Record | None = None  # set by the screen: whose people come first
+        self.matches: dict[str, list[str]] = {}
 
     async def get_suggestion(self, value: str) -> str | None:
         head, _, word = value.rpartition(" ")
-        if not word.startswith("@") or len(word) < 2:
+        if len(word) < 2 or word[0] not in "@#!":
             return None
-        prefix = word[1:].replace("_", " ").replace(".", " ")
+        start = head + " " if head else ""
+        if word[0] == "@":
+            names = await self._contacts(word[1:])
+            lines = [start + mention(name) for name in names]
+        else:
+            choices = _vocabulary(word[0], value)
+            lines = [start + word[0] + c for c in choices if c.startswith(word[1:].lower())]
+        lines = [line for line in lines if line != value]
+        self.matches = {value: lines}  # only the newest value is asked about
+        return lines[0] if lines else None
+
+    async def _contacts(self, typed: str) -> list[str]:
+        prefix = typed.replace("_", " ").replace(".", " ")
         # The lookup is SQL: run it off the event loop.
-        found = await asyncio.to_thread(self.store.contacts_matching, prefix, 5)
-        for contact in found:
-            if contact.name.lower().startswith(prefix.lower()):
-                return (head + " " if head else "") + mention(contact.name)
-        return None
+        found = await asyncio.to_thread(self.store.contacts_matching, prefix, 20)
+        visit = self.visit
+        attendees = list(visit.attendees) if visit is not None else []
+        site_id = visit.site_id if visit is not None else None
+
+        def rank(contact: Record) -> int:
+            if contact.id in attendees:
+                return 0
+            return 1 if site_id and getattr(contact, "site_id", None) == site_id else 2
+
+        starting = [c for c in found if c.name.lower().startswith(prefix.lower())]
+        return [c.name for c in sorted(starting, key=rank)]
+
+
+def _vocabulary(sigil: str, line: str) -> list[str]:
+    """What `#` or `!` completes to on this line: categories; severities, or priorities on
+    an action line."""
+    if sigil == "#":
+        return [member.value for member in Category]
+    if line.lstrip().startswith(">"):
+        return [member.value for member in Priority]
+    return [member.value for member in Severity]
 
 
 class CaptureInput(Input):
@@ -124,10 +182,42 @@ class CaptureInput(Input):
             id="edit-last-entry",
         ),
         Binding(
+            "ctrl+up",
+            "screen.select_entry(-1)",
+            "Older entry",
+            tooltip="Select an older entry in the log (↑ then edits it).",
+            show=False,
+            id="select-older-entry",
+        ),
+        Binding(
+            "ctrl+down",
+            "screen.select_entry(1)",
+            "Newer entry",
+            tooltip="Select a newer entry in the log.",
+            show=False,
+            id="select-newer-entry",
+        ),
+        Binding(
+            "ctrl+delete",
+            "screen.delete_entry",
+            "Delete entry",
+            tooltip="Delete the selected entry (the last one when none is selected).",
+            show=False,
+            id="delete-entry",
+        ),
+        Binding(
+            "ctrl+z",
+            "screen.undo",
+            "Undo",
+            tooltip="Undo the last change made on this screen (a save, an edit, a delete).",
+            show=False,
+            id="undo-last-change",
+        ),
+        Binding(
             "tab",
             "accept_suggestion",
             "Complete",
-            tooltip="Complete the @name being typed.",
+            tooltip="Complete the @name, #category or !severity being typed; again: the next.",
             show=False,
             id="complete-contact",
         ),
@@ -145,8 +235,18 @@ class CaptureInput(Input):
         if event.input is self:
             self.suggestion = ""
 
+    cycle: tuple[str, ...] = ()
+    """The candidate lines the last Tab chose from: Tab again takes the next."""
+
     def action_accept_suggestion(self) -> None:
+        if self.value in self.cycle and len(self.cycle) > 1:
+            self.value = self.cycle[(self.cycle.index(self.value) + 1) % len(self.cycle)]
+            self.cursor_position = len(self.value)
+            return
         if self.suggestion and len(self.suggestion) > len(self.value):
+            suggester = self.suggester
+            matches = getattr(suggester, "matches", {}).get(self.value) or [self.suggestion]
+            self.cycle = tuple(matches)
             self.value = self.suggestion
             self.cursor_position = len(self.value)
 
@@ -170,14 +270,14 @@ class FloorWalkScreen(FieldrmScreen):
             "ctrl+o",
             "export_report",
             "Export report",
-            tooltip="Write the open visit's report (Markdown, JSON or CSV) to a file.",
+            tooltip="Write a visit's report, open or past (Markdown, JSON or CSV), to a file.",
             id="export-visit-report",
         ),
         Binding(
             "ctrl+g",
             "end_visit",
             "End visit",
-            tooltip="Close the open visit (its log stays).",
+            tooltip="Close the open visit, after asking (with an optional summary).",
             id="end-visit",
         ),
     ]
@@ -189,6 +289,8 @@ class FloorWalkScreen(FieldrmScreen):
         self.names: dict[str, str] = {}
         self.editing: Record | None = None
         self.typed_lines: dict[str, str] = {}  # record id -> the line typed this session
+        self.draft_restored = False  # the draft is given back once, on the first load
+        self.undo_to: list[tuple[Record | None, str]] = []  # the last change, to undo
 
     def compose(self) -> ComposeResult:
         yield from self.compose_frame_top()
@@ -208,26 +310,39 @@ class FloorWalkScreen(FieldrmScreen):
 
     def on_mount(self) -> None:
         log = self.query_one("#visit-log", DataTable)
+        width = self.app.size.width
         log.add_column("Time", width=5, key="time")
         log.add_column("Kind", width=11, key="kind")
-        log.add_column("Marks", width=26, key="marks")
-        log.add_column("Text", width=self._text_width(self.app.size.width), key="text")
+        log.add_column("Marks", width=self._marks_width(width), key="marks")
+        log.add_column("Text", width=self._text_width(width), key="text")
         self.show_preview(None, None)
 
     def on_screen_resume(self) -> None:
         self.query_one("#capture-input", Input).focus()
 
-    @staticmethod
-    def _text_width(screen_width: int) -> int:
-        # The other columns take 5 + 11 + 26 cells, and each column 2 cells of padding.
-        return max(20, screen_width - 42 - 8 - 2)
+    NARROW = 100
+    """Below this many columns the marks column narrows, so the text keeps ~40 cells."""
+
+    @classmethod
+    def _marks_width(cls, screen_width: int) -> int:
+        return 14 if screen_width < cls.NARROW else 26
+
+    @classmethod
+    def _text_width(cls, screen_width: int) -> int:
+        # The other columns take 5 + 11 + marks cells, and each column 2 cells of padding.
+        return max(20, screen_width - 16 - cls._marks_width(screen_width) - 8 - 2)
 
     def on_resize(self, event: events.Resize) -> None:
         log = self.query_one("#visit-log", DataTable)
-        text_column = log.columns.get(ColumnKey("text"))
-        if text_column is not None:
-            text_column.width = self._text_width(event.size.width)
-            log.refresh(layout=True)
+        widths = {
+            "marks": self._marks_width(event.size.width),
+            "text": self._text_width(event.size.width),
+        }
+        for key, width in widths.items():
+            column = log.columns.get(ColumnKey(key))
+            if column is not None:
+                column.width = width
+        log.refresh(layout=True)
 
     @property
     def capture_input(self) -> CaptureInput:
@@ -235,13 +350,16 @@ class FloorWalkScreen(FieldrmScreen):
 
     def palette_commands(self) -> list[tuple[str, str, Any]]:
         return [
-            ("visit: Export report", "Write the open visit's report", self.action_export_report),
+            ("visit: Export report", "Write a visit's report", self.action_export_report),
             ("visit: End visit", "Close the open visit", self.action_end_visit),
             ("capture: Edit last entry", "Correct the last entry", self.action_edit_last),
+            ("capture: Select an older entry", "ctrl+up", lambda: self.action_select_entry(-1)),
+            ("capture: Delete entry", "The selected (or last) entry", self.action_delete_entry),
+            ("capture: Undo", "Undo the last change (ctrl+z)", self.action_undo),
         ]
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("export_report", "end_visit"):
+        if action == "end_visit":
             return True if self.visit is not None else None
         if action == "cancel_edit":
             return self.editing is not None
@@ -265,13 +383,24 @@ class FloorWalkScreen(FieldrmScreen):
         names = names_for(store, refs)
         site = names.get(visit.site_id) if visit else None
         attendees = [names.get(a, a[:8]) for a in visit.attendees] if visit else []
-        self.post_message(LogLoaded(visit, site, attendees, entries, names))
+        draft = None if self.draft_restored else notebook.draft(store)
+        self.post_message(LogLoaded(visit, site, attendees, entries, names, draft))
 
     @on(LogLoaded)
     def show_log(self, message: LogLoaded) -> None:
         self.visit = message.visit
         self.entries = message.entries
         self.names = message.names
+        suggester = self.capture_input.suggester
+        if isinstance(suggester, ContactSuggester):
+            suggester.visit = message.visit
+        if not self.draft_restored:
+            self.draft_restored = True
+            if message.draft and not self.capture_input.value:
+                self.capture_input.value = message.draft
+                self.capture_input.cursor_position = len(message.draft)
+            elif self.capture_input.value:
+                self._save_draft(self.capture_input.value)  # typed before the first load
         header = Text(no_wrap=True, overflow="ellipsis")
         if message.visit is None:
             header.append("No open visit", style="bold")
@@ -289,6 +418,7 @@ class FloorWalkScreen(FieldrmScreen):
         log.clear()
         for entry in message.entries:
             log.add_row(*self._cells(entry), key=entry.id)
+        log.show_cursor = False  # a selection (ctrl+up) ends with the next load
         if log.row_count:
             log.move_cursor(row=log.row_count - 1, animate=False)
         self.refresh_bindings()
@@ -317,6 +447,8 @@ class FloorWalkScreen(FieldrmScreen):
 
     @on(Input.Changed, "#capture-input")
     def preview_capture(self, event: Input.Changed) -> None:
+        if self.editing is None and self.draft_restored:
+            self._save_draft(event.value)
         if not event.value.strip():
             self.show_preview(None, None)
             return
@@ -335,6 +467,11 @@ class FloorWalkScreen(FieldrmScreen):
             self.post_message(CapturePreviewed(line, None, str(error)))
             return
         self.post_message(CapturePreviewed(line, parsed, None))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="draft")
+    def _save_draft(self, line: str) -> None:
+        # Every change, so a crash loses nothing either; the App waits for it on quit.
+        notebook.save_draft(self.store, line)
 
     @on(CapturePreviewed)
     def show_parsed(self, message: CapturePreviewed) -> None:
@@ -380,6 +517,7 @@ class FloorWalkScreen(FieldrmScreen):
         except FieldrmError as error:
             self.post_message(CaptureFailed(line, str(error)))
             return
+        self.post_message(EntryChanged([(None, record.id)]))
         self.post_message(RecordSaved(record, "; ".join(parsed.warnings), line))
 
     @work(thread=True, exit_on_error=False, group="write")
@@ -389,7 +527,15 @@ class FloorWalkScreen(FieldrmScreen):
         except FieldrmError as error:
             self.post_message(CaptureFailed(line, str(error)))
             return
+        if record.id == entry.id:
+            self.post_message(EntryChanged([(entry, entry.id)]))
+        else:  # another kind: the entry was deleted and a new record made
+            self.post_message(EntryChanged([(None, record.id), (entry, entry.id)]))
         self.post_message(RecordSaved(record, "; ".join(parsed.warnings), line))
+
+    @on(EntryChanged)
+    def remember_change(self, message: EntryChanged) -> None:
+        self.undo_to = message.undo
 
     @on(RecordSaved)
     def entry_saved(self, message: RecordSaved) -> None:
@@ -416,7 +562,9 @@ class FloorWalkScreen(FieldrmScreen):
         if not self.entries:
             self.notify("Nothing to edit yet.", markup=False)
             return
-        last = max(self.entries, key=lambda entry: (str(entry.updated_at), entry.id))
+        last = self.selected_entry() or max(
+            self.entries, key=lambda entry: (str(entry.updated_at), entry.id)
+        )
         self.editing = last
         line = self.typed_lines.get(last.id) or line_for(last, self.names)
         capture_line = self.capture_input
@@ -425,6 +573,52 @@ class FloorWalkScreen(FieldrmScreen):
         capture_line.add_class("-editing")
         capture_line.focus()
         self.refresh_bindings()
+
+    def selected_entry(self) -> Record | None:
+        """The entry picked with ctrl+up/down, or None when none is."""
+        log = self.query_one("#visit-log", DataTable)
+        if not log.show_cursor or not 0 <= log.cursor_row < len(self.entries):
+            return None
+        return self.entries[log.cursor_row]
+
+    def action_select_entry(self, step: int) -> None:
+        log = self.query_one("#visit-log", DataTable)
+        if not log.row_count:
+            return
+        if not log.show_cursor:
+            log.show_cursor = True
+            row = log.row_count - 1 if step < 0 else log.cursor_row
+        else:
+            row = log.cursor_row
+        log.move_cursor(row=max(0, min(row + step, log.row_count - 1)), animate=False)
+
+    def action_delete_entry(self) -> None:
+        entry = self.selected_entry() or (self.entries[-1] if self.entries else None)
+        if entry is None:
+            self.notify("Nothing to delete.", markup=False)
+            return
+        self._delete_entry(entry)
+
+    @work(thread=True, exit_on_error=False, group="write")
+    def _delete_entry(self, entry: Record) -> None:
+        record = notebook.delete_entry(self.store, entry.id)
+        self.post_message(EntryChanged([(entry, entry.id)]))
+        self.post_message(RecordSaved(record, "Deleted. ctrl+z brings it back."))
+
+    def action_undo(self) -> None:
+        if not self.undo_to:
+            self.notify("Nothing to undo.", markup=False)
+            return
+        undo, self.undo_to = self.undo_to, []
+        self._undo(undo)
+
+    @work(thread=True, exit_on_error=False, group="write")
+    def _undo(self, undo: list[tuple[Record | None, str]]) -> None:
+        record = None
+        for before, record_id in undo:
+            record = notebook.revert(self.store, before, record_id)
+        if record is not None:
+            self.post_message(RecordSaved(record, "Undone."))
 
     def action_cancel_edit(self) -> None:
         self.editing = None
@@ -436,19 +630,52 @@ class FloorWalkScreen(FieldrmScreen):
     # ------------------------------------------------------------ the visit
 
     def action_end_visit(self) -> None:
-        if self.visit is not None:
-            self._end_visit()
+        if self.visit is None:
+            return
+        from fieldrm.screens.prompt import PromptScreen
+
+        def answered(summary: str | None) -> None:
+            if summary is not None:  # Escape keeps the visit open
+                self._end_visit(summary or None)
+
+        self.app.push_screen(
+            PromptScreen(
+                "End the visit? Its summary (optional):",
+                "Enter ends the visit (with nothing typed: no summary) · Escape keeps it open",
+                empty_ok=True,
+            ),
+            answered,
+        )
 
     @work(thread=True, exit_on_error=False, group="write")
-    def _end_visit(self) -> None:
-        record = notebook.end_visit(self.store)
-        self.post_message(RecordSaved(record, ""))
+    def _end_visit(self, summary: str | None) -> None:
+        record = notebook.end_visit(self.store, summary=summary)
+        self.post_message(RecordSaved(record, "Visit ended."))
 
     def action_export_report(self) -> None:
-        if self.visit is None:
-            self.notify("No open visit to report on.", markup=False)
+        self._list_visits()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="load")
+    def _list_visits(self) -> None:
+        self.post_message(VisitsListed(recent_visits(self.store)))
+
+    @on(VisitsListed)
+    def choose_visit(self, message: VisitsListed) -> None:
+        if not message.visits:
+            self.notify("No visit to report on yet.", markup=False)
             return
-        visit_id = self.visit.id
+        choices = [(visit.id, visit_choice(visit, site)) for visit, site in message.visits]
+
+        def chosen_visit(visit_id: str | None) -> None:
+            if visit_id:
+                self._choose_format(visit_id)
+
+        self.app.push_screen(
+            ChoiceScreen("Export the report of which visit?", choices, "visit-options"),
+            chosen_visit,
+        )
+
+    def _choose_format(self, visit_id: str) -> None:
         choices = [("md", "Markdown"), ("json", "JSON"), ("csv", "CSV")]
 
         def chosen(fmt: str | None) -> None:

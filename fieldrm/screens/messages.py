@@ -68,3 +68,25 @@ class VisitStarted(Message):
     """A worker opened a visit at this site."""
 
     site_name: str
+
+
+@dataclass
+class VisitAlreadyOpen(Message):
+    """ctrl+n found my visit open: it is said, and nothing is ended behind the RM's back."""
+
+    title: str
+
+
+@dataclass
+class VisitNotOpen(Message):
+    """ctrl+n found no visit of mine open: the site can be chosen."""
+
+
+@dataclass
+class OutsideWrite(Message):
+    """The database's data_version, read to notice writes by another process (the CLI)."""
+
+    version: int
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, OutsideWrite)

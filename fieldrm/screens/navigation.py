@@ -106,3 +106,7 @@ def go_binding(mode: str, *, shortcut_on: str | None = None) -> Binding:
         tooltip=destination.hint,
         id=f"{shortcut_on}-{slug}",
     )
+
+
+OPENS_IN: dict[str, str] = {"question": "questions", "action": "actions", "contact": "contacts"}
+"""The screen a record opens in (from Search or Today); other kinds open as a card."""

@@ -13,14 +13,18 @@ from textual.widgets import Input, Label, Static
 
 
 class PromptScreen(ModalScreen[str | None]):
-    """Returns the text typed (stripped), or None on Escape or an empty line."""
+    """Returns the text typed (stripped), or None on Escape or an empty line; with
+    `empty_ok`, an empty line returns "" (so Escape alone means "no")."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", tooltip="Close without saving.", id="cancel-prompt")
     ]
 
-    def __init__(self, title: str, context: str = "", value: str = "") -> None:
+    def __init__(
+        self, title: str, context: str = "", value: str = "", *, empty_ok: bool = False
+    ) -> None:
         super().__init__()
+        self.empty_ok = empty_ok
         self.title_text = title
         self.context = context
         self.value = value
@@ -34,7 +38,8 @@ class PromptScreen(ModalScreen[str | None]):
 
     @on(Input.Submitted)
     def submit(self, event: Input.Submitted) -> None:
-        self.dismiss(event.value.strip() or None)
+        text = event.value.strip()
+        self.dismiss(text if text or self.empty_ok else None)
 
     def action_cancel(self) -> None:
         self.dismiss(None)

@@ -74,6 +74,7 @@ class RecordListScreen(FieldrmScreen):
         super().__init__()
         self.preset_index = 0
         self._binding_state: tuple[bool | None, ...] = ()
+        self._to_select: str | None = None  # a record opened from elsewhere (Search, Today)
 
     def compose(self) -> ComposeResult:
         yield from self.compose_frame_top()
@@ -111,8 +112,28 @@ class RecordListScreen(FieldrmScreen):
                 (record.id, self.cells(record, names), Listed(record, names)) for record in records
             ]
 
-        self.table.load(fetch)
+        self.table.load(fetch, select=self._to_select)
         self._count(flt)
+
+    def show_record(self, record: Record) -> None:
+        """Put the cursor on `record` (opened from Search or Today): the first status
+        preset that lists it, no text filter."""
+        status = getattr(record, "status", None)
+        self.preset_index = next(
+            (
+                i
+                for i, (_, statuses) in enumerate(self.PRESETS)
+                if not statuses or status in statuses
+            ),
+            0,
+        )
+        self._to_select = record.id
+        text_filter = self.query_one("#list-filter", Input)
+        if text_filter.value:
+            text_filter.value = ""  # reloads (Input.Changed)
+        else:
+            self.reload()
+        self.table.focus()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="count")
     def _count(self, flt: ListFilter) -> None:
@@ -151,6 +172,8 @@ class RecordListScreen(FieldrmScreen):
 
     @on(PagedTable.Reloaded)
     def show_first_detail(self) -> None:
+        if self._to_select is not None and self.table.current_key() == self._to_select:
+            self._to_select = None
         listed = self._listed(self.table.current_key())
         self.query_one("#record-detail", Static).update(
             self.detail(*listed) if listed is not None else Text("Nothing here.", style="dim")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from rich.text import Text
@@ -13,9 +13,10 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Input, Static
 
-from fieldrm.display import short_date
-from fieldrm.models import Record
+from fieldrm.display import readable_fields, reference_ids, short_date
+from fieldrm.models import Record, label
 from fieldrm.screens.base import FieldrmScreen
+from fieldrm.store.queries import names_for
 
 RESULT_LIMIT = 100
 
@@ -24,19 +25,18 @@ RESULT_LIMIT = 100
 class SearchFinished(Message):
     query: str
     results: list[Record]
+    names: dict[str, str] = field(default_factory=dict)  # what the results refer to
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, SearchFinished)
 
 
-def _fields(record: Record) -> Text:
+def _fields(record: Record, names: dict[str, str]) -> Text:
     text = Text()
-    for name, value in record.to_json().items():
-        if name in ("id", "kind", "created_by", "deleted") or value in (None, [], ""):
-            continue
-        shown = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
-        text.append(f"{name}: ", style="bold")
-        text.append(" ".join(shown.split()) + "   ")
+    text.append(f"{label(record.kind)}   ", style="bold reverse")
+    for title, value in readable_fields(record, names):
+        text.append(f"{title}: ", style="bold")
+        text.append(value + "   ")
     return text
 
 
@@ -62,11 +62,19 @@ class SearchScreen(FieldrmScreen):
             tooltip="Back to the search box.",
             id="focus-search-box",
         ),
+        Binding(
+            "enter",
+            "open_result",
+            "Open",
+            tooltip="Open the highlighted result in its screen.",
+            id="open-search-result",
+        ),
     ]
 
     def __init__(self) -> None:
         super().__init__()
         self.results: dict[str, Record] = {}
+        self.names: dict[str, str] = {}
         self.shown_query: str | None = None
         """The query whose results the table shows (tests and the benchmark wait on it)."""
 
@@ -113,13 +121,15 @@ class SearchScreen(FieldrmScreen):
     @work(thread=True, exclusive=True, exit_on_error=False, group="search")
     def _search(self, query: str) -> None:
         results = self.store.search(query, limit=RESULT_LIMIT) if query.strip() else []
-        self.post_message(SearchFinished(query, results))
+        names = names_for(self.store, [ref for r in results for ref in reference_ids(r)])
+        self.post_message(SearchFinished(query, results, names))
 
     @on(SearchFinished)
     def show_results(self, message: SearchFinished) -> None:
         if message.query != self.query_one("#search-input", Input).value:
             return  # typed on since; a newer search is coming
         self.results = {record.id: record for record in message.results}
+        self.names = message.names
         table = self.query_one("#search-results", DataTable)
         table.clear()
         for record in message.results:
@@ -145,4 +155,17 @@ class SearchScreen(FieldrmScreen):
             return
         key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
         record = self.results.get(key or "")
-        detail.update(_fields(record) if record is not None else "")
+        detail.update(_fields(record, self.names) if record is not None else "")
+
+    @on(DataTable.RowSelected, "#search-results")
+    def result_chosen(self) -> None:
+        self.action_open_result()
+
+    def action_open_result(self) -> None:
+        table = self.query_one("#search-results", DataTable)
+        if table.row_count == 0:
+            return
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        record = self.results.get(key or "")
+        if record is not None:
+            self.fieldrm.open_record(record)

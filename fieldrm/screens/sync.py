@@ -18,7 +18,7 @@ from textual.message import Message
 from textual.widgets import DataTable, Static
 
 from fieldrm.display import ago, short_date
-from fieldrm.models import Record
+from fieldrm.models import Record, label
 from fieldrm.screens.base import FieldrmScreen
 from fieldrm.screens.messages import RecordSaved
 from fieldrm.screens.prompt import PromptScreen
@@ -43,10 +43,23 @@ def _shown(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def _side(title: str, side: dict[str, Any]) -> Text:
+def _conflict_value(field_name: str, value: Any) -> str:
+    """A side of a conflict as it reads: a delete-versus-edit conflict's current side is
+    "deleted", its other side the edit's fields (never `true` or a JSON object)."""
+    if field_name == "deleted":
+        if isinstance(value, dict):
+            edits = [
+                f"{label(name)}: {_shown(v)}" for name, v in value.items() if name != "updated_at"
+            ]
+            return "edited: " + "; ".join(edits) if edits else "edited"
+        return "deleted" if value else "kept"
+    return _shown(value)
+
+
+def _side(title: str, side: dict[str, Any], field_name: str = "") -> Text:
     text = Text()
     text.append(title + "\n", style="bold")
-    text.append(_shown(side.get("value")) + "\n")
+    text.append(_conflict_value(field_name, side.get("value")) + "\n")
     who = side.get("by") or "?"
     device = (side.get("device") or "")[:8]
     text.append(f"by {who} on {device or '?'}, {short_date(side.get('at'))}", style="dim")
@@ -90,6 +103,13 @@ class SyncScreen(FieldrmScreen):
             id="take-other",
         ),
         Binding(
+            "r",
+            "restore",
+            "Restore",
+            tooltip="Restore the deleted record, with the colleague's edit.",
+            id="restore-deleted",
+        ),
+        Binding(
             "b",
             "resolve('both')",
             "Keep both",
@@ -97,6 +117,13 @@ class SyncScreen(FieldrmScreen):
             id="keep-both",
         ),
         Binding("e", "edit_value", "Edit", tooltip="Type the value to keep.", id="edit-conflict"),
+        Binding(
+            "i",
+            "app.log_in",
+            "Log in",
+            tooltip="Log in to a sync server (address, token, your name in reports).",
+            id="log-in-to-server",
+        ),
         Binding(
             "l",
             "decide_later",
@@ -205,8 +232,8 @@ class SyncScreen(FieldrmScreen):
             table.add_row(
                 f"{conflict.record_kind}: {' '.join(str(label).split())}",
                 conflict.field,
-                " ".join(_shown(conflict.current.get("value")).split()),
-                " ".join(_shown(conflict.other.get("value")).split()),
+                " ".join(_conflict_value(conflict.field, conflict.current.get("value")).split()),
+                " ".join(_conflict_value(conflict.field, conflict.other.get("value")).split()),
                 key=conflict.id,
             )
         if table.row_count:
@@ -232,15 +259,31 @@ class SyncScreen(FieldrmScreen):
             other.update("")
             diff.update("")
         else:
-            current.update(_side("Current (every device has this)", conflict.current))
-            other.update(_side("Other (kept from the clash)", conflict.other))
+            field_name = conflict.field
+            current.update(_side("Current (every device has this)", conflict.current, field_name))
+            other.update(_side("Other (kept from the clash)", conflict.other, field_name))
             diff.update(text_diff(conflict.current.get("value"), conflict.other.get("value")))
         self.refresh_bindings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("resolve", "edit_value", "decide_later"):
-            return True if self.selected is not None else None
+        if action not in ("resolve", "restore", "edit_value", "decide_later"):
+            return True
+        conflict = self.selected if self.query("#conflict-table") else None
+        if conflict is None:
+            if action == "restore":
+                return False  # only offered for a delete-versus-edit conflict
+            return None if action in ("resolve", "edit_value", "decide_later") else True
+        # A delete against an edit: restore it (r) or keep it deleted (c); "take other",
+        # "both" and "edit" would read as something else, so they are not offered.
+        deleted = conflict.field == "deleted"
+        if action == "restore":
+            return deleted
+        if action == "edit_value" or (action == "resolve" and parameters[:1] != ("current",)):
+            return not deleted
         return True
+
+    def action_restore(self) -> None:
+        self.action_resolve("other")
 
     def action_resolve(self, keep: str) -> None:
         conflict = self.selected

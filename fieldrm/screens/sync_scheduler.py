@@ -19,13 +19,14 @@ from fieldrm.errors import FieldrmError
 from fieldrm.models import format_timestamp, now_utc
 from fieldrm.screens.messages import (
     CountsRead,
+    OutsideWrite,
     SyncCompleted,
     SyncFailed,
     SyncSkipped,
     SyncStarted,
 )
 from fieldrm.screens.navigation import key_of
-from fieldrm.store.queries import read_counts
+from fieldrm.store.queries import outside_writes, read_counts
 
 if TYPE_CHECKING:
     from textual.app import App
@@ -45,8 +46,13 @@ FIRST_SYNC_DELAY = 0.3
 """Seconds after the first frame before the start-up sync."""
 SYNC_AFTER_EDIT = 3.0
 """Seconds after a local edit before it is pushed (edits in a burst go together)."""
+WATCH_EVERY = 1.0
+"""Seconds between looks for writes by another process (the CLI) on this device."""
 HISTORY_LINES = 200
 """Sync log lines kept for the Sync screen."""
+SOONEST = 0.05
+"""The shortest delay a sync is scheduled with: Textual's Timer divides by its interval, so
+a zero delay raises (and would end background sync for good)."""
 
 
 @dataclass(frozen=True)
@@ -83,6 +89,7 @@ class SyncScheduler(_AppBase):
     _failed_syncs = 0
     _sync_timer: Timer | None = None
     _sync_again = False
+    _outside_version: int | None = None
 
     @property
     def sync_history(self) -> tuple[str, ...]:
@@ -94,6 +101,8 @@ class SyncScheduler(_AppBase):
         # Importing the HTTP client in a worker thread would otherwise compete (GIL) with
         # drawing the first screen.
         self.set_timer(FIRST_SYNC_DELAY, self.sync_now, name="first-sync")
+        self._look_for_outside_writes()  # the baseline: later changes are another's writes
+        self.set_interval(WATCH_EVERY, self._look_for_outside_writes, name="outside-writes")
 
     def stop_syncing(self) -> None:
         if self._sync_timer is not None:
@@ -105,6 +114,19 @@ class SyncScheduler(_AppBase):
         self.refresh_counts()
         if self.sync_status.connection in ("online", "syncing"):
             self._schedule_sync(self.sync_after_edit)
+
+    # ------------------------------------------------------------ another process writes
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="watch")
+    def _look_for_outside_writes(self) -> None:
+        self.post_message(OutsideWrite(outside_writes(self.store)))
+
+    def on_outside_write(self, message: OutsideWrite) -> None:
+        seen, self._outside_version = self._outside_version, message.version
+        if seen is not None and seen != message.version:
+            # The CLI wrote on this device: screens reload, the status line recounts.
+            self.data_version += 1
+            self.refresh_counts()
 
     # ------------------------------------------------------------ the status line
 
@@ -150,19 +172,28 @@ class SyncScheduler(_AppBase):
     def _after_sync(self, delay: float) -> None:
         if self._sync_again:
             self._sync_again = False
-            self._schedule_sync(0.0)
+            self._schedule_sync(SOONEST)
         else:
             self._schedule_sync(delay)
 
     def _schedule_sync(self, delay: float) -> None:
         if self._sync_timer is not None:
             self._sync_timer.stop()
-        self._sync_timer = self.set_timer(delay, self.sync_now, name="sync")
+        self._sync_timer = self.set_timer(max(delay, SOONEST), self.sync_now, name="sync")
 
     # ------------------------------------------------------------ the sync itself
 
     @work(thread=True, exit_on_error=False, group="sync")
     def _sync_with_server(self) -> None:
+        # Whatever happens in here ends in SyncSkipped, SyncCompleted or SyncFailed, each of
+        # which schedules the next attempt: background sync never stops for good.
+        try:
+            self._sync_attempt()
+        except Exception as error:  # never a traceback: say what happened and retry later
+            reason = f"{type(error).__name__}: {error}"
+            self.post_message(SyncFailed(reason, offline=False, title="Sync failed"))
+
+    def _sync_attempt(self) -> None:
         from fieldrm.sync.replica import is_configured
 
         # Asked before importing the sync client: httpx costs ~0.1 s of CPU, which a
@@ -183,10 +214,6 @@ class SyncScheduler(_AppBase):
             return
         except FieldrmError as error:
             self.post_message(SyncFailed(str(error), offline=False, title="Sync failed"))
-            return
-        except Exception as error:  # never a traceback: say what happened and retry later
-            reason = f"{type(error).__name__}: {error}"
-            self.post_message(SyncFailed(reason, offline=False, title="Sync failed"))
             return
         self.post_message(
             SyncCompleted(

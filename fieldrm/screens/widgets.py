@@ -20,6 +20,19 @@ if TYPE_CHECKING:
     from fieldrm.app import FieldrmApp
 
 
+NARROW = 100
+"""Below this many columns the bars go compact (80x24 terminals): every key still shows."""
+
+
+def _short(descriptions: list[str]) -> list[str]:
+    """One word per description: the first, or the last where two share the first."""
+    firsts = [d.split()[0] if d.split() else d for d in descriptions]
+    return [
+        d.split()[-1] if firsts.count(first) > 1 else first
+        for d, first in zip(descriptions, firsts, strict=True)
+    ]
+
+
 class NavBar(Static):
     """The screens and their F-keys, the current one highlighted."""
 
@@ -28,12 +41,21 @@ class NavBar(Static):
         self.current = current
 
     def on_mount(self) -> None:
+        self.show_screens(self.app.size.width)
+
+    def on_resize(self, event: Any) -> None:
+        self.show_screens(event.size.width)
+
+    def show_screens(self, width: int) -> None:
         text = Text(no_wrap=True, overflow="ellipsis")
-        text.append(" fieldrm ", style="bold reverse")
+        narrow = width < NARROW
+        if not narrow:
+            text.append(" fieldrm ", style="bold reverse")
         for destination in NAVIGATION:
             style = "bold reverse" if destination.mode == self.current else ""
+            name = f"{destination.key.upper()} {destination.title}"
             text.append(" ")
-            text.append(f" {destination.key.upper()} {destination.title} ", style=style)
+            text.append(name if narrow else f" {name} ", style=style)
         self.update(text)
 
 
@@ -75,29 +97,50 @@ class KeyBar(Static):
         if screen is self.screen:
             self.show_keys()
 
+    def on_resize(self, event: Any) -> None:
+        self.show_keys()
+
     def show_keys(self) -> None:
-        text = Text(no_wrap=True, overflow="ellipsis")
-        spans: list[tuple[int, int, str, Any]] = []
-        tips: list[str] = []
+        shown: list[tuple[Any, Any, bool, str | None]] = []
         seen: set[str] = set()
         active = self.screen.active_bindings
         for node, binding, enabled, tooltip in active.values():
-            if not binding.show or binding.action in seen:
-                continue
-            seen.add(binding.action)
+            if binding.show and binding.action not in seen:
+                seen.add(binding.action)
+                shown.append((node, binding, enabled, tooltip))
+        palette = active.get(self.app.COMMAND_PALETTE_BINDING)
+        descriptions = [binding.description for _, binding, _, _ in shown]
+        width = self.app.size.width
+        text, spans = self._line(shown, descriptions, palette, compact=False)
+        if width < NARROW and len(text) > width:
+            # Narrow (80x24): one word per key, the word that tells it apart ("Keep
+            # current" and "Keep both" become "current" and "both"), so every key shows.
+            text, spans = self._line(shown, _short(descriptions), palette, compact=True)
+        self._spans = spans
+        tips = [
+            f"{self.app.get_key_display(binding)}: {tooltip or binding.description}"
+            for _, binding, _, tooltip in shown
+        ]
+        self.tooltip = "\n".join(tips) or None
+        self.update(text)
+
+    def _line(
+        self, shown: list[Any], descriptions: list[str], palette: Any, *, compact: bool
+    ) -> tuple[Text, list[tuple[int, int, str, Any]]]:
+        text = Text(no_wrap=True, overflow="ellipsis")
+        spans: list[tuple[int, int, str, Any]] = []
+        for (node, binding, enabled, _), description in zip(shown, descriptions, strict=True):
             key = self.app.get_key_display(binding)
             start = len(text)
             text.append(f" {key} ", style="bold" if enabled else "dim")
-            text.append(f"{binding.description} ", style="" if enabled else "dim strike")
+            text.append(description, style="" if enabled else "dim strike")
+            text.append("" if compact else " ")
             spans.append((start, len(text), binding.action, node))
-            tips.append(f"{key}: {tooltip or binding.description}")
-        palette = active.get(self.app.COMMAND_PALETTE_BINDING)
         if palette is not None:
-            text.append(f"  {self.app.get_key_display(palette.binding)} ", style="bold")
+            gap = " " if compact else "  "
+            text.append(f"{gap}{self.app.get_key_display(palette.binding)} ", style="bold")
             text.append("palette")
-        self._spans = spans
-        self.tooltip = "\n".join(tips) or None
-        self.update(text)
+        return text, spans
 
     async def on_click(self, event: Any) -> None:
         for start, end, action, node in self._spans:
@@ -109,9 +152,17 @@ class KeyBar(Static):
 class StatusLine(Static):
     """Always visible: online/offline/no server, last sync, pending changes, conflicts."""
 
+    AGE_EVERY = 15.0
+    """Seconds between redraws, so "last sync 5 min ago" ages while nothing happens."""
+
     def on_mount(self) -> None:
         app: FieldrmApp = self.app  # type: ignore[assignment]
         self.watch(app, "sync_status", self.show_status)
+        self.set_interval(self.AGE_EVERY, self._age, name="status-age")
+
+    def _age(self) -> None:
+        app: FieldrmApp = self.app  # type: ignore[assignment]
+        self.update(status_text(app.sync_status))
 
     def show_status(self, status: SyncStatus) -> None:
         self.update(status_text(status))
@@ -183,6 +234,7 @@ class PagedTable(DataTable):
         self._exhausted = True
         self._loading = False
         self._keep_key: str | None = None
+        self._keep_row = 0
         self.items: dict[str, Any] = {}
         """Each loaded row's item, by row key (set on the UI thread)."""
 
@@ -190,13 +242,15 @@ class PagedTable(DataTable):
         for label, width in self._column_spec:
             self.add_column(label, width=width, key=label.lower())
 
-    def load(self, fetch: Fetch, keep: bool = True) -> None:
-        """Replace the rows with `fetch`'s first page (keeping the cursor's row if asked)."""
+    def load(self, fetch: Fetch, keep: bool = True, select: str | None = None) -> None:
+        """Replace the rows with `fetch`'s first page (keeping the cursor's row if asked,
+        or putting it on the row `select` names)."""
         self._fetch = fetch
         self._generation += 1
         self._exhausted = False
         self._loading = True
-        self._keep_key = self.current_key() if keep else None
+        self._keep_key = select or (self.current_key() if keep else None)
+        self._keep_row = self.cursor_row if keep else 0
         self._fetch_page(self._generation, 0)
 
     @work(thread=True, exit_on_error=False, group="page")
@@ -235,6 +289,10 @@ class PagedTable(DataTable):
         if message.offset == 0:
             if self._keep_key is not None and self._keep_key in self.rows:
                 self.move_cursor(row=self.get_row_index(self._keep_key), animate=False)
+            elif self._keep_key is not None and self.row_count:
+                # The row left the list (closed, answered): the cursor takes the next one,
+                # never the top, so a second key press never hits an unrelated row.
+                self.move_cursor(row=min(self._keep_row, self.row_count - 1), animate=False)
             self.post_message(self.Reloaded(self))
 
     def current_key(self) -> str | None:

@@ -41,6 +41,11 @@ SEARCH_WINDOW = 1000  # newest matches ranked by Store.search
 _dumps = jsonio.dumps
 
 
+def _like_text(text: str) -> str:
+    """`text` lowered, with LIKE's wildcards escaped (the escape character is a backslash)."""
+    return text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def _user_default() -> str:
     import getpass
 
@@ -344,7 +349,8 @@ class Store:
             rows = self.conn.execute(
                 f"SELECT data FROM records WHERE id = ? AND kind IN ({marks})", [text, *kinds]
             ).fetchall()
-            if not rows and len(text) >= 4 and all(c in "0123456789abcdef-" for c in text.lower()):
+            if not rows and all(c in "0123456789abcdef-" for c in text.lower()):
+                # An id prefix, however short: several matches say "ambiguous", not "none".
                 rows = self.conn.execute(
                     f"SELECT data FROM records WHERE id >= ? AND id < ? AND kind IN ({marks}) "
                     "LIMIT 5",
@@ -356,13 +362,40 @@ class Store:
                     "AND lower(json_extract(data, '$.name')) = lower(?) LIMIT 5",
                     [*kinds, text],
                 ).fetchall()
+            if not rows:
+                # A name's start or one of its words ("Priya", as `@Priya` in capture).
+                rows = self.conn.execute(
+                    f"SELECT data FROM records WHERE kind IN ({marks}) AND deleted = 0 "
+                    "AND (lower(json_extract(data, '$.name')) LIKE ? || '%' ESCAPE '\\' "
+                    "OR lower(json_extract(data, '$.name')) LIKE '% ' || ? || '%' ESCAPE '\\') "
+                    "LIMIT 5",
+                    [*kinds, _like_text(text), _like_text(text)],
+                ).fetchall()
         what = " or ".join(kinds) if len(kinds) <= 3 else "record"
         if not rows:
-            raise NotFound(f"no {what} named or with id {text!r}")
+            raise NotFound(f"no {what} named or with id {text!r}{self._did_you_mean(text, kinds)}")
         if len(rows) > 1:
             labels = ", ".join(self._model(row[0]).label for row in rows[:4])
             raise Ambiguous(f"{text!r} matches more than one {what}: {labels}")
         return self._model(rows[0][0])
+
+    def _did_you_mean(self, text: str, kinds: list[str]) -> str:
+        """`: did you mean 'Priya Nair'?` for a name close to one typed, else ""."""
+        import difflib
+
+        marks = ",".join("?" * len(kinds))
+        with self.lock:
+            names = [
+                row[0]
+                for row in self.conn.execute(
+                    f"SELECT json_extract(data, '$.name') FROM records WHERE kind IN ({marks}) "
+                    "AND deleted = 0 AND json_extract(data, '$.name') IS NOT NULL LIMIT 20000",
+                    kinds,
+                )
+            ]
+        by_lower = {name.lower(): name for name in names}
+        close = difflib.get_close_matches(text.lower(), list(by_lower), n=1, cutoff=0.75)
+        return f": did you mean {by_lower[close[0]]!r}?" if close else ""
 
     def contacts_matching(self, prefix: str, limit: int = 10) -> list[Record]:
         """Contacts whose name, or a word of it, starts with `prefix` (for `@name`)."""
@@ -383,11 +416,18 @@ class Store:
         return [self._model(row[0]) for row in rows]
 
     def open_visit(self) -> Record | None:
+        """MY open visit (SPEC §7): one started by this device's user.  A colleague's open
+        visit, received by sync, is never mine: my captures never land in it and it never
+        stops me starting one.  A visit started before `fieldrm login` carries the
+        system's login name, which stays mine after logging in."""
+        mine = sorted({self.user, _user_default()})
         with self.lock:
             row = self.conn.execute(
                 "SELECT data FROM records WHERE kind = 'visit' AND deleted = 0 "
                 "AND json_extract(data, '$.ended_at') IS NULL "
-                "ORDER BY json_extract(data, '$.started_at') DESC LIMIT 1"
+                "AND json_extract(data, '$.created_by') IN (?, ?) "
+                "ORDER BY json_extract(data, '$.started_at') DESC LIMIT 1",
+                [mine[0], mine[-1]],
             ).fetchone()
         return None if row is None else self._model(row[0])
 

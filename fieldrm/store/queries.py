@@ -420,3 +420,25 @@ def vendor_visits(
         sql += " AND json_extract(data, '$.started_at') < ?"
         params.append((end + timedelta(days=1)).isoformat())
     return _records(store, sql + " ORDER BY json_extract(data, '$.started_at'), id", params)
+
+
+# ---------------------------------------------------------------- visits to choose from
+
+
+def recent_visits(store: Store, limit: int = 30) -> list[tuple[Record, str]]:
+    """Visits newest first (open or past), each with its site's name: what a person picks
+    a visit from, by site, date and purpose, never by id."""
+    visits = _records(
+        store,
+        "SELECT data FROM records WHERE kind = 'visit' AND deleted = 0 "
+        "ORDER BY json_extract(data, '$.started_at') DESC LIMIT ?",
+        [limit],
+    )
+    names = names_for(store, [visit.site_id for visit in visits])
+    return [(visit, names.get(visit.site_id, "?")) for visit in visits]
+
+
+def outside_writes(store: Store) -> int:
+    """SQLite's `data_version`: it changes when another connection (another process, such
+    as `fieldrm capture`) commits to the device's database, never for this one's writes."""
+    return int(_rows(store, "PRAGMA data_version")[0][0])

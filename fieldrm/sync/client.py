@@ -38,7 +38,9 @@ from fieldrm.sync.protocol import (
 from fieldrm.sync.replica import is_configured as is_configured  # without httpx: see there
 
 TIMEOUT = httpx.Timeout(10.0, connect=5.0)  # waits for a byte, per attempt
-DEADLINE_S = 15.0  # an unreachable or hung server is reported within this (SPEC §5.13)
+REQUEST_DEADLINE = 15.0
+"""Seconds one request may take, its retries included (SPEC §5.13): a hung server (one that
+accepts the connection and never answers) is reported within this, not after minutes."""
 BACKOFF = (0.25, 0.5, 1.0)  # seconds before each retry of a failed call
 GZIP_OVER = 200  # request bodies larger than this travel compressed (a one-field edit does)
 
@@ -98,9 +100,12 @@ class _Session:
     def call(self, method: str, path: str, **kwargs: Any) -> Any:
         error: SyncError | None = None
         headers = {**self.headers, **kwargs.pop("headers", {})}
-        deadline = time.monotonic() + DEADLINE_S
+        limit = REQUEST_DEADLINE
+        deadline = time.monotonic() + limit
         for attempt in range(len(BACKOFF) + 1):
             if attempt:
+                if time.monotonic() + BACKOFF[attempt - 1] >= deadline:
+                    break  # no time left for another try: report now, retry later
                 time.sleep(BACKOFF[attempt - 1])
             left = deadline - time.monotonic()
             if left <= 0:
@@ -111,6 +116,12 @@ class _Session:
                 response = self.http.request(
                     method, self.server + path, headers=headers, timeout=timeout, **kwargs
                 )
+            except httpx.TimeoutException:
+                error = Offline(
+                    f"the server at {self.server} did not answer within {limit:g} s "
+                    "(it may be hung or the link too slow); will retry later"
+                )
+                continue
             except httpx.RequestError as problem:
                 error = Offline(f"cannot reach the server at {self.server}: {_reason(problem)}")
                 continue

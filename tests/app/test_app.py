@@ -282,6 +282,8 @@ async def test_start_a_visit_by_typing_the_site_and_picking_attendees(store):
         await wait_until(pilot, lambda: attendees.option_count > 1, "the site's people are listed")
         first_person = attendees.get_option_at_index(0).value
         await pilot.press("space", "enter")
+        await wait_until(pilot, lambda: app.screen.query("#prompt-input"), "purpose asked")
+        await pilot.press("enter")  # skipped
         await wait_until(pilot, lambda: store.open_visit() is not None, "the visit is saved")
         await wait_until(pilot, lambda: app.current_mode == "floor", "the floor walk opens")
     visit = store.open_visit()
@@ -300,7 +302,11 @@ async def test_export_the_open_visits_report(store, _isolated_home):
         await pilot.press("enter")
         await wait_until(pilot, lambda: len(app.screen.entries) == 1, "the entry is logged")
         await pilot.press("ctrl+o")
-        await wait_until(pilot, lambda: app.screen.query("OptionList"), "the format choice opens")
+        await wait_until(pilot, lambda: app.screen.query("#visit-options"), "visits listed")
+        await pilot.press("enter")  # the open visit, newest first
+        await wait_until(
+            pilot, lambda: not app.screen.query("#visit-options"), "the format choice opens"
+        )
         await pilot.press("enter")  # Markdown
         reports = _isolated_home / "reports"
         await wait_until(pilot, lambda: reports.exists() and any(reports.iterdir()), "written")

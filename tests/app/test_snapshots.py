@@ -34,7 +34,8 @@ def test_today(store, snap_compare):
     assert snap_compare(app, terminal_size=SIZE, run_before=settled())
 
 
-def test_floor_walk_with_an_open_visit(store, snap_compare):
+def open_visit_with_entries(store) -> None:
+    """An open visit at Kolkata with Ravi and Priya, and one entry of each kind."""
     site = store.resolve("Kolkata Salt Lake", ["site"])
     attendees = [contact_id(store, "Ravi Kumar"), contact_id(store, "Priya Nair")]
     store.create(
@@ -44,6 +45,10 @@ def test_floor_walk_with_an_open_visit(store, snap_compare):
     capture(store, "Team 4 TLs not doing side-by-sides #training !concern @Ravi")
     capture(store, "? can we waive the fee for 2 months (asked_by: team 7)")
     capture(store, "> send QA calibration deck to @Priya ^fri")
+
+
+def test_floor_walk_with_an_open_visit(store, snap_compare):
+    open_visit_with_entries(store)
     app = FieldrmApp(store)
 
     async def run_before(pilot) -> None:

@@ -1,0 +1,61 @@
+"""A record as a card: its fields as a person reads them (names, local times), for what
+Search or Today opens that has no list of its own (an observation, a visit, a site)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.message import Message
+from textual.screen import ModalScreen
+from textual.widgets import Label, Static
+
+from fieldrm.display import readable_fields, reference_ids
+from fieldrm.models import label
+from fieldrm.store.queries import names_for
+
+
+@dataclass
+class NamesRead(Message):
+    names: dict[str, str]
+
+
+class RecordCard(ModalScreen[None]):
+    """One record's fields; Escape or Enter closes."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,enter", "close", "Close", tooltip="Close the card.", id="close-card")
+    ]
+
+    def __init__(self, record: Any) -> None:
+        super().__init__()
+        self.record = record
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog", id="record-card"):
+            yield Label(label(self.record.kind).capitalize(), classes="dialog-title")
+            yield Static(id="record-card-fields")
+
+    def on_mount(self) -> None:
+        self._read_names()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="load")
+    def _read_names(self) -> None:
+        store = self.app.store  # type: ignore[attr-defined]
+        self.post_message(NamesRead(names_for(store, reference_ids(self.record))))
+
+    @on(NamesRead)
+    def show_fields(self, message: NamesRead) -> None:
+        text = Text()
+        for title, value in readable_fields(self.record, message.names):
+            text.append(f"{title}: ", style="bold")
+            text.append(f"{value}\n")
+        self.query_one("#record-card-fields", Static).update(text)
+
+    def action_close(self) -> None:
+        self.dismiss(None)
