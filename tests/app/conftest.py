@@ -48,13 +48,22 @@ def contact_id(store: Store, name: str) -> str:
     return store.resolve(name, ["contact"]).id
 
 
-async def wait_until(pilot, condition: Callable[[], bool], what: str, rounds: int = 400) -> None:
-    """Let the app run (workers, messages, refreshes) until `condition()` holds."""
-    for _ in range(rounds):
+async def wait_until(
+    pilot, condition: Callable[[], bool], what: str, rounds: int = 400, seconds: float = 20.0
+) -> None:
+    """Let the app run (workers, messages, refreshes) until `condition()` holds: at least
+    `rounds` turns and, on a loaded machine where a thread worker has not even started yet,
+    until `seconds` have passed."""
+    deadline = time.monotonic() + seconds
+    turn = 0
+    while turn < rounds or time.monotonic() < deadline:
+        turn += 1
         # A newer load may cancel an older one: fine, keep waiting.
         with contextlib.suppress(WorkerCancelled):
             await pilot.app.workers.wait_for_complete()
-        await pilot.pause()
+        # Past the quick turns, give other threads the CPU between checks (a deliberate
+        # poll interval inside a deadline-bounded wait).
+        await pilot.pause(0.01 if turn > rounds // 4 else None)
         if condition():
             return
     raise AssertionError(f"timed out waiting until {what}")
