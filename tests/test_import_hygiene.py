@@ -124,7 +124,7 @@ LAYERS = [
     ("fieldrm.models", "fieldrm.clock", "fieldrm.errors", "fieldrm.paths", "fieldrm.jsonio"),
     ("fieldrm.store",),
     ("fieldrm.sync",),
-    ("fieldrm.capture", "fieldrm.display", "fieldrm.notebook"),
+    ("fieldrm.capture", "fieldrm.display", "fieldrm.notebook", "fieldrm.relationships"),
     ("fieldrm.report", "fieldrm.demo"),
     ("fieldrm.cli", "fieldrm.__main__"),
     ("fieldrm.app", "fieldrm.screens"),

@@ -383,6 +383,7 @@ class Store:
             row = self.conn.execute(
                 "SELECT data FROM records WHERE kind = 'visit' AND deleted = 0 "
                 "AND json_extract(data, '$.ended_at') IS NULL "
+                "AND coalesce(json_extract(data, '$.planned'), 0) = 0 "  # §11: planned ≠ open
                 "ORDER BY json_extract(data, '$.started_at') DESC LIMIT 1"
             ).fetchone()
         return None if row is None else self._model(row[0])

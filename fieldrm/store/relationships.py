@@ -123,9 +123,7 @@ def kpi_statuses(store: Store, program_ids: list[str] | None = None) -> list[Kpi
         series = sorted(values.get(kpi.id, []), key=lambda pv: period_key(pv[0]))
         trend = [{"period": p, "value": v} for p, v in series[-TREND_PERIODS:]]
         latest = trend[-1] if trend else None
-        status = (
-            kpi_status(kpi.direction, kpi.target, kpi.red, latest["value"]) if latest else None
-        )
+        status = kpi_status(kpi.direction, kpi.target, kpi.red, latest["value"]) if latest else None
         out.append(KpiStatus(kpi, programs.get(kpi.program_id, ""), latest, status, trend))
     out.sort(key=lambda item: (item.program.lower(), item.kpi.name.lower()))
     return out
@@ -353,7 +351,7 @@ def open_questions_of(
         f"json_extract(data, '$.program_id') IN ({_marks(program_ids)}) OR "
         "json_extract(data, '$.visit_id') IN (SELECT id FROM records WHERE kind = 'visit' "
         f"AND json_extract(data, '$.site_id') IN ({_marks(site_ids)}))) "
-        "ORDER BY created_at LIMIT ?",
+        "ORDER BY json_extract(data, '$.created_at') LIMIT ?",
         [OPEN_QUESTION_STATUSES[0], *program_ids, *site_ids, limit],
     )
 
