@@ -282,8 +282,12 @@ def set_ladder_step(
         "role": role,
         "respond_within_hours": within_hours,
     }
-    record_id = derived_id(date(2000, 1, 1), "ladder_step", vendor_id, program_id or "", str(level))
-    return put_record(store, "ladder_step", record_id, values)
+    return put_record(store, "ladder_step", ladder_step_id(vendor_id, program_id, level), values)
+
+
+def ladder_step_id(vendor_id: str, program_id: str | None, level: int) -> str:
+    """One record per vendor (program) and level, on every device."""
+    return derived_id(date(2000, 1, 1), "ladder_step", vendor_id, program_id or "", str(level))
 
 
 def escalate_up(store: Store, question_id: str, note: str | None = None) -> Record:
@@ -339,6 +343,10 @@ def set_cadence(
         raise InvalidInput(f"unknown role {role!r} (one of {', '.join(roles)})")
     if every_days < 1:
         raise InvalidInput("a cadence is at least 1 day")
-    record_id = derived_id(date(2000, 1, 1), "cadence", role, site_id or "")
     values = {"role": role, "every_days": every_days, "site_id": site_id, "required": required}
-    return put_record(store, "cadence", record_id, values)
+    return put_record(store, "cadence", cadence_id(role, site_id), values)
+
+
+def cadence_id(role: str, site_id: str | None) -> str:
+    """One record per role and site (or everywhere), on every device."""
+    return derived_id(date(2000, 1, 1), "cadence", role, site_id or "")

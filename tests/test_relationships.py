@@ -22,7 +22,6 @@ from fieldrm.relationships import (
 from fieldrm.store import Store
 from fieldrm.store.queries import carried_over_actions, today_summary
 from fieldrm.store.relationships import (
-    agenda,
     coverage,
     escalations,
     kpi_status,
