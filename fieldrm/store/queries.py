@@ -227,7 +227,7 @@ def _held_met_cte() -> str:
         "WHERE visit.kind = 'visit' AND visit.deleted = 0 "
         "AND coalesce(json_extract(visit.data, '$.planned'), 0) = 0 "
         "AND json_extract(visit.data, '$.started_at') <= ? GROUP BY attendee.value), "
-        "cad AS (SELECT json_extract(data, '$.role') AS role, "
+        "cad AS MATERIALIZED (SELECT json_extract(data, '$.role') AS role, "
         "json_extract(data, '$.site_id') AS site_id, "
         "min(json_extract(data, '$.every_days')) AS every FROM records "
         "WHERE kind = 'cadence' AND deleted = 0 GROUP BY 1, 2) "
@@ -246,12 +246,7 @@ def contacts_overdue(
     everywhere, else `default_days` (None: contacts whose role has no cadence are skipped)
     says how often; any held visit they attended resets it."""
     now = format_timestamp(now_utc())
-    every = (
-        "coalesce((SELECT every FROM cad WHERE cad.role = json_extract(contact.data, '$.role') "
-        "AND cad.site_id = json_extract(contact.data, '$.site_id')), "
-        "(SELECT every FROM cad WHERE cad.role = json_extract(contact.data, '$.role') "
-        "AND cad.site_id IS NULL), ?)"
-    )
+    every = "coalesce(here.every, anywhere.every, ?)"
     where = ""
     params: list[Any] = [now, default_days]
     if site_ids is not None:
@@ -261,6 +256,10 @@ def contacts_overdue(
         _held_met_cte() + "SELECT data, last_met, every FROM (SELECT contact.data AS data, "
         f"met.last_met AS last_met, {every} AS every FROM records AS contact "
         "LEFT JOIN met ON met.contact_id = contact.id "
+        "LEFT JOIN cad AS here ON here.role = json_extract(contact.data, '$.role') "
+        "AND here.site_id = json_extract(contact.data, '$.site_id') "
+        "LEFT JOIN cad AS anywhere ON anywhere.role = json_extract(contact.data, '$.role') "
+        "AND anywhere.site_id IS NULL "
         f"WHERE contact.kind = 'contact' AND contact.deleted = 0 {where}) "
         "WHERE every IS NOT NULL AND (last_met IS NULL OR julianday(last_met) + every < "
         "julianday(?)) "

@@ -112,8 +112,10 @@ def kpi_statuses(store: Store, program_ids: list[str] | None = None) -> list[Kpi
     for kpi_id, period, value in _rows(
         store,
         "SELECT json_extract(data, '$.kpi_id'), json_extract(data, '$.period'), "
-        "json_extract(data, '$.value') FROM records WHERE kind = 'kpi_value' AND deleted = 0 "
-        f"AND json_extract(data, '$.kpi_id') IN ({_marks(ids)})",
+        "json_extract(data, '$.value') FROM records "
+        f"WHERE json_extract(data, '$.kpi_id') IN ({_marks(ids)}) "
+        # `+kind`: look values up by KPI (records_by_kpi), not by scanning every value
+        "AND json_extract(data, '$.kpi_id') IS NOT NULL AND +kind = 'kpi_value' AND deleted = 0",
         ids,
     ):
         values.setdefault(kpi_id, []).append((period, value))
@@ -164,15 +166,15 @@ def step_target(store: Store, step: Record | None, site_id: str | None = None) -
         return None
     if step.contact_id:
         return step.contact_id
+    sites = site_ids_of_vendor(store, step.vendor_id)
     rows = _rows(
         store,
         "SELECT id FROM records WHERE kind = 'contact' AND deleted = 0 "
         "AND json_extract(data, '$.role') = ? AND (json_extract(data, '$.vendor_id') = ? "
-        "OR json_extract(data, '$.site_id') IN (SELECT id FROM records WHERE kind = 'site' "
-        "AND json_extract(data, '$.vendor_id') = ?)) "
+        f"OR json_extract(data, '$.site_id') IN ({_marks(sites)})) "
         "ORDER BY json_extract(data, '$.site_id') IS NOT ?, lower(json_extract(data, '$.name')) "
         "LIMIT 1",
-        [step.role, step.vendor_id, step.vendor_id, site_id],
+        [step.role, step.vendor_id, *sites, site_id],
     )
     return rows[0][0] if rows else None
 
@@ -240,16 +242,29 @@ def escalations(
     )
     now = now_utc()
     out = []
+    ladders: dict[tuple[str, str | None], dict[int, Record]] = {}
+    step_names: dict[tuple[str, str | None], str | None] = {}  # (step id, site) -> name
+
+    def named(step: Record | None, site: str | None) -> str | None:
+        if step is None:
+            return None
+        if (step.id, site) not in step_names:
+            step_names[step.id, site] = step_name(store, step, site)
+        return step_names[step.id, site]
+
+    people = names_for(store, [q.escalated_to for q in questions])
     for question in questions:
         vendor, site, program = question_context(store, question)
         if vendor_id is not None and vendor != vendor_id:
             continue
-        steps = {s.level: s for s in ladder_steps(store, vendor, program)} if vendor else {}
+        if vendor and (vendor, program) not in ladders:
+            ladders[vendor, program] = {s.level: s for s in ladder_steps(store, vendor, program)}
+        steps = ladders.get((vendor, program), {}) if vendor else {}
         level = question.escalation_level
         step = steps.get(level) if level else None
-        to = names_for(store, [question.escalated_to]).get(question.escalated_to or "")
+        to = people.get(question.escalated_to or "")
         if to is None and step is not None:
-            to = step_name(store, step, site)
+            to = named(step, site)
         at = question.escalated_at
         due = at + timedelta(hours=step.respond_within_hours) if at and step else None
         overdue = due is not None and now > due
@@ -264,7 +279,7 @@ def escalations(
                 escalated_at=format_timestamp(at) if at else None,
                 due_at=format_timestamp(due) if due else None,
                 overdue=overdue,
-                next=step_name(store, steps.get((level or 0) + 1), site),
+                next=named(steps.get((level or 0) + 1), site),
             )
         )
     return out
