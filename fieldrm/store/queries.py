@@ -301,7 +301,7 @@ def carried_over_actions(
         f"AND json_extract(data, '$.status') IN ({_marks(OPEN_ACTION_STATUSES)}) "
         f"AND (json_extract(data, '$.visit_id') IN ({reviews}) "
         f"OR json_extract(data, '$.source_id') IN ({reviews})) "
-        "ORDER BY json_extract(data, '$.created_at'), id LIMIT ?",
+        "ORDER BY json_extract(data, '$.created_at'), rowid LIMIT ?",
         [*OPEN_ACTION_STATUSES, *params, *params, limit],
     )
 
