@@ -461,9 +461,9 @@ LADDER = [
 # role, every days, required at every site
 CADENCES = [
     ("program_manager", 14, True),
-    ("client_services_manager", 30, True),
+    ("client_services_manager", 30, False),
     ("quality_manager", 30, True),
-    ("workforce_manager", 45, True),
+    ("workforce_manager", 45, False),
     ("facility_operations_manager", 60, False),
     ("team_leader", 30, False),
 ]
@@ -512,7 +512,7 @@ def _relationship_records(today: date, site_vendor: dict[str, str]) -> list[tupl
                          "target": target, "red": red, "sla": sla})
             )  # fmt: skip
             worse = 1 if direction == "lower_better" else -1
-            drift = (index % 3) * 0.04 * base  # some programs slide off target
+            drift = ((index + 1) % 3) * 0.04 * base  # some programs slide off target
             for step, period in enumerate(months):
                 wobble = ((index * 7 + step * 3) % 5 - 2) * 0.005 * base
                 value = round(base + worse * drift * step / 5 + wobble, 1)

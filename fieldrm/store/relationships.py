@@ -416,3 +416,21 @@ def agenda(
             for question in questions
         ],
     }
+
+
+# ---------------------------------------------------------------- Today's §11 panels
+
+
+@dataclass
+class RelationshipToday:
+    """What Today shows of §11: KPIs off target and escalations past their response time."""
+
+    kpis_off_target: list[KpiStatus]
+    overdue_escalations: list[Escalation]
+
+
+def relationship_today(store: Store, limit: int = 6) -> RelationshipToday:
+    return RelationshipToday(
+        kpis_off_target=kpis_off_target(store)[:limit],
+        overdue_escalations=escalations(store, overdue_only=True)[:limit],
+    )
