@@ -488,3 +488,18 @@ def test_export_and_import_carry_the_new_kinds(world, cli, tmp_path):
         for kind in ("kpi", "kpi_value", "cadence", "ladder_step"):
             assert other.count(kind) == 1
         assert other.get(kpi_value_id(kpi.id, "2026-10")).value == 320
+
+
+def test_a_review_report_has_a_carried_over_section(world, monkeypatch):
+    from fieldrm.report import visit_report
+
+    store, pm = world["store"], world["pm"]
+    monkeypatch.setenv("FIELDRM_NOW", "2026-10-01T09:00:00Z")
+    (earlier,) = plan_visits(store, world["site"].id, "2026-10-01T10:00:00Z", review="qbr")
+    store.create("action", {"text": "send the QA deck", "owner_id": pm.id, "visit_id": earlier.id})
+    monkeypatch.setenv("FIELDRM_NOW", "2026-11-01T09:00:00Z")
+    (review,) = plan_visits(store, world["site"].id, "2026-11-01T10:00:00Z", review="qbr")
+    report = visit_report(store, review.id, "md")
+    section = report.split("## Carried over", 1)[1]
+    assert "send the QA deck | Priya Nair |" in section
+    assert "Nothing carried over from earlier reviews." in visit_report(store, earlier.id, "md")
