@@ -503,3 +503,11 @@ def test_a_review_report_has_a_carried_over_section(world, monkeypatch):
     section = report.split("## Carried over", 1)[1]
     assert "send the QA deck | Priya Nair |" in section
     assert "Nothing carried over from earlier reviews." in visit_report(store, earlier.id, "md")
+
+
+def test_a_review_meeting_started_now_reviews_the_sites_vendor(world, cli):
+    code, out, _ = cli("visit", "start", "--site", "Kolkata One", "--type", "review_meeting",
+                       "--json")  # fmt: skip
+    assert code == 0
+    assert json.loads(out)["vendor_id"] == world["vendor"].id
+    assert cli("agenda", "--vendor", "Acme BPO")[0] == 0
