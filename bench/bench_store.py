@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,12 @@ from fieldrm.store.changelog import build_op  # noqa: E402
 from fieldrm.store.db import _dumps  # noqa: E402
 from fieldrm.store.text import search_body  # noqa: E402
 
-TARGETS = {"write": 1.0, "search": 20.0, "capture": 300.0}  # milliseconds (SPEC §10)
+TARGETS = {
+    "write": 1.0,
+    "search": 20.0,
+    "capture": 300.0,
+    "relationships": 50.0,
+}  # milliseconds (SPEC §10)
 
 FIRST = ["Priya", "Ravi", "Anita", "Maria", "Jose", "Nadia", "Imran", "Liza", "Paolo", "Camila"]
 LAST = ["Nair", "Kumar", "Santos", "Aquino", "Aslam", "Gomez", "Reyes", "Khan", "Das", "Cruz"]
@@ -166,6 +172,13 @@ def fill(store: Store, observations: int, contacts: int, rng: random.Random) -> 
                 "tags": rng.sample(["cards", "retention", "chat", "fraud", "nights"], 1),
             },
         )
+    insert(store, rows)
+    store.set_state("hlc", clock.last)
+    return time.perf_counter() - started
+
+
+def insert(store: Store, rows: list[tuple[dict, dict]]) -> None:
+    """Write (record, op) pairs as the store's write path stores them, in one transaction."""
     with store.transaction() as conn:
         for record, op in rows:
             cursor = conn.execute(
@@ -180,8 +193,72 @@ def fill(store: Store, observations: int, contacts: int, rng: random.Random) -> 
             conn.execute(
                 "INSERT INTO outbox(record_id, op) VALUES (?, ?)", [record["id"], _dumps(op)]
             )
-        store.set_state("hlc", clock.last)
-    return time.perf_counter() - started
+
+
+def fill_relationships(store: Store, rng: random.Random, programs: int = 50) -> str:
+    """§11's records: vendors and sites, `programs` programs of 10 KPIs with 24 months of
+    values each, ladders, cadences, review meetings with open actions, escalated questions
+    and visits attended by the store's contacts.  Returns a vendor id to build an agenda for."""
+    from fieldrm.models import kpi_value_id
+
+    clock, user, now = store.clock(), store.user, now_utc()
+    rows: list[tuple[dict, dict]] = []
+
+    def add(kind: str, values: dict) -> str:
+        base = {"kind": kind, "created_at": now, "updated_at": now, "created_by": user}
+        record = KINDS[kind].model_validate({**base, **values}).to_json()
+        rows.append((record, build_op(None, record, {}, hlc=clock.tick(), user=user)))
+        return record["id"]
+
+    contacts = [
+        row[0]
+        for row in store.conn.execute("SELECT id FROM records WHERE kind = 'contact' LIMIT 2000")
+    ]
+    vendors = [add("vendor", {"name": f"Vendor {n}"}) for n in range(5)]
+    sites = [add("site", {"vendor_id": vendors[n % 5], "name": f"Site {n}"}) for n in range(10)]
+    months = [f"{2025 + m // 12}-{m % 12 + 1:02d}" for m in range(24)]
+    for number in range(programs):
+        program = add("program", {"site_id": sites[number % 10], "name": f"Program {number}"})
+        for k in range(10):
+            kpi = add("kpi", {"program_id": program, "name": f"KPI {k}", "target": 100,
+                              "red": 120, "direction": "lower_better"})  # fmt: skip
+            for period in months:
+                add("kpi_value", {"id": kpi_value_id(kpi, period), "kpi_id": kpi,
+                                  "period": period, "value": rng.uniform(80, 130)})  # fmt: skip
+    for vendor in vendors:
+        for level in (1, 2, 3):
+            add("ladder_step", {"vendor_id": vendor, "level": level, "role": ROLES[level],
+                                "respond_within_hours": 4 * level})  # fmt: skip
+    for role in ROLES[:4]:
+        add("cadence", {"role": role, "every_days": 30, "required": True})
+    for number in range(600):
+        started = now.replace(microsecond=0) - timedelta(days=rng.randint(1, 400))
+        review = number % 3 == 0
+        visit = add("visit", {
+            "site_id": sites[number % 10], "started_at": started, "ended_at": started,
+            "visit_type": "review_meeting" if review else "floor_walk",
+            "vendor_id": vendors[number % 5] if review else None,
+            "attendees": rng.sample(contacts, 5) if contacts else [],
+        })  # fmt: skip
+        if review:
+            for _ in range(3):
+                add("action", {"text": "follow up", "visit_id": visit, "status": "open"})
+        question = {"text": "can we?", "visit_id": visit, "status": "escalated",
+                    "escalation_level": 1, "escalated_at": started}  # fmt: skip
+        add("question", question if number % 4 == 0 else {"text": "may we?", "visit_id": visit})
+    insert(store, rows)
+    store.set_state("hlc", clock.last)
+    return vendors[0]
+
+
+def measure_relationships(store: Store, vendor_id: str, rounds: int = 15) -> dict[str, Timings]:
+    from fieldrm.store.relationships import agenda, coverage
+
+    timings = {"agenda": Timings(), "coverage": Timings()}
+    for _ in range(rounds):
+        timings["agenda"].time(lambda: agenda(store, vendor_id=vendor_id))
+        timings["coverage"].time(lambda: coverage(store))
+    return timings
 
 
 class Timings:
@@ -272,6 +349,7 @@ def main() -> None:
     parser.add_argument("--observations", type=int, default=100_000)
     parser.add_argument("--contacts", type=int, default=5_000)
     parser.add_argument("--writes", type=int, default=1_000)
+    parser.add_argument("--programs", type=int, default=50, help="x 10 KPIs x 24 months")
     parser.add_argument("--captures", type=int, default=20, help="runs of each capture line")
     args = parser.parse_args()
     rng = random.Random(7)
@@ -285,6 +363,8 @@ def main() -> None:
             creates, updates = measure_writes(store, args.writes, rng)
             searches = measure_search(store, 15)
             hits = {query: len(store.search(query, limit=50)) for query in QUERIES[:4]}
+            vendor_id = fill_relationships(store, rng, args.programs)
+            relationships = measure_relationships(store, vendor_id)
         captures = measure_capture(home, args.captures)
         total, outbox = sizes(path)
 
@@ -299,6 +379,8 @@ def main() -> None:
         ("one write: edit + set add", updates.wall, updates.cpu, "write"),
         ("FTS search, limit 50", searches.wall, searches.cpu, "search"),
     ]
+    for name, timing in relationships.items():
+        table.append((f"{name} (§11)", timing.wall, timing.cpu, "relationships"))
     for name, (wall, cpu) in captures.items():
         table.append((f"`fieldrm capture` process, {name}", wall, cpu, "capture"))
     print(f"{'measure':<36}{'wall p50':>10}{'wall p95':>10}{'cpu p50':>10}{'cpu p95':>10}"

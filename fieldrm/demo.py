@@ -390,7 +390,8 @@ def _records(today: date) -> list[tuple[str, dict[str, Any]]]:
                        "ended_at": _stamp(start + timedelta(hours=hours)),
                        "attendees": [demo_id(f"contact:{a}") for a in attendees],
                        "summary": summary, "created_at": _stamp(start),
-                       "updated_at": _stamp(start + timedelta(hours=hours))})
+                       "updated_at": _stamp(start + timedelta(hours=hours)),
+                       **_review_fields(kind, site_vendor[site])})
         )  # fmt: skip
     made_at: dict[str, datetime] = {}
     for key, visit, minutes, text, category, severity, program, contact, tags in OBSERVATIONS:
@@ -422,6 +423,9 @@ def _records(today: date) -> list[tuple[str, dict[str, Any]]]:
         }
         if answer:
             values["answered_at"] = _stamp(moment + timedelta(minutes=10))
+        if status == "escalated":  # §11: on the first level of the vendor's ladder
+            values["escalation_level"] = 1
+            values["escalated_at"] = _stamp(moment + timedelta(minutes=15))
         out.append(("question", values))
     for key, visit, text, owner, due_in, priority, status, source in ACTIONS:
         source_kind = "question" if source.startswith("q-") else "observation"
@@ -435,6 +439,132 @@ def _records(today: date) -> list[tuple[str, dict[str, Any]]]:
                         "source_id": demo_id(f"{source_kind}:{source}"),
                         "created_at": _stamp(moment), "updated_at": _stamp(moment)})
         )  # fmt: skip
+    out.extend(_relationship_records(today, site_vendor))
+    return out
+
+
+# ---------------------------------------------------------------- §11: KPIs, ladders, reviews
+
+# name, unit, direction, target, red, sla, baseline; the values drift per program
+KPIS = [
+    ("AHT", "seconds", "lower_better", 300, 340, True, 290),
+    ("FCR", "percent", "higher_better", 75, 70, True, 77),
+    ("CSAT", "percent", "higher_better", 85, 80, False, 86),
+    ("Abandon rate", "percent", "lower_better", 5, 8, True, 4),
+]
+# vendor -> (level, role, hours)
+LADDER = [
+    (1, "operations_manager", 4),
+    (2, "client_services_manager", 24),
+    (3, "facility_operations_manager", 72),
+]
+# role, every days, required at every site
+CADENCES = [
+    ("program_manager", 14, True),
+    ("client_services_manager", 30, False),
+    ("quality_manager", 30, True),
+    ("workforce_manager", 45, False),
+    ("facility_operations_manager", 60, False),
+    ("team_leader", 30, False),
+]
+# key, days ago (negative: planned), open actions carried over: (key, text, owner, due in)
+REVIEW_SERIES = [
+    ("kol-review-aug", 76, [("act-aug-forecast", "Share the Q4 volume forecast with WFM",
+                             None, -40)]),
+    ("kol-review-sep", 46, [("act-sep-attrition", "Attrition report by tenure band",
+                             "kavita", -20),
+                            ("act-sep-calib", "Joint QA calibration with Meridian QA",
+                             "priya", -10)]),
+    ("kol-review-dec", -14, []),
+]  # fmt: skip
+
+
+def _review_fields(kind: str, vendor: str) -> dict[str, Any]:
+    if kind != "review_meeting":
+        return {}
+    return {"review": "monthly_performance", "vendor_id": demo_id(f"vendor:{vendor}")}
+
+
+def _months_back(today: date, count: int) -> list[str]:
+    months = []
+    year, month = today.year, today.month
+    for _ in range(count):
+        month -= 1
+        if month == 0:
+            year, month = year - 1, 12
+        months.append(f"{year}-{month:02d}")
+    return months[::-1]
+
+
+def _relationship_records(today: date, site_vendor: dict[str, str]) -> list[tuple[str, dict]]:
+    """KPIs with 6 months of values, a ladder per vendor, cadences and a review series."""
+    from fieldrm.models import kpi_value_id
+    from fieldrm.relationships import cadence_id, ladder_step_id
+
+    out: list[tuple[str, dict[str, Any]]] = []
+    months = _months_back(today, 6)
+    for index, (program, _site, *_rest) in enumerate(PROGRAMS):
+        for name, unit, direction, target, red, sla, base in KPIS:
+            kpi_id = demo_id(f"kpi:{program}:{name}")
+            out.append(
+                ("kpi", {"id": kpi_id, "program_id": demo_id(f"program:{program}"),
+                         "name": name, "unit": unit, "direction": direction,
+                         "target": target, "red": red, "sla": sla})
+            )  # fmt: skip
+            worse = 1 if direction == "lower_better" else -1
+            drift = ((index + 1) % 3) * 0.04 * base  # some programs slide off target
+            for step, period in enumerate(months):
+                wobble = ((index * 7 + step * 3) % 5 - 2) * 0.005 * base
+                value = round(base + worse * drift * step / 5 + wobble, 1)
+                out.append(
+                    ("kpi_value", {"id": kpi_value_id(kpi_id, period), "kpi_id": kpi_id,
+                                   "period": period, "value": value, "source": "vendor MIS"})
+                )  # fmt: skip
+    for vendor, *_rest in VENDORS:
+        for level, role, hours in LADDER:
+            vendor_id = demo_id(f"vendor:{vendor}")
+            out.append(
+                ("ladder_step", {"id": ladder_step_id(vendor_id, None, level),
+                                 "vendor_id": vendor_id, "level": level, "role": role,
+                                 "respond_within_hours": hours})
+            )  # fmt: skip
+    for role, days, required in CADENCES:
+        out.append(
+            ("cadence", {"id": cadence_id(role, None), "role": role, "every_days": days,
+                         "required": required})
+        )  # fmt: skip
+    zone = timezone(_OFFSETS["Asia/Kolkata"])
+    for key, days_ago, actions in REVIEW_SERIES:
+        start = datetime.combine(today - timedelta(days=days_ago), time(10), zone)
+        visit: dict[str, Any] = {
+            "id": demo_id(f"visit:{key}"), "site_id": demo_id("site:kolkata"),
+            "visit_type": "review_meeting", "review": "monthly_performance",
+            "vendor_id": demo_id(f"vendor:{site_vendor['kolkata']}"),
+            "program_id": demo_id("program:kol-cards"), "series": "demo-kolkata-monthly",
+            "purpose": "Monthly performance review: Meridian Cards",
+            "started_at": _stamp(start),
+            "attendees": [demo_id("contact:kavita"), demo_id("contact:priya")],
+        }  # fmt: skip
+        if days_ago > 0:
+            visit.update(
+                ended_at=_stamp(start + timedelta(hours=2)),
+                created_at=_stamp(start),
+                updated_at=_stamp(start),
+                summary="KPIs reviewed; actions agreed.",
+            )
+        else:
+            visit.update(planned=True, attendees=[])
+        out.append(("visit", visit))
+        for action_key, text, owner, due_in in actions:
+            moment = _stamp(start + timedelta(minutes=90))
+            out.append(
+                ("action", {"id": demo_id(f"action:{action_key}"), "text": text,
+                            "visit_id": demo_id(f"visit:{key}"),
+                            "source_id": demo_id(f"visit:{key}"),
+                            "owner_id": demo_id(f"contact:{owner}") if owner else None,
+                            "due": (today + timedelta(days=due_in)).isoformat(),
+                            "priority": "high", "created_at": moment, "updated_at": moment})
+            )  # fmt: skip
     return out
 
 

@@ -27,6 +27,7 @@ from pydantic import (
     Field,
     PlainSerializer,
     ValidationError,
+    model_validator,
 )
 
 __all__ = [
@@ -165,6 +166,90 @@ Text = Annotated[str | None, BeforeValidator(_empty_to_none)]
 RequiredText = Annotated[str, AfterValidator(lambda v: _required_text(v))]
 
 
+def _finite(value: float) -> float:
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError("must be a finite number")
+    return value
+
+
+def _number(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError("must be a number")
+    if isinstance(value, str):
+        try:
+            return float(value.strip())
+        except ValueError:
+            raise ValueError(f"not a number: {value!r}") from None
+    return value
+
+
+Number = Annotated[float, BeforeValidator(_number), AfterValidator(_finite)]
+
+_MONTH = re.compile(r"(\d{4})-(0[1-9]|1[0-2])")
+_WEEK = re.compile(r"(\d{4})-[Ww](\d{2})")
+
+
+def period_start(period: str) -> date:
+    """The first day of a KPI period: `2026-11`, `2026-W48` (ISO week) or a date."""
+    text = str(period).strip()
+    month = _MONTH.fullmatch(text)
+    if month:
+        return date(int(month[1]), int(month[2]), 1)
+    week = _WEEK.fullmatch(text)
+    if week:
+        try:
+            return date.fromisocalendar(int(week[1]), int(week[2]), 1)
+        except ValueError:
+            pass
+    else:
+        try:
+            return date.fromisoformat(text)
+        except ValueError:
+            pass
+    raise ValueError(f"not a period: {period!r} (a month 2026-11, a week 2026-W48 or a date)")
+
+
+def normal_period(period: Any) -> str:
+    """A period as stored: `2026-11`, `2026-W48` or `2026-11-30` (ValueError otherwise)."""
+    text = str(period).strip()
+    start = period_start(text)
+    if _MONTH.fullmatch(text):
+        return text
+    if _WEEK.fullmatch(text):
+        return text.upper()
+    return start.isoformat()
+
+
+def period_key(period: str) -> tuple[str, int]:
+    """Sorts periods in time order (a month before its weeks, a week before its days)."""
+    try:
+        start = period_start(period)
+    except ValueError:
+        return (str(period), 9)
+    rank = 0 if _MONTH.fullmatch(period) else 1 if _WEEK.fullmatch(period) else 2
+    return (start.isoformat(), rank)
+
+
+Period = Annotated[str, BeforeValidator(normal_period)]
+
+
+def derived_id(at: date | datetime, *parts: str) -> str:
+    """A UUIDv7 that every device derives alike from `parts` (a KPI and a period, a review
+    series and a date), so the same thing made on two devices is one record (§11)."""
+    import hashlib
+
+    moment = at if isinstance(at, datetime) else datetime(at.year, at.month, at.day, tzinfo=UTC)
+    digest = hashlib.sha256("\x1f".join(parts).encode()).digest()
+    ms = max(0, int(moment.timestamp() * 1000))
+    return uuid7_from(ms, int.from_bytes(digest[:10], "big"))
+
+
+def kpi_value_id(kpi_id: str, period: str) -> str:
+    """The one id of a KPI's value for a period."""
+    normal = normal_period(period)
+    return derived_id(period_start(normal), "kpi_value", kpi_id, normal)
+
+
 def _required_text(value: str) -> str:
     if not value.strip():
         raise ValueError("must not be empty")
@@ -248,6 +333,28 @@ class Priority(StrEnum):
     high = "high"
 
 
+# §11: KPIs, reviews, ladders, cadences.
+
+
+class KpiUnit(StrEnum):
+    percent = "percent"
+    seconds = "seconds"
+    count = "count"
+    ratio = "ratio"
+    currency = "currency"
+
+
+class Direction(StrEnum):
+    higher_better = "higher_better"
+    lower_better = "lower_better"
+
+
+class Review(StrEnum):
+    weekly_ops = "weekly_ops"
+    monthly_performance = "monthly_performance"
+    qbr = "qbr"
+
+
 # ---------------------------------------------------------------- records
 
 
@@ -329,6 +436,13 @@ class Visit(Record):
     ended_at: Timestamp | None = None
     attendees: RefSet = _refs("contact")
     summary: Text = Field(default=None, json_schema_extra=_search())
+    # §11: a review meeting's kind and what it reviews; planned = not yet held (a planned
+    # visit is never the open one); series: the recurring series it belongs to.
+    review: Review | None = None
+    vendor_id: Ref = _ref("vendor")
+    program_id: Ref = _ref("program")
+    planned: bool = False
+    series: Text = None
 
 
 class Observation(Record):
@@ -352,6 +466,10 @@ class Question(Record):
     status: QuestionStatus = QuestionStatus.open
     escalated_to: Ref = _ref("contact")
     answered_at: Timestamp | None = None
+    # §11: the ladder level it was escalated to, when, and why.
+    escalation_level: int | None = Field(default=None, ge=1, le=5)
+    escalated_at: Timestamp | None = None
+    escalation_note: Text = Field(default=None, json_schema_extra=_search())
 
 
 class Action(Record):
@@ -363,6 +481,60 @@ class Action(Record):
     status: ActionStatus = ActionStatus.open
     source_id: Ref = _ref("observation", "question", "visit")
     visit_id: Ref = _ref("visit")
+
+
+class Kpi(Record):
+    """A program's key performance indicator with its target (§11)."""
+
+    kind: Literal["kpi"] = "kpi"
+    program_id: RecordId = Field(json_schema_extra={"ref": ["program"]})
+    name: RequiredText = Field(json_schema_extra=_search())
+    unit: KpiUnit | None = None
+    direction: Direction
+    target: Number
+    red: Number | None = None
+    sla: bool = False
+    notes: Text = Field(default=None, json_schema_extra=_search())
+
+
+class KpiValue(Record):
+    """A KPI's value for one period; its id is derived from the KPI and the period."""
+
+    kind: Literal["kpi_value"] = "kpi_value"
+    kpi_id: RecordId = Field(json_schema_extra={"ref": ["kpi"]})
+    period: Period
+    value: Number
+    source: Text = Field(default=None, json_schema_extra=_search())
+    note: Text = Field(default=None, json_schema_extra=_search())
+
+
+class LadderStep(Record):
+    """One level of a vendor's escalation ladder: who (a contact or a role) and how fast."""
+
+    kind: Literal["ladder_step"] = "ladder_step"
+    vendor_id: RecordId = Field(json_schema_extra={"ref": ["vendor"]})
+    program_id: Ref = _ref("program")
+    level: int = Field(ge=1, le=5)
+    contact_id: Ref = _ref("contact")
+    role: Role | None = None
+    respond_within_hours: Number = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _someone(self) -> LadderStep:
+        if not self.contact_id and not self.role:
+            raise ValueError("a ladder step needs a contact or a role")
+        return self
+
+
+class Cadence(Record):
+    """How often a role should be met (at one site, or everywhere) and whether a site must
+    have someone in it."""
+
+    kind: Literal["cadence"] = "cadence"
+    role: Role
+    every_days: int = Field(ge=1, le=3660)
+    site_id: Ref = _ref("site")
+    required: bool = False
 
 
 class Conflict(Record):
@@ -388,6 +560,7 @@ class Conflict(Record):
 USER_KINDS: dict[str, type[Record]] = {
     model.model_fields["kind"].default: model
     for model in (Vendor, Site, Program, Contact, Visit, Observation, Question, Action)
+    + (Kpi, KpiValue, LadderStep, Cadence)
 }
 KINDS: dict[str, type[Record]] = {**USER_KINDS, "conflict": Conflict}
 BASE_FIELDS = frozenset(Record.model_fields)
@@ -456,6 +629,8 @@ def _value_type(annotation: Any) -> tuple[str, tuple[str, ...]]:
             return "bool", ()
         if arg is int:
             return "int", ()
+        if arg is float:
+            return "number", ()
         if arg is datetime:
             return "datetime", ()
         if arg is date:

@@ -15,7 +15,15 @@ from typing import TYPE_CHECKING, Any
 
 from fieldrm.capture import LINE_FIELDS, Capture, parse_capture
 from fieldrm.errors import InvalidInput
-from fieldrm.models import ActionStatus, QuestionStatus, Record, local_today, now_utc, set_delta
+from fieldrm.models import (
+    ActionStatus,
+    QuestionStatus,
+    Record,
+    VisitType,
+    local_today,
+    now_utc,
+    set_delta,
+)
 
 if TYPE_CHECKING:
     from fieldrm.store import Store
@@ -133,6 +141,10 @@ def start_visit(
         values["purpose"] = purpose
     if attendees:
         values["attendees"] = list(attendees)
+    if visit_type == VisitType.review_meeting:  # §11: a review reviews the site's vendor
+        vendor_id = (store.get_raw(site_id) or {}).get("vendor_id")
+        if vendor_id:
+            values["vendor_id"] = vendor_id
     with store.transaction():
         current = store.open_visit()
         if current is not None:

@@ -329,6 +329,7 @@ class _Report:
                 ]
                 lines.append("| " + " | ".join(cells) + " |")
             lines.append("")
+        lines += self.carried_over_markdown()
         return "\n".join(lines)
 
     def place(self) -> str:
@@ -345,6 +346,40 @@ class _Report:
             return []
         programs = self.store.list("program", where={"site_id": self.site.id})
         return sorted({str(p.client) for p in programs if getattr(p, "client", None)})
+
+    # ------------------------------------------------------------ §11: carried over
+
+    def carried_over(self) -> list[Record]:
+        """For a review meeting: open actions raised at earlier reviews of the vendor."""
+        vendor_id = getattr(self.visit, "vendor_id", None)
+        if getattr(self.visit, "visit_type", None) != "review_meeting" or not vendor_id:
+            return []
+        from fieldrm.store.queries import carried_over_actions
+
+        return carried_over_actions(
+            self.store,
+            vendor_id,
+            program_id=getattr(self.visit, "program_id", None),
+            before=self.visit.started_at,
+        )
+
+    def carried_over_markdown(self) -> list[str]:
+        carried = self.carried_over()
+        if getattr(self.visit, "visit_type", None) != "review_meeting":
+            return []
+        lines = ["## Carried over", ""]
+        if not carried:
+            return [*lines, "Nothing carried over from earlier reviews.", ""]
+        lines += ["| Action | Owner | Due | Raised | Status |", "|---|---|---|---|---|"]
+        for record in carried:
+            due = record.due.isoformat() if getattr(record, "due", None) else "—"
+            if self.overdue(record):
+                due += " **overdue**"
+            raised = self.local(record.created_at).date().isoformat()
+            cells = [_md(record.text), _md(self.owner_name(record)), due, raised,
+                     label(record.status)]  # fmt: skip
+            lines.append("| " + " | ".join(cells) + " |")
+        return [*lines, ""]
 
     def attendees_in_order(self) -> list[tuple[str, Record | None]]:
         """Most senior first (the order of §2's roles), then by name; unknown ones last."""

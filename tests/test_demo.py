@@ -44,8 +44,10 @@ def test_ids_are_fixed_uuid7():
     with Store.memory() as one, Store.memory() as two:
         load_demo(one, today=TODAY)
         load_demo(two, today=date(2027, 1, 5))
-        ids_one = {r["id"] for r in one.export_all()}
-        ids_two = {r["id"] for r in two.export_all()}
+        # A KPI value's id is its KPI and its period (§11), and the six months of values
+        # follow `today`; every other id is fixed.
+        ids_one = {r["id"] for r in one.export_all() if r["kind"] != "kpi_value"}
+        ids_two = {r["id"] for r in two.export_all() if r["kind"] != "kpi_value"}
     assert ids_one == ids_two
     assert all(uuid.UUID(i).version == 7 for i in ids_one)
     assert demo_id("contact:priya") != demo_id("contact:ravi")
@@ -99,7 +101,7 @@ def test_visits_are_past_with_attendees_and_none_is_open(store):
     visits = store.list("visit")
     assert store.open_visit() is None
     assert {v.visit_type for v in visits} >= {"floor_walk", "site_visit", "review_meeting"}
-    for visit in visits:
+    for visit in [v for v in visits if not v.planned]:  # §11: a planned review is ahead
         assert visit.attendees
         assert visit.ended_at > visit.started_at
         assert visit.started_at.date() < TODAY
@@ -131,6 +133,26 @@ def test_actions_overdue_due_soon_and_done_relative_to_today(store):
     assert any(a.status == "done" for a in actions)
     assert any(a.owner_id is None for a in actions)  # the RM's own
     assert all(a.source_id and a.visit_id for a in actions)
+
+
+def test_relationships_kpis_ladders_cadences_and_a_review_series(store):
+    from fieldrm.store.queries import carried_over_actions
+    from fieldrm.store.relationships import agenda, coverage, escalations, kpi_statuses
+
+    statuses = kpi_statuses(store)
+    assert len(statuses) == store.count("kpi") >= 5
+    assert all(len(item.trend) == 6 for item in statuses)
+    assert {item.status for item in statuses} >= {"green", "amber", "red"}
+    assert store.count("ladder_step") == 3 * store.count("vendor")
+    northwind = demo_id("vendor:northwind")
+    carried = carried_over_actions(store, northwind)
+    assert len(carried) >= 3 and any(a.owner_id is None for a in carried)
+    assert any(e.overdue for e in escalations(store))
+    report = coverage(store)
+    assert report["missing_roles"] and report["overdue"]
+    built = agenda(store, vendor_id=northwind)
+    assert built["carried_over"] and built["kpis_off_target"] and built["escalations"]
+    assert store.list("visit", where={"planned": True})
 
 
 def test_demo_is_searchable(store):

@@ -125,7 +125,7 @@ LAYERS = [
     ("fieldrm.validation",),
     ("fieldrm.store",),
     ("fieldrm.sync",),
-    ("fieldrm.capture", "fieldrm.display", "fieldrm.notebook"),
+    ("fieldrm.capture", "fieldrm.display", "fieldrm.notebook", "fieldrm.relationships"),
     ("fieldrm.report", "fieldrm.demo", "fieldrm.pdf", "fieldrm.contacts_io", "fieldrm.calendar_io"),
     ("fieldrm.cli", "fieldrm.__main__"),
     ("fieldrm.app", "fieldrm.screens"),

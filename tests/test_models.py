@@ -30,6 +30,15 @@ MINIMAL: dict[str, dict[str, object]] = {
     "observation": {"text": "TLs not doing side-by-sides"},
     "question": {"text": "can we waive the fee?"},
     "action": {"text": "send the calibration deck"},
+    "kpi": {"program_id": SOME_ID, "name": "AHT", "direction": "lower_better", "target": 300},
+    "kpi_value": {"kpi_id": SOME_ID, "period": "2026-10", "value": 342},
+    "ladder_step": {
+        "vendor_id": SOME_ID,
+        "level": 1,
+        "role": "program_manager",
+        "respond_within_hours": 4,
+    },
+    "cadence": {"role": "program_manager", "every_days": 14},
 }
 
 
@@ -84,7 +93,57 @@ def test_required_fields_match_the_spec() -> None:
         "observation": ["text"],
         "question": ["text"],
         "action": ["text"],
+        "kpi": ["direction", "name", "program_id", "target"],
+        "kpi_value": ["kpi_id", "period", "value"],
+        "ladder_step": ["level", "respond_within_hours", "vendor_id"],
+        "cadence": ["every_days", "role"],
     }
+
+
+@pytest.mark.parametrize(
+    ("kind", "values"),
+    [
+        ("kpi", {"direction": "sideways"}),
+        ("kpi", {"target": "fast"}),
+        ("kpi_value", {"value": "lots"}),
+        ("kpi_value", {"period": "2026-13"}),
+        ("kpi_value", {"period": "2026-W54"}),
+        ("kpi_value", {"period": "last month"}),
+        ("ladder_step", {"level": 0}),
+        ("ladder_step", {"level": 6}),
+        ("ladder_step", {"role": None}),
+        ("cadence", {"every_days": 0}),
+        ("question", {"escalation_level": 6}),
+    ],
+)
+def test_section_11_bad_values_are_refused(kind: str, values: dict[str, object]) -> None:
+    with pytest.raises(ValidationError):
+        make(kind, **values)
+
+
+def test_periods_are_normalised_and_ordered_in_time() -> None:
+    from fieldrm.models import normal_period, period_key
+
+    assert normal_period("2026-w48") == "2026-W48"
+    assert normal_period(" 2026-11 ") == "2026-11"
+    periods = ["2026-12", "2026-W48", "2026-02", "2025-12-31", "2026-11"]
+    assert sorted(periods, key=period_key) == [
+        "2025-12-31",
+        "2026-02",
+        "2026-11",
+        "2026-W48",
+        "2026-12",
+    ]
+
+
+def test_a_kpi_value_id_is_derived_from_kpi_and_period_alone() -> None:
+    from fieldrm.models import kpi_value_id
+
+    other = "01900000-0000-7000-8000-000000000001"
+    assert kpi_value_id(SOME_ID, "2026-w48") == kpi_value_id(SOME_ID, "2026-W48")
+    assert uuid.UUID(kpi_value_id(SOME_ID, "2026-10")).version == 7
+    assert kpi_value_id(SOME_ID, "2026-10") != kpi_value_id(SOME_ID, "2026-11")
+    assert kpi_value_id(SOME_ID, "2026-10") != kpi_value_id(other, "2026-10")
 
 
 @pytest.mark.parametrize("kind", ["vendor", "contact", "observation"])

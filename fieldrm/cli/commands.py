@@ -574,6 +574,14 @@ def build_app(args: list[str]) -> typer.Typer:
 
         documents.register(app, export_app)
         _registered.add("documents")
+    if "relationships" not in _registered:  # SPEC §11
+        from fieldrm.cli import coverage, kpi, ladder, reviews
+
+        kpi.register(app)
+        reviews.register(app, visit_app)
+        ladder.register(app)
+        coverage.register(app)
+        _registered.add("relationships")
     if args[:1] == ["add"] and "add" not in _registered:
         _register_add_commands()
         _registered.add("add")

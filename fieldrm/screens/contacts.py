@@ -32,6 +32,11 @@ class ContactLoaded(Message):
     detail: ContactDetail
 
 
+@dataclass
+class MissingRolesLoaded(Message):
+    roles: list[str]
+
+
 def _chart_label(member: Any, highlighted: bool) -> Text:
     text = Text(member.name, style="bold reverse" if highlighted else "")
     if member.role:
@@ -98,6 +103,7 @@ class ContactsScreen(ContactTools):  # merge and import (SPEC §12): contact_too
                 yield PagedTable((("Name", 22), ("Role", 26), ("Site", 18)), id="contact-table")
             with Vertical(id="contact-detail-pane"):
                 yield Static(id="contact-card")
+                yield Static(id="site-missing-roles")  # §11: roles the site has nobody in
                 yield Tree("Org chart", id="org-chart")
                 yield DataTable(id="contact-timeline", cursor_type="row")
         yield from self.compose_frame_bottom()
@@ -222,6 +228,7 @@ class ContactsScreen(ContactTools):  # merge and import (SPEC §12): contact_too
         if person.tags:
             card.append("\n" + " ".join("#" + tag for tag in person.tags), style="dim")
         self.query_one("#contact-card", Static).update(card)
+        self._load_missing_roles(person.site_id)
 
         self._show_chart(detail)
 
@@ -229,6 +236,22 @@ class ContactsScreen(ContactTools):  # merge and import (SPEC §12): contact_too
         timeline.clear()
         for entry in detail.timeline:
             timeline.add_row(_date(entry.at), entry.what, " ".join(entry.label.split()))
+
+    # ------------------------------------------------------------ §11: a site's missing roles
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="load-roles")
+    def _load_missing_roles(self, site_id: str | None) -> None:
+        from fieldrm.store.relationships import missing_roles
+
+        roles = [row["role"] for row in missing_roles(self.store, site_id)] if site_id else []
+        self.post_message(MissingRolesLoaded(roles))
+
+    @on(MissingRolesLoaded)
+    def show_missing_roles(self, message: MissingRolesLoaded) -> None:
+        shown = self.query_one("#site-missing-roles", Static)
+        shown.display = bool(message.roles)
+        names = ", ".join(label(role) for role in message.roles)
+        shown.update(Text(f"site has no {names}", style="bold yellow"))
 
     def _show_chart(self, detail: ContactDetail) -> None:
         """The site's org chart with this person highlighted.

@@ -60,6 +60,7 @@ NAVIGATION: tuple[Destination, ...] = (
     Destination(
         "search", "f8", "Search", "search", "SearchScreen", "Search every record as you type."
     ),
+    Destination("kpis", "f9", "KPIs", "kpis", "KpisScreen", "KPIs per program, with status."),
 )
 BY_MODE: dict[str, Destination] = {destination.mode: destination for destination in NAVIGATION}
 

@@ -21,7 +21,7 @@ from textual.widget import AwaitMount
 
 PREWARM_DELAY = 0.6
 """Seconds after the first frame before the other screens are built in the background."""
-PREWARM_ORDER = ("floor", "contacts", "questions", "actions", "search", "sync", "today")
+PREWARM_ORDER = ("floor", "contacts", "questions", "actions", "search", "sync", "kpis", "today")
 """Most likely next screens first."""
 LOADING_GROUPS = ("load", "page")
 """Worker groups that fetch a screen's data."""

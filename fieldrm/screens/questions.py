@@ -32,7 +32,7 @@ class QuestionsScreen(RecordListScreen):
         ("all", ()),
     )
     REFERENCES = ("escalated_to",)
-    RECORD_ACTIONS = frozenset({"answer", "escalate", "reopen", "raise_action"})
+    RECORD_ACTIONS = frozenset({"answer", "escalate", "reopen", "raise_action", "escalate_up"})
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding(
             "a",
@@ -47,6 +47,13 @@ class QuestionsScreen(RecordListScreen):
             "Escalate",
             tooltip="Send the question to a contact who can answer it.",
             id="escalate-question",
+        ),
+        Binding(
+            "u",
+            "escalate_up",
+            "Up the ladder",
+            tooltip="Escalate one level up the vendor's escalation ladder.",
+            id="escalate-question-up",
         ),
         Binding(
             "n",
@@ -90,12 +97,19 @@ class QuestionsScreen(RecordListScreen):
     def can(self, action: str, record: Record) -> bool | None:
         if action == "reopen":
             return record.status != QuestionStatus.open
+        if action == "escalate_up":
+            return record.status != QuestionStatus.answered
         return True
 
     def palette_commands(self) -> list[tuple[str, str, Any]]:
         return [
             ("question: Answer", "Answer the highlighted question", self.action_answer),
             ("question: Escalate", "Escalate it to a contact", self.action_escalate),
+            (
+                "question: Up the ladder",
+                "One level up the escalation ladder",
+                self.action_escalate_up,
+            ),
             ("question: Reopen", "Mark it open again", self.action_reopen),
             ("question: Raise an action", "A follow-up action from it", self.action_raise_action),
             (
@@ -128,6 +142,14 @@ class QuestionsScreen(RecordListScreen):
                 )
 
         self.app.push_screen(PickContactScreen("Escalate to", question.text), picked)
+
+    def action_escalate_up(self) -> None:
+        """§11: one level up the vendor's ladder (the first escalation: level 1)."""
+        from fieldrm.relationships import escalate_up
+
+        question = self.selected
+        if question is not None:
+            self.save("Escalated up the ladder.", escalate_up, question.id)
 
     def action_raise_action(self) -> None:
         question = self.selected

@@ -9,7 +9,7 @@ from typing import ClassVar
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import BindingType
+from textual.binding import Binding, BindingType
 from textual.containers import Grid, VerticalScroll
 from textual.message import Message
 from textual.widgets import Static
@@ -19,6 +19,7 @@ from fieldrm.models import QuestionStatus, label, local_today, now_utc
 from fieldrm.screens.base import FieldrmScreen
 from fieldrm.screens.navigation import go_binding, key_of
 from fieldrm.store.queries import TodaySummary, today_summary
+from fieldrm.store.relationships import RelationshipToday, relationship_today
 
 
 @dataclass
@@ -125,6 +126,52 @@ def render_observations(summary: TodaySummary) -> Text:
     return text
 
 
+# ---------------------------------------------------------------- §11 panels
+
+
+@dataclass
+class RelationshipsLoaded(Message):
+    summary: RelationshipToday
+
+
+@dataclass
+class ReviewFound(Message):
+    vendor_id: str | None
+    program_id: str | None
+
+
+def render_kpis(summary: RelationshipToday) -> Text:
+    text = _panel(f"KPIs off target ({len(summary.kpis_off_target)})")
+    if not summary.kpis_off_target:
+        _line(text, ("Every KPI on target.", "dim"))
+    for item in summary.kpis_off_target:
+        latest = item.latest or {}
+        style = "bold red" if item.status == "red" else "bold yellow"
+        _line(
+            text,
+            (f"{item.status:<6}", style),
+            (f"{_clip(item.kpi.name, 12):<13}", ""),
+            (f"{latest.get('value', 0):g} vs {item.kpi.target:g}  ", ""),
+            (_clip(item.program, 28), "dim"),
+        )
+    return text
+
+
+def render_escalations(summary: RelationshipToday) -> Text:
+    text = _panel(f"Escalations overdue ({len(summary.overdue_escalations)})")
+    if not summary.overdue_escalations:
+        _line(text, ("No escalation past its response time.", "dim"))
+    for item in summary.overdue_escalations:
+        _line(
+            text,
+            (f"L{item.level or '-'} ", "bold red"),
+            (_clip(item.question.text, 40), ""),
+            (f"  {item.to or '-'}", "dim"),
+            (f"  next: {item.next}" if item.next else "", "italic"),
+        )
+    return text
+
+
 class TodayScreen(FieldrmScreen):
     """The day at a glance."""
 
@@ -132,6 +179,14 @@ class TodayScreen(FieldrmScreen):
     BINDING_GROUP_TITLE = "Today"
     BINDINGS: ClassVar[list[BindingType]] = [
         go_binding(mode, shortcut_on="today") for mode in ("floor", "questions", "actions")
+    ] + [
+        Binding(
+            "g",
+            "open_agenda",
+            "Agenda",
+            tooltip="The agenda of the open or next review meeting.",
+            id="today-agenda",
+        )
     ]
 
     def compose(self) -> ComposeResult:
@@ -141,11 +196,43 @@ class TodayScreen(FieldrmScreen):
             yield Static(id="today-questions", classes="panel")
             yield Static(id="today-actions", classes="panel")
             yield Static(id="today-people", classes="panel")
+            yield Static(id="today-kpis", classes="panel")
+            yield Static(id="today-escalations", classes="panel")
             yield Static(id="today-observations", classes="panel wide")
         yield from self.compose_frame_bottom()
 
     def reload(self) -> None:
         self._load_summary()
+        self._load_relationships()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="load-relationships")
+    def _load_relationships(self) -> None:
+        self.post_message(RelationshipsLoaded(relationship_today(self.store)))
+
+    @on(RelationshipsLoaded)
+    def show_relationships(self, message: RelationshipsLoaded) -> None:
+        self.query_one("#today-kpis", Static).update(render_kpis(message.summary))
+        self.query_one("#today-escalations", Static).update(render_escalations(message.summary))
+
+    def action_open_agenda(self) -> None:
+        self._find_review()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="load-agenda")
+    def _find_review(self) -> None:
+        from fieldrm.store.queries import next_visit
+
+        visit = next_visit(self.store)
+        vendor = getattr(visit, "vendor_id", None) if visit is not None else None
+        self.post_message(ReviewFound(vendor, getattr(visit, "program_id", None)))
+
+    @on(ReviewFound)
+    def show_agenda(self, message: ReviewFound) -> None:
+        if message.vendor_id is None:
+            self.notify("No review meeting open or planned with a vendor.", markup=False)
+            return
+        from fieldrm.screens.agenda import AgendaScreen
+
+        self.app.push_screen(AgendaScreen(message.vendor_id, message.program_id))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="load")
     def _load_summary(self) -> None:

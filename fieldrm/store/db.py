@@ -425,6 +425,7 @@ class Store:
             row = self.conn.execute(
                 "SELECT data FROM records WHERE kind = 'visit' AND deleted = 0 "
                 "AND json_extract(data, '$.ended_at') IS NULL "
+                "AND coalesce(json_extract(data, '$.planned'), 0) = 0 "  # §11: planned ≠ open
                 "AND json_extract(data, '$.created_by') IN (?, ?) "
                 "ORDER BY json_extract(data, '$.started_at') DESC LIMIT 1",
                 [mine[0], mine[-1]],

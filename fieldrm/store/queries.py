@@ -214,6 +214,98 @@ def last_met(store: Store, contact_ids: list[str]) -> dict[str, str]:
     return dict(_rows(store, sql, contact_ids))
 
 
+# §11: "last met" by the cadence of each role, and the actions a review carries over.
+
+
+def _held_met_cte() -> str:
+    """Each contact's last meeting: the latest visit they attended that was held (not a
+    planned one, not in the future)."""
+    return (
+        "WITH met AS (SELECT attendee.value AS contact_id, "
+        "max(json_extract(visit.data, '$.started_at')) AS last_met "
+        "FROM records AS visit, json_each(visit.data, '$.attendees') AS attendee "
+        "WHERE visit.kind = 'visit' AND visit.deleted = 0 "
+        "AND coalesce(json_extract(visit.data, '$.planned'), 0) = 0 "
+        "AND json_extract(visit.data, '$.started_at') <= ? GROUP BY attendee.value), "
+        "cad AS MATERIALIZED (SELECT json_extract(data, '$.role') AS role, "
+        "json_extract(data, '$.site_id') AS site_id, "
+        "min(json_extract(data, '$.every_days')) AS every FROM records "
+        "WHERE kind = 'cadence' AND deleted = 0 GROUP BY 1, 2) "
+    )
+
+
+def contacts_overdue(
+    store: Store,
+    *,
+    site_ids: list[str] | None = None,
+    default_days: int | None = None,
+    limit: int = 500,
+) -> list[tuple[Record, str | None, str]]:
+    """Contacts overdue a meeting: (contact, last met or None, due date), longest overdue
+    first, then those never met.  A contact's role's cadence at their site, else its cadence
+    everywhere, else `default_days` (None: contacts whose role has no cadence are skipped)
+    says how often; any held visit they attended resets it."""
+    now = format_timestamp(now_utc())
+    every = "coalesce(here.every, anywhere.every, ?)"
+    where = ""
+    params: list[Any] = [now, default_days]
+    if site_ids is not None:
+        where = f"AND json_extract(contact.data, '$.site_id') IN ({_marks(site_ids)}) "
+        params += site_ids
+    sql = (
+        _held_met_cte() + "SELECT data, last_met, every FROM (SELECT contact.data AS data, "
+        f"met.last_met AS last_met, {every} AS every FROM records AS contact "
+        "LEFT JOIN met ON met.contact_id = contact.id "
+        "LEFT JOIN cad AS here ON here.role = json_extract(contact.data, '$.role') "
+        "AND here.site_id = json_extract(contact.data, '$.site_id') "
+        "LEFT JOIN cad AS anywhere ON anywhere.role = json_extract(contact.data, '$.role') "
+        "AND anywhere.site_id IS NULL "
+        f"WHERE contact.kind = 'contact' AND contact.deleted = 0 {where}) "
+        "WHERE every IS NOT NULL AND (last_met IS NULL OR julianday(last_met) + every < "
+        "julianday(?)) "
+        "ORDER BY last_met IS NULL, julianday(last_met) + every, "
+        "lower(json_extract(data, '$.name')) LIMIT ?"
+    )
+    rows = _rows(store, sql, [*params, now, limit])
+    out = []
+    for data, met, days in rows:
+        record = store._model(data)
+        start = met if met else format_timestamp(record.created_at)
+        due = (datetime.fromisoformat(start.replace("Z", "+00:00")) + timedelta(days=days)).date()
+        out.append((record, met, (due if met else record.created_at.date()).isoformat()))
+    return out
+
+
+def carried_over_actions(
+    store: Store,
+    vendor_id: str,
+    *,
+    program_id: str | None = None,
+    before: datetime | None = None,
+    limit: int = 200,
+) -> list[Record]:
+    """Open actions raised at earlier review meetings of a vendor (and program), oldest
+    first: what the next review carries over (§11, and the client pack of §12)."""
+    reviews = (
+        "SELECT id FROM records WHERE kind = 'visit' AND deleted = 0 "
+        "AND json_extract(data, '$.visit_type') = 'review_meeting' "
+        "AND json_extract(data, '$.vendor_id') = ? AND json_extract(data, '$.started_at') < ?"
+    )
+    params: list[Any] = [vendor_id, format_timestamp(before or now_utc())]
+    if program_id:
+        reviews += " AND json_extract(data, '$.program_id') = ?"
+        params.append(program_id)
+    return _records(
+        store,
+        "SELECT data FROM records WHERE kind = 'action' AND deleted = 0 "
+        f"AND json_extract(data, '$.status') IN ({_marks(OPEN_ACTION_STATUSES)}) "
+        f"AND (json_extract(data, '$.visit_id') IN ({reviews}) "
+        f"OR json_extract(data, '$.source_id') IN ({reviews})) "
+        "ORDER BY json_extract(data, '$.created_at'), rowid LIMIT ?",
+        [*OPEN_ACTION_STATUSES, *params, *params, limit],
+    )
+
+
 @dataclass
 class TodaySummary:
     """Everything the Today screen shows, gathered in one worker."""
@@ -242,7 +334,10 @@ def today_summary(
         open_questions=list_page(store, question_filter, limit=5),
         actions_due=actions,
         owners=names_for(store, [a.owner_id for a in actions]),
-        contacts_not_met=contacts_not_met(store, now_utc() - timedelta(days=not_met_days), 6),
+        contacts_not_met=[
+            (contact, met)
+            for contact, met, _due in contacts_overdue(store, default_days=not_met_days, limit=6)
+        ],
         recent_observations=store.list("observation", limit=6),
     )
 

@@ -98,6 +98,18 @@ def m003_reference_indexes(db: Database) -> None:
     )
 
 
+@_step
+def m004_kpi_values(db: Database) -> None:
+    # §11: a KPI's values are read by KPI (status, trend, agenda); 50 programs x 10 KPIs
+    # x 24 months would otherwise be scanned whole for each program's KPIs.
+    db.executescript(
+        """
+        CREATE INDEX records_by_kpi ON records(json_extract(data, '$.kpi_id'))
+            WHERE json_extract(data, '$.kpi_id') IS NOT NULL;
+        """
+    )
+
+
 SCHEMA_VERSION = len(STEPS)
 
 
