@@ -51,9 +51,12 @@ class NavBar(Static):
         narrow = width < NARROW
         if not narrow:
             text.append(" fieldrm ", style="bold reverse")
-        for destination in NAVIGATION:
+        titles = [destination.title for destination in NAVIGATION]
+        for destination, title in zip(
+            NAVIGATION, _short(titles) if narrow else titles, strict=True
+        ):
             style = "bold reverse" if destination.mode == self.current else ""
-            name = f"{destination.key.upper()} {destination.title}"
+            name = f"{destination.key.upper()} {title}"
             text.append(" ")
             text.append(name if narrow else f" {name} ", style=style)
         self.update(text)

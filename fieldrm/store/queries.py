@@ -521,11 +521,12 @@ def vendor_visits(
 
 
 def recent_visits(store: Store, limit: int = 30) -> list[tuple[Record, str]]:
-    """Visits newest first (open or past), each with its site's name: what a person picks
-    a visit from, by site, date and purpose, never by id."""
+    """Visits held, newest first (open or past; planned ones are not held yet), each with
+    its site's name: what a person picks a visit from, by site, date and purpose, never by id."""
     visits = _records(
         store,
         "SELECT data FROM records WHERE kind = 'visit' AND deleted = 0 "
+        "AND coalesce(json_extract(data, '$.planned'), 0) = 0 "
         "ORDER BY json_extract(data, '$.started_at') DESC LIMIT ?",
         [limit],
     )

@@ -604,18 +604,26 @@ def _required(kind: str) -> tuple[str, ...]:
     return tuple(name for name, spec in KINDS[kind].model_fields.items() if spec.is_required())
 
 
+@functools.cache
+def _has_record_rules(kind: str) -> bool:
+    """Whether the kind's model checks fields together (a ladder step needs a contact or a
+    role): those rules run on the record as merged, as the device runs them."""
+    return bool(KINDS[kind].__pydantic_decorators__.model_validators)
+
+
 def _validate(record_id: str, state: RecordState) -> str | None:
     """Every value was checked as it came in (`op_reason`); the record as merged must still
-    hold its required fields.  Pydantic words the reason when it does not."""
+    hold its required fields and keep its kind's rules.  Pydantic words the reason when not."""
     vals = state.vals
-    if all(name in vals or name == "kind" for name in _required(state.kind)):
+    complete = all(name in vals or name == "kind" for name in _required(state.kind))
+    if complete and not _has_record_rules(state.kind):
         return None
     data = record_data(record_id, state.kind, vals)
     try:
         KINDS[state.kind].model_validate(data)
     except ValidationError as error:
         return f"record {record_id}: {describe_validation_error(error, state.kind)}"
-    return f"record {record_id}: {state.kind}: a required field is missing"
+    return None if complete else f"record {record_id}: {state.kind}: a required field is missing"
 
 
 def _describe_offset(ms: int) -> str:
