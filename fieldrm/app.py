@@ -24,6 +24,7 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
+from fieldrm.display import visible
 from fieldrm.errors import FieldrmError
 from fieldrm.notebook import start_visit, visit_title
 from fieldrm.screens.messages import VisitAlreadyOpen, VisitNotOpen, VisitStarted
@@ -38,6 +39,8 @@ from fieldrm.screens.sync_scheduler import (
 from fieldrm.store import Store
 
 if TYPE_CHECKING:
+    from textual.notifications import SeverityLevel
+
     from fieldrm.screens.start_visit import VisitPlan
 
 
@@ -129,6 +132,21 @@ class FieldrmApp(SyncScheduler, App[None]):
         gc.unfreeze()  # what this app built may be collected once it is gone (tests run many)
 
     # ------------------------------------------------------------ errors
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        """Every notification shows control characters visibly (`display.visible`)."""
+        super().notify(
+            visible(message), title=visible(title), severity=severity, timeout=timeout,
+            markup=markup,
+        )  # fmt: skip
 
     def report_error(self, error: BaseException, title: str | None = None) -> None:
         """A failure as a notification with a readable reason, never a traceback."""

@@ -10,6 +10,21 @@ from typing import Any
 
 from fieldrm.models import now_utc, parse_timestamp
 
+# Stored text may hold terminal control characters (ESC, OSC, BEL …), typed or synced in.
+# Written raw they would drive the terminal; shown as Unicode control pictures (`\x1b` as
+# `␛`) a person still sees they are there.  Newlines and tabs stay what they are.  The CLI's
+# output and the app's widgets both show text through `visible`.
+_VISIBLE: dict[int, int | str] = {
+    code: 0x2400 + code for code in range(0x20) if code not in (0x09, 0x0A)
+}
+_VISIBLE[0x7F] = 0x2421
+_VISIBLE.update({code: f"\\x{code:02x}" for code in range(0x80, 0xA0)})
+
+
+def visible(text: str) -> str:
+    """`text` with every terminal control character shown as a visible sign."""
+    return text.translate(_VISIBLE)
+
 
 def ago(moment: str | None, now: datetime | None = None) -> str:
     """'just now', '5 min ago', '3 h ago', '12 days ago', or 'never'."""

@@ -23,7 +23,9 @@ ROOT = Path(__file__).resolve().parents[1]
 COMMON = ["id", "kind", "created_at", "updated_at", "created_by", "deleted"]
 
 
-def fieldrm(home: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+def fieldrm(
+    home: Path, *args: str, stdin: str | None = None, preexec_fn=None
+) -> subprocess.CompletedProcess:
     env = {
         **os.environ,
         "FIELDRM_HOME": str(home),
@@ -40,6 +42,7 @@ def fieldrm(home: Path, *args: str, stdin: str | None = None) -> subprocess.Comp
         input=stdin,
         timeout=60,
         cwd=home,
+        preexec_fn=preexec_fn,
     )
 
 

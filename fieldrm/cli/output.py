@@ -59,18 +59,14 @@ def dumps(value: Any, *, indent: int | None = 2) -> str:
 
 # ---------------------------------------------------------------- terminal safety
 
-# Stored text may hold terminal control characters (ESC, OSC, BEL …), typed or synced in.
-# Written raw they would drive the terminal; shown as Unicode control pictures (`\x1b` as
-# `␛`) a person still sees they are there.  Newlines and tabs stay what they are.
-_VISIBLE = {code: 0x2400 + code for code in range(0x20) if code not in (0x09, 0x0A)}
-_VISIBLE[0x7F] = 0x2421
-_VISIBLE.update({code: f"\\x{code:02x}" for code in range(0x80, 0xA0)})
 _JSON_ESCAPES = {code: f"\\u{code:04x}" for code in range(0x7F, 0xA0)}
 
 
 def visible(text: str) -> str:
-    """`text` with every terminal control character shown as a visible sign."""
-    return text.translate(_VISIBLE)
+    """`text` with every terminal control character shown visibly (`display.visible`)."""
+    from fieldrm.display import visible as shown  # here: display loads the models
+
+    return shown(text)
 
 
 class VisibleStream:
@@ -80,7 +76,7 @@ class VisibleStream:
         self.inner = inner
 
     def write(self, text: str) -> int:
-        return self.inner.write(text.translate(_VISIBLE))
+        return self.inner.write(visible(text))
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)

@@ -17,6 +17,7 @@ from textual.screen import Screen
 from textual.widgets import Static
 
 from fieldrm.models import label
+from fieldrm.screens.widgets import SafeStatic
 from fieldrm.store.relationships import agenda
 
 
@@ -100,8 +101,8 @@ class AgendaScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="agenda"):
-            yield Static("Agenda", id="agenda-title", classes="panel")
-            yield Static(id="agenda-body", classes="panel")
+            yield SafeStatic("Agenda", id="agenda-title", classes="panel")
+            yield SafeStatic(id="agenda-body", classes="panel")
 
     def on_mount(self) -> None:
         self._load()

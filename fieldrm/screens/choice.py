@@ -9,8 +9,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Label, OptionList
+from textual.widgets import OptionList
 from textual.widgets.option_list import Option
+
+from fieldrm.screens.widgets import SafeLabel
 
 
 class ChoiceScreen(ModalScreen[str | None]):
@@ -30,7 +32,7 @@ class ChoiceScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(self.title_text, classes="dialog-title", markup=False)
+            yield SafeLabel(self.title_text, classes="dialog-title", markup=False)
             yield OptionList(
                 *[Option(label, id=key) for key, label in self.choices], id=self.choices_id
             )

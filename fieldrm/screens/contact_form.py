@@ -14,11 +14,12 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.message import Message
 from textual.screen import ModalScreen
-from textual.widgets import Input, Label, Static
+from textual.widgets import Input, Static
 
 from fieldrm import notebook
 from fieldrm.errors import FieldrmError
 from fieldrm.models import Record
+from fieldrm.screens.widgets import SafeLabel, SafeStatic
 
 PLACEHOLDERS = {
     "name": "Name (required)",
@@ -66,10 +67,10 @@ class ContactFormScreen(ModalScreen[Record | None]):
     def compose(self) -> ComposeResult:
         title = "Edit contact" if self.contact_id else "New contact"
         with Vertical(classes="dialog", id="contact-form"):
-            yield Label(f"{title}   (ctrl+s saves, Escape cancels)", classes="dialog-title")
+            yield SafeLabel(f"{title}   (ctrl+s saves, Escape cancels)", classes="dialog-title")
             for name in notebook.CONTACT_FORM:
                 yield Input(placeholder=PLACEHOLDERS[name], id=f"contact-{name}")
-            yield Static(id="contact-problem")
+            yield SafeStatic(id="contact-problem")
 
     def on_mount(self) -> None:
         self.query_one("#contact-name", Input).focus()

@@ -19,14 +19,13 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import ModalScreen
-from textual.widgets import Label, Static
 
 from fieldrm.models import Record
 from fieldrm.screens.base import FieldrmScreen
 from fieldrm.screens.choice import ChoiceScreen
 from fieldrm.screens.pick_contact import PickContactScreen, PickedContact
 from fieldrm.screens.prompt import PromptScreen
-from fieldrm.screens.widgets import PagedTable
+from fieldrm.screens.widgets import PagedTable, SafeLabel, SafeStatic
 
 
 @dataclass
@@ -78,12 +77,12 @@ class ImportPreviewScreen(ModalScreen[bool]):
                   for m in summary["matches"]]  # fmt: skip
         lines += [f"Skipped: line {s['line']}, {s['reason']}" for s in summary["skipped"]]
         with Vertical(classes="dialog", id="import-preview"):
-            yield Label(f"Import contacts from {Path(self.path).name}", classes="dialog-title",
+            yield SafeLabel(f"Import contacts from {Path(self.path).name}", classes="dialog-title",
                         markup=False)  # fmt: skip
-            yield Static(counts, id="import-counts", markup=False)
+            yield SafeStatic(counts, id="import-counts", markup=False)
             with VerticalScroll(id="import-entries"):
-                yield Static("\n".join(lines) or "Nothing to import.", markup=False)
-            yield Static("Enter imports · Escape cancels (nothing is written)",
+                yield SafeStatic("\n".join(lines) or "Nothing to import.", markup=False)
+            yield SafeStatic("Enter imports · Escape cancels (nothing is written)",
                          classes="dialog-context", markup=False)  # fmt: skip
 
     def action_confirm(self) -> None:

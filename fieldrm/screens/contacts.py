@@ -20,7 +20,7 @@ from fieldrm.display import ago
 from fieldrm.display import short_date as _date
 from fieldrm.models import label
 from fieldrm.screens.contact_tools import ContactTools
-from fieldrm.screens.widgets import PagedTable
+from fieldrm.screens.widgets import PagedTable, SafeStatic, SafeTable
 from fieldrm.store.queries import ContactDetail, ListFilter, contact_detail, list_page, names_for
 
 DETAIL_DELAY = 0.12
@@ -102,10 +102,10 @@ class ContactsScreen(ContactTools):  # merge and import (SPEC §12): contact_too
                 yield Input(placeholder="/ find by name", id="contact-filter")
                 yield PagedTable((("Name", 22), ("Role", 26), ("Site", 18)), id="contact-table")
             with Vertical(id="contact-detail-pane"):
-                yield Static(id="contact-card")
-                yield Static(id="site-missing-roles")  # §11: roles the site has nobody in
+                yield SafeStatic(id="contact-card")
+                yield SafeStatic(id="site-missing-roles")  # §11: roles the site has nobody in
                 yield Tree("Org chart", id="org-chart")
-                yield DataTable(id="contact-timeline", cursor_type="row")
+                yield SafeTable(id="contact-timeline", cursor_type="row")
         yield from self.compose_frame_bottom()
 
     def on_mount(self) -> None:

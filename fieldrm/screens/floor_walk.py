@@ -30,6 +30,7 @@ from fieldrm.paths import data_dir
 from fieldrm.screens.base import FieldrmScreen
 from fieldrm.screens.choice import ChoiceScreen
 from fieldrm.screens.messages import RecordSaved
+from fieldrm.screens.widgets import SafeStatic, SafeTable
 from fieldrm.store import Store
 from fieldrm.store.queries import names_for, recent_visits, visit_log
 
@@ -295,11 +296,11 @@ class FloorWalkScreen(FieldrmScreen):
     def compose(self) -> ComposeResult:
         yield from self.compose_frame_top()
         with Vertical(id="floor"):
-            yield Static(id="visit-header")
-            log = DataTable(id="visit-log", cursor_type="row", show_cursor=False)
+            yield SafeStatic(id="visit-header")
+            log = SafeTable(id="visit-log", cursor_type="row", show_cursor=False)
             log.can_focus = False  # the capture line keeps the focus
             yield log
-            yield Static(id="capture-preview")
+            yield SafeStatic(id="capture-preview")
             yield CaptureInput(
                 placeholder="Type what you see:  text #category !severity @name   "
                 "? question   > action ^due",

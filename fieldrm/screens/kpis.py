@@ -16,6 +16,7 @@ from textual.widgets import DataTable, Input
 
 from fieldrm.models import label
 from fieldrm.screens.base import FieldrmScreen
+from fieldrm.screens.widgets import SafeTable
 from fieldrm.store.relationships import KpiStatus, kpi_statuses
 
 STATUS_STYLE = {"green": "bold green", "amber": "bold yellow", "red": "bold red"}
@@ -65,7 +66,7 @@ class KpisScreen(FieldrmScreen):
         yield from self.compose_frame_top()
         with Vertical(id="kpis"):
             yield Input(placeholder="/ filter by program or KPI", id="kpi-filter")
-            yield DataTable(id="kpi-table", cursor_type="row")
+            yield SafeTable(id="kpi-table", cursor_type="row")
         yield from self.compose_frame_bottom()
 
     def on_mount(self) -> None:

@@ -14,10 +14,11 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.message import Message
 from textual.screen import ModalScreen
-from textual.widgets import Input, Label, Static
+from textual.widgets import Input, Static
 
 from fieldrm import notebook
 from fieldrm.errors import FieldrmError
+from fieldrm.screens.widgets import SafeLabel, SafeStatic
 
 
 @dataclass
@@ -46,11 +47,11 @@ class LoginScreen(ModalScreen[dict[str, str] | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog", id="login"):
-            yield Label("Log in to a sync server   (ctrl+s logs in)", classes="dialog-title")
+            yield SafeLabel("Log in to a sync server   (ctrl+s logs in)", classes="dialog-title")
             yield Input(placeholder="Server: http://host:8765", id="login-server")
             yield Input(placeholder="Token (from fieldrm server add-user)", id="login-token")
             yield Input(placeholder="Your name as reports show it", id="login-display-name")
-            yield Static(id="login-problem")
+            yield SafeStatic(id="login-problem")
 
     def on_mount(self) -> None:
         self.query_one("#login-server", Input).focus()

@@ -11,11 +11,12 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.message import Message
 from textual.screen import ModalScreen
-from textual.widgets import Input, Label, OptionList, Static
+from textual.widgets import Input, OptionList
 from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
 
 from fieldrm.models import Record, label
+from fieldrm.screens.widgets import SafeLabel, SafeStatic
 from fieldrm.store.queries import ListFilter, list_page
 
 
@@ -46,9 +47,9 @@ class PickContactScreen(ModalScreen[PickedContact | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(self.title_text, classes="dialog-title", markup=False)
+            yield SafeLabel(self.title_text, classes="dialog-title", markup=False)
             if self.context:
-                yield Static(self.context, classes="dialog-context", markup=False)
+                yield SafeStatic(self.context, classes="dialog-context", markup=False)
             yield Input(placeholder="Type part of a name", id="contact-input")
             yield OptionList(id="contact-options")
 

@@ -9,7 +9,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Input, Label, Static
+from textual.widgets import Input
+
+from fieldrm.screens.widgets import SafeLabel, SafeStatic
 
 
 class PromptScreen(ModalScreen[str | None]):
@@ -31,9 +33,9 @@ class PromptScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(self.title_text, classes="dialog-title", markup=False)
+            yield SafeLabel(self.title_text, classes="dialog-title", markup=False)
             if self.context:
-                yield Static(self.context, classes="dialog-context", markup=False)
+                yield SafeStatic(self.context, classes="dialog-context", markup=False)
             yield Input(value=self.value, id="prompt-input")
 
     @on(Input.Submitted)

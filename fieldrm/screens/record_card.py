@@ -13,10 +13,11 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.message import Message
 from textual.screen import ModalScreen
-from textual.widgets import Label, Static
+from textual.widgets import Static
 
 from fieldrm.display import readable_fields, reference_ids
 from fieldrm.models import label
+from fieldrm.screens.widgets import SafeLabel, SafeStatic
 from fieldrm.store.queries import names_for
 
 
@@ -38,8 +39,8 @@ class RecordCard(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog", id="record-card"):
-            yield Label(label(self.record.kind).capitalize(), classes="dialog-title")
-            yield Static(id="record-card-fields")
+            yield SafeLabel(label(self.record.kind).capitalize(), classes="dialog-title")
+            yield SafeStatic(id="record-card-fields")
 
     def on_mount(self) -> None:
         self._read_names()

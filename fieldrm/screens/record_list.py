@@ -18,7 +18,7 @@ from textual.widgets import DataTable, Input, Static
 from fieldrm.models import Record
 from fieldrm.screens.base import FieldrmScreen
 from fieldrm.screens.messages import RecordSaved
-from fieldrm.screens.widgets import PagedTable
+from fieldrm.screens.widgets import PagedTable, SafeStatic
 from fieldrm.store.queries import ListFilter, list_count, list_page, names_for
 
 
@@ -80,10 +80,10 @@ class RecordListScreen(FieldrmScreen):
         yield from self.compose_frame_top()
         with Vertical(classes="record-list"):
             with Horizontal(classes="filter-bar"):
-                yield Static(id="preset-label")
+                yield SafeStatic(id="preset-label")
                 yield Input(placeholder="/ filter by text", id="list-filter")
             yield PagedTable(self.COLUMNS, id="record-table")
-            yield Static(id="record-detail")
+            yield SafeStatic(id="record-detail")
         yield from self.compose_frame_bottom()
 
     def on_mount(self) -> None:

@@ -16,6 +16,7 @@ from textual.widgets import DataTable, Input, Static
 from fieldrm.display import readable_fields, reference_ids, short_date
 from fieldrm.models import Record, label
 from fieldrm.screens.base import FieldrmScreen
+from fieldrm.screens.widgets import SafeStatic, SafeTable
 from fieldrm.store.queries import names_for
 
 RESULT_LIMIT = 100
@@ -84,9 +85,9 @@ class SearchScreen(FieldrmScreen):
             yield Input(
                 placeholder="Search everything: names, notes, observations…", id="search-input"
             )
-            yield Static(id="search-count")
-            yield DataTable(id="search-results", cursor_type="row", zebra_stripes=True)
-            yield Static(id="search-detail")
+            yield SafeStatic(id="search-count")
+            yield SafeTable(id="search-results", cursor_type="row", zebra_stripes=True)
+            yield SafeStatic(id="search-detail")
         yield from self.compose_frame_bottom()
 
     def on_mount(self) -> None:

@@ -11,12 +11,13 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.message import Message
 from textual.screen import ModalScreen
-from textual.widgets import Input, Label, OptionList, SelectionList, Static
+from textual.widgets import Input, OptionList, SelectionList, Static
 from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
 
 from fieldrm.models import Record, VisitType
 from fieldrm.models import label as vocabulary_label
+from fieldrm.screens.widgets import SafeLabel, SafeStatic
 from fieldrm.store import Store
 from fieldrm.store.queries import site_contacts, sites_matching
 
@@ -85,11 +86,11 @@ class StartVisitScreen(ModalScreen[VisitPlan | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog", id="start-visit"):
-            yield Label("Start a visit", classes="dialog-title")
-            yield Static(id="visit-type")
+            yield SafeLabel("Start a visit", classes="dialog-title")
+            yield SafeStatic(id="visit-type")
             yield Input(placeholder="Site: type a few letters of its name or city", id="site-input")
             yield OptionList(id="site-options")
-            yield Label("Who is there? (space ticks, Enter starts)", id="attendee-label")
+            yield SafeLabel("Who is there? (space ticks, Enter starts)", id="attendee-label")
             yield AttendeeList(id="attendee-list")
 
     def on_mount(self) -> None:

@@ -23,6 +23,7 @@ from fieldrm.screens.base import FieldrmScreen
 from fieldrm.screens.messages import RecordSaved
 from fieldrm.screens.prompt import PromptScreen
 from fieldrm.screens.sync_scheduler import SyncStatus
+from fieldrm.screens.widgets import SafeStatic, SafeTable
 from fieldrm.store.queries import names_for
 
 
@@ -140,15 +141,15 @@ class SyncScreen(FieldrmScreen):
     def compose(self) -> ComposeResult:
         yield from self.compose_frame_top()
         with Vertical(id="sync"):
-            yield Static(id="sync-summary")
-            yield Static(id="sync-log")
-            yield Static(id="sync-refused")
-            yield Static("Open conflicts", classes="section-title")
-            yield DataTable(id="conflict-table", cursor_type="row")
+            yield SafeStatic(id="sync-summary")
+            yield SafeStatic(id="sync-log")
+            yield SafeStatic(id="sync-refused")
+            yield SafeStatic("Open conflicts", classes="section-title")
+            yield SafeTable(id="conflict-table", cursor_type="row")
             with Horizontal(id="conflict-compare"):
-                yield Static(id="conflict-current", classes="conflict-side")
-                yield Static(id="conflict-other", classes="conflict-side")
-            yield Static(id="conflict-diff")
+                yield SafeStatic(id="conflict-current", classes="conflict-side")
+                yield SafeStatic(id="conflict-other", classes="conflict-side")
+            yield SafeStatic(id="conflict-diff")
         yield from self.compose_frame_bottom()
 
     def on_mount(self) -> None:

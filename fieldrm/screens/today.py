@@ -18,6 +18,7 @@ from fieldrm.display import ago, short_date, short_time
 from fieldrm.models import QuestionStatus, label, local_today, now_utc
 from fieldrm.screens.base import FieldrmScreen
 from fieldrm.screens.navigation import go_binding, key_of
+from fieldrm.screens.widgets import SafeStatic
 from fieldrm.store.queries import TodaySummary, today_summary
 from fieldrm.store.relationships import RelationshipToday, relationship_today
 
@@ -192,13 +193,13 @@ class TodayScreen(FieldrmScreen):
     def compose(self) -> ComposeResult:
         yield from self.compose_frame_top()
         with VerticalScroll(id="today"), Grid(id="today-grid"):
-            yield Static(id="today-visit", classes="panel")
-            yield Static(id="today-questions", classes="panel")
-            yield Static(id="today-actions", classes="panel")
-            yield Static(id="today-people", classes="panel")
-            yield Static(id="today-kpis", classes="panel")
-            yield Static(id="today-escalations", classes="panel")
-            yield Static(id="today-observations", classes="panel wide")
+            yield SafeStatic(id="today-visit", classes="panel")
+            yield SafeStatic(id="today-questions", classes="panel")
+            yield SafeStatic(id="today-actions", classes="panel")
+            yield SafeStatic(id="today-people", classes="panel")
+            yield SafeStatic(id="today-kpis", classes="panel")
+            yield SafeStatic(id="today-escalations", classes="panel")
+            yield SafeStatic(id="today-observations", classes="panel wide")
         yield from self.compose_frame_bottom()
 
     def reload(self) -> None:

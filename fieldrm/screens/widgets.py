@@ -9,9 +9,9 @@ from rich.text import Text
 from textual import work
 from textual.binding import Binding, BindingType
 from textual.message import Message
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable, Label, Static
 
-from fieldrm.display import ago
+from fieldrm.display import ago, visible
 from fieldrm.screens.navigation import NAVIGATION
 from fieldrm.screens.sync_scheduler import SyncStatus
 from fieldrm.store.queries import PAGE_SIZE
@@ -31,6 +31,50 @@ def _short(descriptions: list[str]) -> list[str]:
         d.split()[-1] if firsts.count(first) > 1 else first
         for d, first in zip(descriptions, firsts, strict=True)
     ]
+
+
+def shown(content: Any) -> Any:
+    """Text or a rich `Text` with its control characters visible (`display.visible`), so a
+    stored ESC, OSC or BEL never reaches the terminal; anything else as it is."""
+    if isinstance(content, str):
+        return visible(content)
+    if isinstance(content, Text) and visible(content.plain) != content.plain:
+        content = content.copy()
+        content.plain = visible(content.plain)
+    return content
+
+
+class SafeStatic(Static):
+    """A Static that shows control characters visibly (see `shown`)."""
+
+    def __init__(self, content: Any = "", **options: Any) -> None:
+        super().__init__(shown(content), **options)
+
+    def update(self, content: Any = "", *, layout: bool = True) -> None:
+        super().update(shown(content), layout=layout)
+
+
+class SafeLabel(Label):
+    """A Label that shows control characters visibly (see `shown`)."""
+
+    def __init__(self, content: Any = "", **options: Any) -> None:
+        super().__init__(shown(content), **options)
+
+    def update(self, content: Any = "", *, layout: bool = True) -> None:
+        super().update(shown(content), layout=layout)
+
+
+class SafeTable(DataTable):
+    """A DataTable whose cells show control characters visibly (see `shown`)."""
+
+    def add_row(self, *cells: Any, **options: Any) -> Any:
+        return super().add_row(*(shown(cell) for cell in cells), **options)
+
+    def update_cell(self, row_key: Any, column_key: Any, value: Any, **options: Any) -> None:
+        super().update_cell(row_key, column_key, shown(value), **options)
+
+    def update_cell_at(self, coordinate: Any, value: Any, **options: Any) -> None:
+        super().update_cell_at(coordinate, shown(value), **options)
 
 
 class NavBar(Static):
@@ -152,7 +196,7 @@ class KeyBar(Static):
                 return
 
 
-class StatusLine(Static):
+class StatusLine(SafeStatic):
     """Always visible: online/offline/no server, last sync, pending changes, conflicts."""
 
     AGE_EVERY = 15.0
@@ -178,7 +222,7 @@ Fetch = Callable[[int, int], list[tuple[str, Sequence[Any], Any]]]
 """A list's page: (offset, limit) -> [(row key, cells, item)]."""
 
 
-class PagedTable(DataTable):
+class PagedTable(SafeTable):
     """A DataTable that fetches its rows a page at a time from SQL, in a thread worker.
 
     `load(fetch)` replaces the rows; `fetch(offset, limit)` runs in a thread worker and

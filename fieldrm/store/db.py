@@ -12,6 +12,7 @@ single-writer pattern), so the terminal app can call the store from thread worke
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 import uuid
@@ -33,6 +34,8 @@ from fieldrm.store.text import fts_query, search_body
 from fieldrm.validation import bounds_reason, values_reason
 
 _SQLITE_HEADER = b"SQLite format 3\x00"
+DISK_FULL = "the disk is full: nothing was saved; free some space (your records can still be read)"
+_SQLITE_FULL = 13
 SEARCH_WINDOW = 1000  # newest matches ranked by Store.search
 
 # Compact JSON (orjson, with the standard library for what it cannot write): records and
@@ -44,6 +47,43 @@ _dumps = jsonio.dumps
 def _like_text(text: str) -> str:
     """`text` lowered, with LIKE's wildcards escaped (the escape character is a backslash)."""
     return text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _disk_is_full(error: sqlite3.Error, directory: Path | None) -> bool:
+    """Whether `error` came from a disk with no room left.
+
+    SQLite says "database or disk is full" for a short write, but only "disk I/O error" when
+    it cannot grow its shared-memory file or a write fails outright; then a small write
+    beside the database tells (ENOSPC, a quota, or a file-size limit)."""
+    if getattr(error, "sqlite_errorcode", None) == _SQLITE_FULL or "disk is full" in str(error):
+        return True
+    if directory is None or "I/O error" not in str(error):
+        return False
+    import errno
+    import tempfile
+
+    try:
+        with tempfile.TemporaryFile(dir=directory) as probe:
+            probe.write(b"\0" * 65536)
+            probe.flush()
+            os.fsync(probe.fileno())
+    except OSError as failure:
+        return failure.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+    return False
+
+
+def _read_only_connection(path: Path) -> sqlite3.Connection:
+    """A connection that writes nothing at all, not even SQLite's shared-memory file.
+
+    `immutable` reads the database file alone, so it is used only when no write-ahead log
+    holds changes not yet in it (fieldrm's log is emptied when its last connection closes)."""
+    from urllib.request import pathname2url
+
+    wal = path.with_name(path.name + "-wal")
+    has_log = wal.exists() and wal.stat().st_size > 0
+    mode = "mode=ro" if has_log else "immutable=1"
+    uri = f"file:{pathname2url(str(path.resolve()))}?{mode}"
+    return sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None)
 
 
 def _user_default() -> str:
@@ -64,6 +104,7 @@ class Store:
         self.lock = threading.RLock()
         self._clock: HybridClock | None = None
         self._db: Any = None
+        self.read_only: str | None = None  # why this store cannot write (a full disk)
 
     @property
     def db(self) -> Any:
@@ -98,10 +139,27 @@ class Store:
             store._prepare()
         except sqlite3.DatabaseError as error:
             conn.close()
+            if _disk_is_full(error, path.parent):
+                return cls._open_on_a_full_disk(path)
             raise StoreError(f"{path.name} is not a usable fieldrm database ({error})") from None
         except BaseException:
             conn.close()
             raise
+        return store
+
+    @classmethod
+    def _open_on_a_full_disk(cls, path: Path) -> Store:
+        """The store for reading only: every write says the disk is full (SPEC §8)."""
+        try:
+            conn = _read_only_connection(path)
+            store = cls(conn, path)
+            store.read_only = DISK_FULL
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+        except sqlite3.Error:
+            raise StoreError(DISK_FULL) from None
+        if version != SCHEMA_VERSION or store.get_state("device_id") is None:
+            conn.close()  # it would need a migration, which is a write
+            raise StoreError(DISK_FULL)
         return store
 
     @classmethod
@@ -151,10 +209,14 @@ class Store:
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """One serialized transaction; nested calls become savepoints."""
         with self.lock:
+            if self.read_only is not None:
+                raise StoreError(self.read_only)
             try:
                 with self._atomic():
                     yield self.conn
             except sqlite3.OperationalError as error:
+                if _disk_is_full(error, None if self.path is None else self.path.parent):
+                    raise StoreError(DISK_FULL) from None
                 if "full" in str(error) or "readonly" in str(error) or "locked" in str(error):
                     raise StoreError(f"could not save: {error}") from None
                 raise

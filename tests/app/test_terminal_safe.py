@@ -1,0 +1,47 @@
+"""The app never writes a stored control character to the terminal (SPEC §5.14): text
+typed or synced in with ESC, OSC or BEL shows them visibly (`␛`, `␇`), as the CLI does."""
+
+from __future__ import annotations
+
+import pytest
+from textual.widgets import DataTable, Static
+
+from fieldrm.app import FieldrmApp
+from fieldrm.errors import InvalidInput
+from tests.app.conftest import type_text, wait_until
+
+pytestmark = pytest.mark.anyio
+SIZE = (160, 40)
+ESCAPES = "Teamsafe\x1b[2J\x1b]0;pwned\x07 ok\x9b31m"
+CONTROLS = "\x1b\x07\x9b"
+
+
+def rendered(widget) -> str:
+    """What the widget draws, line by line: the text that reaches the terminal."""
+    return "\n".join(
+        "".join(segment.text for segment in widget.render_line(y))
+        for y in range(widget.size.height)
+    )
+
+
+async def test_a_record_with_terminal_escapes_is_shown_visibly(store):
+    store.create("observation", {"text": ESCAPES})
+    app = FieldrmApp(store, start_mode="search")
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        table = app.screen.query_one("#search-results", DataTable)
+        await type_text(pilot, "teamsafe")
+        await wait_until(pilot, lambda: table.row_count > 0, "the record is found")
+        await wait_until(pilot, lambda: "Teamsafe" in rendered(table), "the row is drawn")
+        cells = rendered(table)
+        assert "Teamsafe␛[2J␛]0;pwned␇ ok" in cells
+        assert not any(ch in cells for ch in CONTROLS)
+        detail = app.screen.query_one("#search-detail", Static)
+        await wait_until(pilot, lambda: "Teamsafe" in rendered(detail), "the detail is drawn")
+        assert "␛[2J" in rendered(detail)
+        assert not any(ch in rendered(detail) for ch in CONTROLS)
+
+        app.report_error(InvalidInput(f"no such record: {ESCAPES}"))
+        await wait_until(pilot, lambda: bool(app.screen.query("Toast")), "the note shows")
+        note = "\n".join(rendered(toast) for toast in app.screen.query("Toast"))
+        assert "␛[2J" in note
+        assert not any(ch in note for ch in CONTROLS)
