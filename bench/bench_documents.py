@@ -270,41 +270,21 @@ def main() -> None:
             visit = add_visit(store, rng, site.id, contacts, start, 40)
             for week in range(13):
                 add_visit(store, rng, site.id, contacts, start + timedelta(weeks=week, days=1), 20)
-        spent, data = timed(lambda: visit_pdf(store, visit, today=TODAY))
-        pages = data.count(b"/Type /Page\n")
-        rows.append(
-            (
-                "PDF, one visit of 40 entries",
-                f"{spent:.2f} s, {len(data) / 1024:.0f} KiB, {pages} pages",
-            )
-        )
-        spent, data = timed(
-            lambda: pack_pdf(
-                store, vendor.id, start=date(2026, 9, 1), end=date(2026, 11, 30), today=TODAY
-            )
-        )
-        pages = data.count(b"/Type /Page\n")
-        rows.append(
-            (
-                "PDF, 3-month pack (14 visits, 300 entries)",
-                f"{spent:.2f} s, {len(data) / 1024:.0f} KiB, {pages} pages",
-            )
-        )
 
+        def pdf_row(name: str, make) -> None:
+            spent, data = timed(make)
+            pages = data.count(b"/Type /Page\n")
+            rows.append((name, f"{spent:.2f} s, {len(data) / 1024:.0f} KiB, {pages} pages"))
+
+        def pack() -> bytes:
+            period = {"start": date(2026, 9, 1), "end": date(2026, 11, 30)}
+            return pack_pdf(store, vendor.id, **period, today=TODAY)
+
+        pdf_row("PDF, one visit of 40 entries", lambda: visit_pdf(store, visit, today=TODAY))
+        pdf_row("PDF, 3-month pack (14 visits, 300 entries)", pack)
         with store.transaction():
             add_kpis_and_reviews(store, rng, vendor.id, site.id, contacts, start)
-        spent, data = timed(
-            lambda: pack_pdf(
-                store, vendor.id, start=date(2026, 9, 1), end=date(2026, 11, 30), today=TODAY
-            )
-        )
-        pages = data.count(b"/Type /Page\n")
-        rows.append(
-            (
-                "PDF, that pack + 3 reviews, 12 KPIs, 15 carried over",
-                f"{spent:.2f} s, {len(data) / 1024:.0f} KiB, {pages} pages",
-            )
-        )
+        pdf_row("PDF, that pack + 3 reviews, 12 KPIs, 15 carried over", pack)
 
         cards = vcards(rng, args.cards, contacts)
         spent, summary = timed(lambda: import_contacts(store, cards, "vcf", dry_run=True))
