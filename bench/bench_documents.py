@@ -5,6 +5,8 @@
 - the PDF library's import (fpdf2 and the font package), in a fresh interpreter;
 - the PDF of one visit with 40 entries (observations, questions, actions): time and size;
 - a three-month client pack (13 weekly visits of 20 entries each): time and size;
+- the same pack with §11's parts: 12 KPIs with 12 months of values (table and trend) and
+  3 monthly reviews whose 15 actions are still open (carried over): time and size;
 - `import contacts` of 1,000 vCards against 5,000 contacts (dry run, then apply): time.
 """
 
@@ -155,6 +157,54 @@ def add_visit(
     return visit.id
 
 
+def add_kpis_and_reviews(
+    store: Store, rng: random.Random, vendor_id: str, site_id: str, contacts: list, start: datetime
+) -> None:
+    """§11 for the pack: 3 programs of 4 KPIs with a year of monthly values, and three
+    monthly review meetings each leaving 5 actions open (carried over)."""
+    from fieldrm.relationships import record_kpi_value
+
+    names = ["AHT", "FCR", "QA score", "Abandon rate"]
+    for number in range(3):
+        program = store.create("program", {"site_id": site_id, "name": f"Program {number + 1}"})
+        for name in names:
+            lower = name in ("AHT", "Abandon rate")
+            kpi = store.create(
+                "kpi",
+                {
+                    "program_id": program.id,
+                    "name": name,
+                    "unit": "seconds" if name == "AHT" else "percent",
+                    "direction": "lower_better" if lower else "higher_better",
+                    "target": 300 if name == "AHT" else (5 if lower else 80),
+                    "red": 340 if name == "AHT" else None,
+                },
+            )
+            base = 300 if name == "AHT" else (5 if lower else 80)
+            for month in range(1, 13):
+                value = round(base * rng.uniform(0.85, 1.2), 1)
+                record_kpi_value(store, kpi.id, f"2026-{month:02}", value)
+    for month in range(3):
+        review = store.create(
+            "visit",
+            {
+                "site_id": site_id,
+                "visit_type": "review_meeting",
+                "review": "monthly_performance",
+                "vendor_id": vendor_id,
+                "started_at": start + timedelta(days=30 * month, hours=2),
+                "ended_at": start + timedelta(days=30 * month, hours=3),
+            },
+        )
+        for index in range(5):
+            owner = rng.choice(contacts).id if index % 2 else None  # theirs and ours
+            store.create(
+                "action",
+                {"visit_id": review.id, "text": sentence(rng, 10), "owner_id": owner,
+                 "due": (start + timedelta(days=30 * month + 14)).date().isoformat()},
+            )  # fmt: skip
+
+
 def vcards(rng: random.Random, count: int, existing: list) -> bytes:
     """`count` cards: a third match an existing contact by a phone written another way."""
     cards = []
@@ -220,26 +270,21 @@ def main() -> None:
             visit = add_visit(store, rng, site.id, contacts, start, 40)
             for week in range(13):
                 add_visit(store, rng, site.id, contacts, start + timedelta(weeks=week, days=1), 20)
-        spent, data = timed(lambda: visit_pdf(store, visit, today=TODAY))
-        pages = data.count(b"/Type /Page\n")
-        rows.append(
-            (
-                "PDF, one visit of 40 entries",
-                f"{spent:.2f} s, {len(data) / 1024:.0f} KiB, {pages} pages",
-            )
-        )
-        spent, data = timed(
-            lambda: pack_pdf(
-                store, vendor.id, start=date(2026, 9, 1), end=date(2026, 11, 30), today=TODAY
-            )
-        )
-        pages = data.count(b"/Type /Page\n")
-        rows.append(
-            (
-                "PDF, 3-month pack (14 visits, 300 entries)",
-                f"{spent:.2f} s, {len(data) / 1024:.0f} KiB, {pages} pages",
-            )
-        )
+
+        def pdf_row(name: str, make) -> None:
+            spent, data = timed(make)
+            pages = data.count(b"/Type /Page\n")
+            rows.append((name, f"{spent:.2f} s, {len(data) / 1024:.0f} KiB, {pages} pages"))
+
+        def pack() -> bytes:
+            period = {"start": date(2026, 9, 1), "end": date(2026, 11, 30)}
+            return pack_pdf(store, vendor.id, **period, today=TODAY)
+
+        pdf_row("PDF, one visit of 40 entries", lambda: visit_pdf(store, visit, today=TODAY))
+        pdf_row("PDF, 3-month pack (14 visits, 300 entries)", pack)
+        with store.transaction():
+            add_kpis_and_reviews(store, rng, vendor.id, site.id, contacts, start)
+        pdf_row("PDF, that pack + 3 reviews, 12 KPIs, 15 carried over", pack)
 
         cards = vcards(rng, args.cards, contacts)
         spent, summary = timed(lambda: import_contacts(store, cards, "vcf", dry_run=True))

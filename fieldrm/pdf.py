@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
@@ -25,7 +25,8 @@ from fpdf.fonts import FontFace
 
 from fieldrm.models import label, local_today
 from fieldrm.report import VisitDocument, clean_text, rm_name, visit_document
-from fieldrm.store.queries import vendor_visits
+from fieldrm.store.queries import carried_over_actions, names_for, vendor_visits
+from fieldrm.store.relationships import KpiStatus, kpi_statuses, program_ids_of_vendor
 
 if TYPE_CHECKING:
     from fieldrm.models import Record
@@ -38,6 +39,8 @@ INK = (33, 37, 41)
 MUTED = (108, 117, 125)
 RULE = (206, 212, 218)
 OVERDUE = (176, 32, 32)
+STATUS_COLOURS = {"green": (35, 125, 60), "amber": (184, 110, 0), "red": (176, 32, 32)}
+UNITS = {"percent": "%", "seconds": " s"}
 SEVERITY_COLOURS = {
     "critical": (176, 32, 32),
     "concern": (184, 110, 0),
@@ -207,16 +210,20 @@ def _actions(page: _Page, report: VisitDocument) -> None:
     _action_table(page, report, report.actions)
 
 
+def _table(page: _Page, widths: tuple[int, ...]) -> Any:
+    """A table in the documents' style: a shaded heading row, rules between rows."""
+    return page.table(
+        col_widths=widths,
+        headings_style=FontFace(fill_color=(236, 239, 242), color=INK),
+        line_height=5.5,
+        text_align=("LEFT",) * len(widths),
+        borders_layout="HORIZONTAL_LINES",
+    )
+
+
 def _action_table(page: _Page, report: VisitDocument, actions: list[Record]) -> None:
     """Action, owner, due, status; an overdue action's due date in red."""
-    heading = FontFace(fill_color=(236, 239, 242), color=INK)
-    with page.table(
-        col_widths=(76, 38, 28, 32),
-        headings_style=heading,
-        line_height=5.5,
-        text_align=("LEFT", "LEFT", "LEFT", "LEFT"),
-        borders_layout="HORIZONTAL_LINES",
-    ) as table:
+    with _table(page, (76, 38, 28, 32)) as table:
         table.row(["Action", "Owner", "Due", "Status"])
         for record in actions:
             due = getattr(record, "due", None)
@@ -231,13 +238,148 @@ def _action_table(page: _Page, report: VisitDocument, actions: list[Record]) -> 
 
 
 def visit_sections(report: VisitDocument) -> list[Section]:
-    """A visit's report, in the order the client reads it."""
-    return [
+    """A visit's report, in the order the client reads it; a review meeting's ends with
+    the actions carried over from earlier reviews, as its markdown does."""
+    sections = [
         Section("Title", lambda page: _title_block(page, report)),
         Section("Observations", lambda page: _observations(page, report)),
         Section("Questions from the floor", lambda page: _questions(page, report)),
         Section("Follow-up actions", lambda page: _actions(page, report)),
     ]
+    if getattr(report.visit, "visit_type", None) == "review_meeting":
+        carried = report.carried_over()
+        rows = [
+            _carried_row(action, report.owner_name(action), report.today, report.overdue(action))
+            for action in carried
+        ]
+        sections.append(Section("Carried over", lambda page: _carried_over(page, rows)))
+    return sections
+
+
+# ---------------------------------------------------------------- §11: KPIs, carried over
+
+
+def _amount(value: float | None, unit: str | None) -> str:
+    return "—" if value is None else f"{value:g}{UNITS.get(unit or '', '')}"
+
+
+def _sparkline(page: _Page, x: float, y: float, w: float, h: float, values: list[float]) -> None:
+    """The trend as a small line, oldest on the left; the latest point marked."""
+    if len(values) < 2:
+        return
+    low, high = min(values), max(values)
+    span = (high - low) or 1.0
+    step = w / (len(values) - 1)
+    points = [(x + i * step, y + h - (v - low) / span * h) for i, v in enumerate(values)]
+    with page.local_context(draw_color=MUTED, fill_color=INK, line_width=0.3):
+        page.polyline(points)
+        page.ellipse(points[-1][0] - 0.6, points[-1][1] - 0.6, 1.2, 1.2, style="F")
+
+
+def _kpi_table(page: _Page, statuses: list[KpiStatus]) -> None:
+    """KPI, program, latest value and period, target, status in its colour, a drawn
+    6-period trend with the values beneath (the store's status and trend, not restated)."""
+    page.heading("Key performance indicators")
+    if not statuses:
+        page.text_line("No KPIs recorded for this vendor's programs.", colour=MUTED)
+        return
+    widths = (50, 36, 28, 22, 16, 22)
+    page.set_font(FONT, size=9)
+    page.set_text_color(*MUTED)
+    for width, name in zip(widths, ["KPI", "Program", "Latest", "Target", "Status", "Trend"],
+                           strict=True):  # fmt: skip
+        page.cell(width, 6, name)
+    page.ln(6)
+    for item in statuses:
+        kpi = item.kpi
+        if page.get_y() + 12 > page.page_break_trigger:
+            page.add_page()
+        top = page.get_y()
+        page.set_draw_color(*RULE)
+        page.line(page.l_margin, top, page.w - page.r_margin, top)
+        page.set_font(FONT, size=9)
+        page.set_text_color(*INK)
+        latest = item.latest or {}
+        sign = "at most" if kpi.direction == "lower_better" else "at least"
+        cells = [
+            _fit(page, str(kpi.name), widths[0]),
+            _fit(page, item.program, widths[1]),
+            f"{_amount(latest.get('value'), kpi.unit)} {latest.get('period', '')}".strip(),
+            f"{sign} {_amount(kpi.target, kpi.unit)}",
+        ]
+        for width, text in zip(widths, cells, strict=False):
+            page.cell(width, 6, text)
+        status = item.status or "no data"
+        page.set_text_color(*STATUS_COLOURS.get(status, MUTED))
+        page.cell(widths[4], 6, status.capitalize())
+        page.set_text_color(*INK)
+        values = [point["value"] for point in item.trend]
+        _sparkline(page, page.get_x() + 1, top + 1.5, widths[5] - 4, 7, values)
+        page.ln(5.5)
+        if item.trend:
+            first, last = item.trend[0]["period"], item.trend[-1]["period"]
+            page.set_font(FONT, size=7.5)
+            page.set_text_color(*MUTED)
+            page.cell(sum(widths[:5]), 4.5, f"Trend {first} – {last}: "
+                      + ", ".join(f"{value:g}" for value in values))  # fmt: skip
+        page.ln(5)
+    page.set_font(FONT, size=10)
+    page.set_text_color(*INK)
+
+
+def _fit(page: _Page, text: str, width: float) -> str:
+    """Text shortened with an ellipsis to fit one table cell."""
+    if page.get_string_width(text) <= width - 2:
+        return text
+    while text and page.get_string_width(text + "…") > width - 2:
+        text = text[:-1]
+    return text + "…"
+
+
+@dataclass(frozen=True)
+class _CarriedRow:
+    text: str
+    owner: str
+    theirs: bool
+    due: str
+    overdue: bool
+    age_days: int
+
+
+def _carried_row(action: Record, owner: str, today: date, overdue: bool) -> _CarriedRow:
+    due = getattr(action, "due", None)
+    raised = action.created_at.astimezone().date()
+    return _CarriedRow(
+        clean_text(str(action.text)),
+        owner,
+        bool(getattr(action, "owner_id", None)),  # an owner is theirs; no owner is ours
+        due.isoformat() if due else "—",
+        overdue,
+        (today - raised).days,
+    )
+
+
+def _carried_over(page: _Page, rows: list[_CarriedRow]) -> None:
+    """Open actions raised at earlier reviews, theirs and ours apart, each with its age."""
+    page.heading("Carried over")
+    if not rows:
+        page.text_line("Nothing carried over from earlier reviews.", colour=MUTED)
+        return
+    for title, theirs in (("Theirs", True), ("Ours", False)):
+        group = [row for row in rows if row.theirs is theirs]
+        page.heading(f"{title} ({len(group)})", 2)
+        if not group:
+            page.text_line("None.", colour=MUTED)
+            continue
+        with _table(page, (76, 38, 38, 22)) as table:
+            table.row(["Action", "Owner", "Due", "Age"])
+            for row in group:
+                cells = table.row()
+                cells.cell(row.text)
+                cells.cell(row.owner)
+                due = row.due + (" overdue" if row.overdue else "")
+                cells.cell(due, style=FontFace(color=OVERDUE) if row.overdue else None)
+                cells.cell(f"{row.age_days} days")
 
 
 def _render(title: str, sections: list[Section], *, page_per_section: set[int]) -> bytes:
@@ -280,10 +422,8 @@ def pack_sections(
     end: date | None = None,
     today: date | None = None,
 ) -> list[Section]:
-    """The client pack: a cover with the period's visits, then each visit's report.
-
-    The KPI table (status and trend) and the carried-over actions of SPEC §11 are two more
-    sections for this list once KPIs exist on this branch's base."""
+    """The client pack: a cover with the period's visits, the KPI table (status and trend)
+    and the open actions carried over from reviews (SPEC §11), then each visit's report."""
     today = today or local_today()
     visits = vendor_visits(store, vendor.id, start, end)
     reports = [visit_document(store, visit.id, today=today) for visit in visits]
@@ -311,7 +451,24 @@ def pack_sections(
             )
             page.item("", f"{report.when()} · {report.place()}", note=f"{kind}; {counts}")
 
-    sections = [Section("Cover", cover)]
+    statuses = kpi_statuses(store, program_ids_of_vendor(store, vendor.id))
+    carried = carried_over_actions(store, vendor.id)
+    names = names_for(store, [action.owner_id for action in carried])
+
+    def owner(action: Record) -> str:
+        if action.owner_id:
+            return names.get(action.owner_id) or str(action.owner_id)
+        return f"{rm_name(store, action.created_by)} (RM)"
+
+    rows = [
+        _carried_row(action, owner(action), today, bool(action.due and action.due < today))
+        for action in carried
+    ]
+    sections = [
+        Section("Cover", cover),
+        Section("KPIs", lambda page: _kpi_table(page, statuses)),
+        Section("Carried over", lambda page: _carried_over(page, rows)),
+    ]
     for report in reports:
         sections.extend(visit_sections(report))
     return sections

@@ -11,6 +11,7 @@ from pypdf import PdfReader
 
 from fieldrm import notebook
 from fieldrm.pdf import pack_pdf, pack_sections, visit_pdf
+from fieldrm.relationships import record_kpi_value
 from fieldrm.store import Store
 
 TODAY = date(2026, 11, 23)
@@ -125,7 +126,7 @@ def test_pack_is_a_list_of_sections(world):
     titles = [section.title for section in sections]
     assert titles[0] == "Cover"
     assert titles.count("Title") == 3  # every visit of the vendor, no period given
-    assert titles[1:5] == ["Title", "Observations", "Questions from the floor",
+    assert titles[3:7] == ["Title", "Observations", "Questions from the floor",
                            "Follow-up actions"]  # fmt: skip
 
 
@@ -133,3 +134,77 @@ def test_an_empty_period_still_makes_a_pack(world):
     text = pdf_text(pack_pdf(world["store"], world["vendor"].id, start=date(2025, 1, 1),
                              end=date(2025, 1, 31), today=TODAY))  # fmt: skip
     assert "No visits in this period." in text
+
+
+# ---------------------------------------------------------------- §11 in the documents
+
+
+@pytest.fixture
+def reviewed(world, monkeypatch):
+    """The world with two KPIs of its program and a review whose actions stay open."""
+    store, vendor = world["store"], world["vendor"]
+    (program,) = store.list("program")
+    aht = store.create("kpi", {"program_id": program.id, "name": "Average handle time",
+                               "unit": "seconds", "direction": "lower_better",
+                               "target": 300, "red": 340})  # fmt: skip
+    fcr = store.create("kpi", {"program_id": program.id, "name": "First contact resolution",
+                               "unit": "percent", "direction": "higher_better",
+                               "target": 80})  # fmt: skip
+    for month, value in zip(range(3, 11), [300, 305, 310, 320, 330, 335, 345, 351], strict=True):
+        record_kpi_value(store, aht.id, f"2026-{month:02}", value)
+    record_kpi_value(store, fcr.id, "2026-10", 82)
+    (jose,) = [c for c in store.list("contact") if c.name == "José Muñoz"]
+    monkeypatch.setenv("FIELDRM_NOW", "2026-10-15T15:00:00Z")
+    site_id = store.get(world["visits"][0]).site_id
+    review = store.create("visit", {"site_id": site_id, "started_at": "2026-10-15T14:00:00Z",
+                                    "visit_type": "review_meeting", "review": "qbr",
+                                    "vendor_id": vendor.id})  # fmt: skip
+    store.create("action", {"text": "Replace the row 3 headsets", "owner_id": jose.id,
+                            "visit_id": review.id, "due": "2026-11-01"})  # fmt: skip
+    store.create("action", {"text": "Share the Q1 forecast", "visit_id": review.id})
+    store.create("action", {"text": "Already sorted", "visit_id": review.id, "status": "done"})
+    monkeypatch.setenv("FIELDRM_NOW", "2026-11-23T15:00:00Z")
+    later = store.create("visit", {"site_id": site_id, "started_at": "2026-11-22T14:00:00Z",
+                                   "visit_type": "review_meeting", "review": "qbr",
+                                   "vendor_id": vendor.id})  # fmt: skip
+    return {**world, "review": review.id, "later_review": later.id}
+
+
+def test_the_pack_has_the_kpi_table_and_the_carried_over_actions(reviewed):
+    store = reviewed["store"]
+    titles = [s.title for s in pack_sections(store, reviewed["vendor"], today=TODAY)]
+    assert titles[:3] == ["Cover", "KPIs", "Carried over"]
+    text = pdf_text(pack_pdf(store, reviewed["vendor"].id, start=date(2026, 10, 1),
+                             end=date(2026, 11, 30), today=TODAY))  # fmt: skip
+    kpis = text.split("Key performance indicators", 1)[1].split("Carried over", 1)[0]
+    # Latest is the latest period; the trend the last six periods, oldest first.
+    assert "Average handle time" in kpis and "Cards Spanish" in kpis
+    assert "351 s 2026-10" in kpis and "at most 300 s" in kpis and "Red" in kpis
+    assert "Trend 2026-05 – 2026-10: 310, 320, 330, 335, 345, 351" in kpis
+    assert "First contact resolution" in kpis and "82% 2026-10" in kpis and "Green" in kpis
+    assert "at least 80%" in kpis
+    carried = text.split("Carried over", 1)[1]
+    theirs, ours = carried.split("Theirs", 1)[1].split("Ours", 1)
+    assert "Replace the row 3 headsets" in theirs and "José Muñoz" in theirs
+    assert "2026-11-01 overdue" in theirs and "39 days" in theirs
+    assert "Share the Q1 forecast" in ours and "Anna Schmidt (RM)" in ours
+    ours = ours.split("Client pack —", 1)[0]  # up to the cover page's footer
+    assert "Already sorted" not in theirs + ours  # done is not carried over
+
+
+def test_a_pack_with_no_kpis_says_so(world):
+    text = pdf_text(pack_pdf(world["store"], world["vendor"].id, today=TODAY))
+    assert "No KPIs recorded for this vendor's programs." in text
+    assert "Nothing carried over from earlier reviews." in text
+
+
+def test_a_review_meetings_pdf_shows_carried_over_as_its_markdown_does(reviewed):
+    store = reviewed["store"]
+    text = pdf_text(visit_pdf(store, reviewed["later_review"], today=TODAY))
+    carried = text.split("Carried over", 1)[1]
+    assert "Replace the row 3 headsets" in carried and "Share the Q1 forecast" in carried
+    assert "Already sorted" not in carried
+    first = pdf_text(visit_pdf(store, reviewed["review"], today=TODAY))
+    assert "Nothing carried over from earlier reviews." in first
+    plain = pdf_text(visit_pdf(store, reviewed["visits"][0], today=TODAY))
+    assert "Carried over" not in plain  # not a review meeting

@@ -511,3 +511,36 @@ def test_a_review_meeting_started_now_reviews_the_sites_vendor(world, cli):
     assert code == 0
     assert json.loads(out)["vendor_id"] == world["vendor"].id
     assert cli("agenda", "--vendor", "Acme BPO")[0] == 0
+
+
+def test_today_in_the_cli_shows_kpis_off_target_and_overdue_escalations(world, cli, monkeypatch):
+    store, vendor = world["store"], world["vendor"]
+    code, out, _ = cli("today")
+    assert code == 0
+    assert "KPIs off target (0)\n  every KPI on target" in out
+    assert "Escalations overdue (0)\n  none past its response time" in out
+    monkeypatch.setenv("FIELDRM_NOW", "2026-11-02T08:00:00Z")
+    aht = add_kpi(store, world["program"], red=340, unit="seconds")
+    record_kpi_value(store, aht.id, "2026-10", 350)
+    fcr = add_kpi(store, world["program"], name="FCR", direction="higher_better", target=80)
+    record_kpi_value(store, fcr.id, "2026-10", 76)
+    green = add_kpi(store, world["program"], name="QA score", target=90,
+                    direction="higher_better")  # fmt: skip
+    record_kpi_value(store, green.id, "2026-10", 95)
+    set_ladder_step(store, vendor.id, 1, 4, role="program_manager")
+    set_ladder_step(store, vendor.id, 2, 24, contact_id=world["csm"].id)
+    question = store.create("question", {"text": "fee waiver?", "program_id": world["program"].id})
+    escalate_up(store, question.id)
+    code, out, _ = cli("today")
+    assert "Escalations overdue (0)" in out  # four hours to answer
+    monkeypatch.setenv("FIELDRM_NOW", "2026-11-02T12:00:01Z")
+    code, out, _ = cli("today")
+    assert code == 0
+    kpis = out.split("KPIs off target (2)\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    assert kpis == [
+        "  red    AHT  350 in 2026-10, target 300  Card services",
+        "  amber  FCR  76 in 2026-10, target 80  Card services",
+    ]
+    escalated = out.split("Escalations overdue (1)\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    due = parse_timestamp("2026-11-02T12:00:00Z").astimezone().strftime("%Y-%m-%d %H:%M")
+    assert escalated == [f"  L1  fee waiver?  to Priya Nair, due {due}  next: Raj Das"]

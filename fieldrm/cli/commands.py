@@ -24,6 +24,7 @@ import typer
 from fieldrm.cli.hot import capture_command, open_app
 from fieldrm.cli.output import (
     dumps,
+    one_line,
     open_store,
     print_record,
     print_records,
@@ -550,9 +551,40 @@ def today_text(store: Store) -> str:
     if not summary.contacts_not_met:
         lines.append("  none")
     section("Recent observations", summary.recent_observations)
+    lines += _relationship_lines(store)
     pending = store.pending_count()
     lines.extend(["", f"As of {format_timestamp(now_utc())}; {pending} changes not yet synced."])
     return "\n".join(lines)
+
+
+def _relationship_lines(store: Store) -> list[str]:
+    """Today's §11 panels, as the app's Today shows them: KPIs off target in their latest
+    period (red first) and escalations past their response time."""
+    from fieldrm.models import parse_timestamp
+    from fieldrm.store.relationships import relationship_today
+
+    summary = relationship_today(store)
+    lines = ["", f"KPIs off target ({len(summary.kpis_off_target)})"]
+    for item in summary.kpis_off_target:
+        latest = item.latest or {}
+        lines.append(
+            f"  {item.status:<6} {item.kpi.name}  {latest.get('value', 0):g} in "
+            f"{latest.get('period', '-')}, target {item.kpi.target:g}  {item.program}".rstrip()
+        )
+    if not summary.kpis_off_target:
+        lines.append("  every KPI on target")
+    lines += ["", f"Escalations overdue ({len(summary.overdue_escalations)})"]
+    for escalation in summary.overdue_escalations:
+        due = escalation.due_at
+        when = parse_timestamp(due).astimezone().strftime("%Y-%m-%d %H:%M") if due else "-"
+        lines.append(
+            f"  L{escalation.level or '-'}  {one_line(escalation.question.text)}  to "
+            f"{escalation.to or '-'}, due {when}"
+            + (f"  next: {escalation.next}" if escalation.next else "")
+        )
+    if not summary.overdue_escalations:
+        lines.append("  none past its response time")
+    return lines
 
 
 # ---------------------------------------------------------------- the app, built per run
