@@ -108,3 +108,31 @@ async def test_enter_on_the_open_visit_opens_the_floor_walk(store):
     async with app.run_test(size=SIZE) as pilot:
         await open_row(pilot, app, "visit", visit.id)
         await wait_until(pilot, lambda: app.current_mode == "floor", "the floor walk")
+
+
+async def test_a_review_meeting_started_in_the_app_opens_its_agenda(store):
+    from fieldrm.models import VisitType
+    from tests.app.conftest import type_text
+
+    app = FieldrmApp(store, start_mode="today")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+n")
+        await wait_until(pilot, lambda: app.screen.query("#site-input"), "the visit dialog")
+        dialog = app.screen
+        for _ in range(len(VisitType)):
+            if dialog.visit_type == VisitType.review_meeting:
+                break
+            await pilot.press("ctrl+t")
+        assert dialog.visit_type == VisitType.review_meeting
+        await type_text(pilot, "kolk")
+        options = app.screen.query_one("#site-options")
+        await wait_until(pilot, lambda: options.option_count == 1, "one site matches")
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: app.screen.query("#attendee-list"), "attendees")
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: app.screen.query("#prompt-input"), "purpose is asked")
+        await pilot.press("enter")  # skipped
+        await wait_until(pilot, lambda: isinstance(app.screen, AgendaScreen), "the agenda")
+        assert app.current_mode == "floor"  # escape leaves the agenda for the floor walk
+    visit = store.open_visit()
+    assert visit.visit_type == VisitType.review_meeting and visit.vendor_id
