@@ -204,20 +204,24 @@ class FieldrmApp(SyncScheduler, App[None]):
 
     @work(thread=True, exit_on_error=False, group="write")
     def _create_visit(self, plan: VisitPlan, purpose: str | None = None) -> None:
-        start_visit(
+        visit = start_visit(
             self.store,
             plan.site_id,
             visit_type=plan.visit_type,
             purpose=purpose,
             attendees=plan.attendees,
         )
-        self.post_message(VisitStarted(plan.site_name))
+        self.post_message(VisitStarted(plan.site_name, visit.vendor_id, visit.program_id))
 
     @on(VisitStarted)
     def show_visit_started(self, message: VisitStarted) -> None:
         self.notify(f"Visit to {message.site_name} started.", title="Visit", markup=False)
         self.records_changed()
         self.switch_mode("floor")
+        if message.vendor_id is not None:  # a review meeting: its agenda first
+            from fieldrm.screens.agenda import AgendaScreen
+
+            self.push_screen(AgendaScreen(message.vendor_id, message.program_id))
 
     # ------------------------------------------------------------ the sync server
 

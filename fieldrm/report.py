@@ -88,8 +88,9 @@ def visit_document(store: Store, visit_id: str, *, today: date | None = None) ->
 
 
 # Leftover capture markup: a sigil starting a word whose next character is a letter (the
-# grammar's own rule), e.g. `@Nobody` for an unknown name or `#billing` on a question.
-_MARK = re.compile(r"(?<!\S)[#!@^](?=[^\W\d_])")
+# grammar's own rule), e.g. `@Nobody` for an unknown name or `#billing` on a question; and
+# a `^` before a date the grammar does not read (`^31-12`), which no client reads either.
+_MARK = re.compile(r"(?<!\S)(?:[#!@^](?=[^\W\d_])|\^(?=\d))")
 _ASKED_BY_MARK = re.compile(r"\(\s*asked[ _]by\s*:", re.IGNORECASE)
 # Words after which a trailing name belongs to the sentence ("send the deck to Priya").
 _BEFORE_A_NAME = {"to", "with", "from", "for", "by", "and", "cc", "ask", "tell", "call", "of",
@@ -304,7 +305,7 @@ class _Report:
         if not self.questions:
             lines += ["No questions recorded.", ""]
         for record in self.questions:
-            asked = getattr(record, "asked_by", None)
+            asked = clean_text(getattr(record, "asked_by", None) or "")
             text = self.entry_text(record, getattr(record, "escalated_to", None))
             lines.append(f"- **{_md(text)}**" + (f" (asked by {_md(asked)})" if asked else ""))
             lines.append(f"  - {self.question_outcome(record)}")

@@ -317,3 +317,24 @@ def test_a_name_inside_the_text_is_written_out_once(captured):
     observations = section(captured_report(captured), "Observations")
     line = next(line for line in observations.splitlines() if "huddles" in line)
     assert line == "- Ravi Kumar's team skips huddles"
+
+
+def test_markdown_leaves_no_caret_on_a_date_capture_did_not_read_nor_at_in_asked_by():
+    """`^31-12` is no date the grammar reads (it stays in the text), and `(asked_by: @Priya)`
+    keeps the name as typed: the client reads neither mark."""
+    from fieldrm import notebook
+
+    with Store.memory() as store:
+        vendor = store.create("vendor", {"name": "Northwind Contact Solutions"})
+        site = store.create("site", {"vendor_id": vendor.id, "name": "Bogotá Calle 26",
+                                     "timezone": "UTC"})  # fmt: skip
+        store.create("contact", {"name": "Priya Nair", "role": "program_manager"})
+        visit = notebook.start_visit(store, site.id)
+        notebook.capture(store, "? can we waive the fee (asked_by: @Priya) ^31-12", today=TODAY)
+        notebook.capture(store, "> send the deck ^31/12", today=TODAY)
+        text = visit_report(store, visit.id, "md", today=TODAY)
+    body = text.split("\n", 1)[1]
+    for mark in ("^", "@", "asked_by"):
+        assert mark not in body, mark
+    assert "can we waive the fee 31-12" in body
+    assert "send the deck 31/12" in body

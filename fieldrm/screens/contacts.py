@@ -91,6 +91,7 @@ class ContactsScreen(ContactTools):  # merge and import (SPEC §12): contact_too
     def __init__(self) -> None:
         super().__init__()
         self._detail_timer: Timer | None = None
+        self._to_select: str | None = None  # a contact opened from elsewhere (Search, Today)
         self._chart_shape: tuple[Any, ...] | None = None  # (site, (depth, id, name, role)...)
         self._chart_nodes: dict[str, tuple[Any, Any]] = {}  # contact id -> (node, contact)
         self._chart_highlight: str | None = None
@@ -138,7 +139,7 @@ class ContactsScreen(ContactTools):  # merge and import (SPEC §12): contact_too
                 for p in people
             ]
 
-        self.query_one("#contact-table", PagedTable).load(fetch)
+        self.query_one("#contact-table", PagedTable).load(fetch, select=self._to_select)
 
     @on(Input.Changed, "#contact-filter")
     def filter_typed(self) -> None:
@@ -196,8 +197,20 @@ class ContactsScreen(ContactTools):  # merge and import (SPEC §12): contact_too
             self._load_contact(contact.id)
 
     def show_record(self, record: Any) -> None:
-        """Show a contact opened from Search or Today: its card, timeline and org chart."""
-        self._load_contact(record.id)
+        """Show a contact opened from Search or Today: the list's cursor on them (no text
+        filter), their card, timeline and org chart."""
+        self._to_select = record.id
+        text_filter = self.query_one("#contact-filter", Input)
+        if text_filter.value:
+            text_filter.value = ""  # reloads (Input.Changed)
+        else:
+            self.reload()
+
+    @on(PagedTable.Reloaded)
+    def contact_list_reloaded(self) -> None:
+        if self._to_select is not None:
+            self._load_contact(self._to_select)
+            self._to_select = None
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="load")
     def _load_contact(self, contact_id: str) -> None:

@@ -65,9 +65,11 @@ class RecordSaved(Message):
 
 @dataclass
 class VisitStarted(Message):
-    """A worker opened a visit at this site."""
+    """A worker opened a visit at this site (a review meeting names the vendor reviewed)."""
 
     site_name: str
+    vendor_id: str | None = None
+    program_id: str | None = None
 
 
 @dataclass

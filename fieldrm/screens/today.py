@@ -4,7 +4,7 @@ met for a long time, and the latest observations — the RM's morning glance."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from rich.text import Text
 from textual import on, work
@@ -12,13 +12,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Grid, VerticalScroll
 from textual.message import Message
-from textual.widgets import Static
+from textual.widgets import OptionList, Static
+from textual.widgets.option_list import Option
 
 from fieldrm.display import ago, short_date, short_time
 from fieldrm.models import QuestionStatus, label, local_today, now_utc
 from fieldrm.screens.base import FieldrmScreen
 from fieldrm.screens.navigation import go_binding, key_of
-from fieldrm.screens.widgets import SafeStatic
+from fieldrm.screens.widgets import SafeStatic, shown
 from fieldrm.store.queries import TodaySummary, today_summary
 from fieldrm.store.relationships import RelationshipToday, relationship_today
 
@@ -40,76 +41,129 @@ def _line(text: Text, *parts: tuple[str, str]) -> None:
     text.append("\n")
 
 
+def _row(*parts: tuple[str, str]) -> Text:
+    text = Text(no_wrap=True, overflow="ellipsis")
+    for part, style in parts:
+        text.append(part, style=style)
+    return text
+
+
 def _clip(value: str, width: int = 70) -> str:
     value = " ".join(str(value).split())
     return value if len(value) <= width else value[: width - 1] + "…"
 
 
-def render_visit(summary: TodaySummary) -> Text:
-    text = _panel("Visit")
+# A panel's rows: (record, the row as it reads); a record of None is a hint, not opened.
+Rows = list[tuple[Any, Text]]
+
+
+def visit_rows(summary: TodaySummary) -> Rows:
     visit = summary.visit
     if visit is None:
-        _line(text, ("No visit open or planned. ", ""), ("ctrl+n", "bold"), (" starts one.", ""))
-        return text
-    state = "planned for" if visit.started_at > now_utc() else "open since"
+        return [
+            (
+                None,
+                _row(("No visit open or planned. ", ""), ("ctrl+n", "bold"), (" starts one.", "")),
+            )
+        ]
+    planned = visit.started_at > now_utc()
+    state = "planned" if planned else "open"
     kind = label(visit.visit_type or "visit")
-    _line(
-        text,
-        (f"{kind.capitalize()} at ", ""),
-        (summary.visit_site or "an unknown site", "bold"),
-        (f", {state} {short_date(visit.started_at)} {short_time(visit.started_at)}", ""),
-    )
+    rows: Rows = [
+        (
+            visit,
+            _row(
+                # The when first: at 80 columns the row is cut in the site's name.
+                (f"{short_date(visit.started_at)} {short_time(visit.started_at)} ", "bold"),
+                (f"{state} {kind} at ", ""),
+                (summary.visit_site or "an unknown site", "bold"),
+            ),
+        )
+    ]
     if visit.purpose:
-        _line(text, (_clip(visit.purpose), "italic"))
-    _line(
-        text,
-        (f"{len(visit.attendees)} attendee(s). ", "dim"),
-        (key_of("floor"), "bold"),
-        (" to log", "dim"),
-    )
-    return text
+        rows.append((None, _row((_clip(visit.purpose), "italic"))))
+    if not planned:
+        hint = f"enter or {key_of('floor')} to log"
+    elif visit.vendor_id:
+        hint = "enter or g opens the agenda"
+    else:
+        hint = "enter shows it"
+    rows.append((None, _row((hint, "dim"), (f" · {len(visit.attendees)} attendee(s)", "dim"))))
+    return rows
 
 
-def render_questions(summary: TodaySummary) -> Text:
-    text = _panel(f"Open questions ({summary.open_question_count})")
+def question_rows(summary: TodaySummary) -> Rows:
     if not summary.open_questions:
-        _line(text, ("None waiting for an answer.", "dim"))
+        return [(None, _row(("None waiting for an answer.", "dim")))]
+    rows: Rows = []
     for question in summary.open_questions:
         mark = "↗ " if question.status == QuestionStatus.escalated else "? "
-        _line(text, (mark, "bold"), (_clip(question.text, 50), ""))
-    return text
+        rows.append((question, _row((mark, "bold"), (_clip(question.text, 50), ""))))
+    hidden = summary.open_question_count - len(summary.open_questions)
+    if hidden > 0:
+        rows.append(
+            (None, _row((f"and {hidden} more in Questions ({key_of('questions')})", "dim")))
+        )
+    return rows
 
 
-def render_actions(summary: TodaySummary) -> Text:
-    text = _panel("Actions overdue or due this week")
+def action_rows(summary: TodaySummary) -> Rows:
     if not summary.actions_due:
-        _line(text, ("Nothing due.", "dim"))
+        return [(None, _row(("Nothing due.", "dim")))]
     now = local_today()
+    rows: Rows = []
     for action in summary.actions_due:
         overdue = action.due is not None and action.due < now
         owner = summary.owners.get(action.owner_id or "", "me")
-        _line(
-            text,
-            (f"{action.due.isoformat() if action.due else '':<11}", "bold red" if overdue else ""),
-            (_clip(action.text, 30), ""),
-            (f"  {owner}", "dim"),
+        rows.append(
+            (
+                action,
+                _row(
+                    (
+                        f"{action.due.isoformat() if action.due else '':<11}",
+                        "bold red" if overdue else "",
+                    ),
+                    (_clip(action.text, 30), ""),
+                    (f"  {owner}", "dim"),
+                ),
+            )
         )
-    return text
+    return rows
 
 
-def render_people(summary: TodaySummary) -> Text:
-    text = _panel("Not met for a while")
+def people_rows(summary: TodaySummary) -> Rows:
     if not summary.contacts_not_met:
-        _line(text, ("Everyone met recently.", "dim"))
-    for contact, met in summary.contacts_not_met:
-        role = label(contact.role)
-        _line(
-            text,
-            (f"{_clip(contact.name, 20):<21}", ""),
-            (f"{_clip(role, 18):<19}", "dim"),
-            ("never met" if met is None else f"met {ago(met)}", "italic"),
+        return [(None, _row(("Everyone met recently.", "dim")))]
+    return [
+        (
+            contact,
+            _row(
+                (f"{_clip(contact.name, 20):<21}", ""),
+                (f"{_clip(label(contact.role), 18):<19}", "dim"),
+                ("never met" if met is None else f"met {ago(met)}", "italic"),
+            ),
         )
-    return text
+        for contact, met in summary.contacts_not_met
+    ]
+
+
+class PanelList(OptionList):
+    """A Today panel whose rows open what they show (Enter)."""
+
+    def show(self, title: str, rows: Rows) -> dict[str, Any]:
+        """Fill the panel; returns the records by option id."""
+        highlighted = self.highlighted_option.id if self.highlighted_option else None
+        self.border_title = title
+        self.clear_options()
+        records: dict[str, Any] = {}
+        for number, (record, row) in enumerate(rows):
+            option_id = record.id if record is not None else f"{self.id}-hint-{number}"
+            self.add_option(Option(shown(row), id=option_id, disabled=record is None))
+            if record is not None:
+                records[option_id] = record
+        if highlighted in records:
+            self.highlighted = self.get_option_index(highlighted)
+        return records
 
 
 def render_observations(summary: TodaySummary) -> Text:
@@ -191,12 +245,13 @@ class TodayScreen(FieldrmScreen):
     ]
 
     def compose(self) -> ComposeResult:
+        self.opens_by_id: dict[str, Any] = {}  # what each panel row opens, by option id
         yield from self.compose_frame_top()
         with VerticalScroll(id="today"), Grid(id="today-grid"):
-            yield SafeStatic(id="today-visit", classes="panel")
-            yield SafeStatic(id="today-questions", classes="panel")
-            yield SafeStatic(id="today-actions", classes="panel")
-            yield SafeStatic(id="today-people", classes="panel")
+            yield PanelList(id="today-visit", classes="panel")
+            yield PanelList(id="today-questions", classes="panel")
+            yield PanelList(id="today-actions", classes="panel")
+            yield PanelList(id="today-people", classes="panel")
             yield SafeStatic(id="today-kpis", classes="panel")
             yield SafeStatic(id="today-escalations", classes="panel")
             yield SafeStatic(id="today-observations", classes="panel wide")
@@ -242,8 +297,32 @@ class TodayScreen(FieldrmScreen):
     @on(TodayLoaded)
     def show_summary(self, message: TodayLoaded) -> None:
         summary = message.summary
-        self.query_one("#today-visit", Static).update(render_visit(summary))
-        self.query_one("#today-questions", Static).update(render_questions(summary))
-        self.query_one("#today-actions", Static).update(render_actions(summary))
-        self.query_one("#today-people", Static).update(render_people(summary))
+        self.opens_by_id.clear()
+        for name, title, rows in (
+            ("visit", "Visit", visit_rows(summary)),
+            (
+                "questions",
+                f"Open questions ({summary.open_question_count})",
+                question_rows(summary),
+            ),
+            ("actions", "Actions overdue or due this week", action_rows(summary)),
+            ("people", "Not met for a while", people_rows(summary)),
+        ):
+            self.opens_by_id.update(self.query_one(f"#today-{name}", PanelList).show(title, rows))
         self.query_one("#today-observations", Static).update(render_observations(summary))
+
+    @on(OptionList.OptionSelected)
+    def open_row(self, event: OptionList.OptionSelected) -> None:
+        """Enter on a row opens it: a question, action or person in its own screen with the
+        cursor on it; the open visit on the floor walk, a planned review its agenda."""
+        record = self.opens_by_id.get(event.option.id or "")
+        if record is None:
+            return
+        if record.kind != "visit":
+            self.fieldrm.open_record(record)
+        elif record.started_at <= now_utc():
+            self.app.switch_mode("floor")
+        elif record.vendor_id:
+            self.post_message(ReviewFound(record.vendor_id, record.program_id))
+        else:
+            self.fieldrm.open_record(record)

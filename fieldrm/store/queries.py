@@ -321,7 +321,7 @@ class TodaySummary:
 
 
 def today_summary(
-    store: Store, *, due_within_days: int = 7, not_met_days: int = 60
+    store: Store, *, due_within_days: int = 7, not_met_days: int = 60, questions_shown: int = 200
 ) -> TodaySummary:
     visit = next_visit(store)
     site = names_for(store, [visit.site_id]).get(visit.site_id) if visit else None
@@ -331,7 +331,8 @@ def today_summary(
         visit=visit,
         visit_site=site,
         open_question_count=list_count(store, question_filter),
-        open_questions=list_page(store, question_filter, limit=5),
+        # All of them (the panel scrolls), bounded: a page, never the whole table.
+        open_questions=list_page(store, question_filter, limit=questions_shown),
         actions_due=actions,
         owners=names_for(store, [a.owner_id for a in actions]),
         contacts_not_met=[

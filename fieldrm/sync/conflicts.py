@@ -15,7 +15,14 @@ from fieldrm.models import Record, kind_info, now_utc, set_delta
 from fieldrm.store import Store
 
 KEEPS = ("current", "other", "both", "value")
-JOINER = "\n---\n"
+
+
+def joined_text(current: str, other: str) -> str:
+    """Two texts kept both, as a person would join them: one-line values (a title) on one
+    line, longer texts as paragraphs."""
+    if "\n" in current or "\n" in other:
+        return f"{current}\n\n{other}"
+    return f"{current} / {other}"
 
 
 def open_conflicts(store: Store) -> list[Record]:
@@ -96,7 +103,7 @@ def _chosen_value(
     if other in (None, "") or current == other:
         return current
     if isinstance(current, str) and isinstance(other, str):
-        return f"{current}{JOINER}{other}"
+        return joined_text(current, other)
     raise InvalidInput(
         f"{field_name}: {current!r} and {other!r} cannot both be kept; "
         "choose current, other or a new value"

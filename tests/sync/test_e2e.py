@@ -209,7 +209,7 @@ def test_three_devices_merge_fields_sets_conflicts_and_deletes(server, tmp_path)
     # Resolved on one device, closed on all.
     desk.run("resolve", conflict["id"], "--keep", "both")
     sync_all(team)
-    joined = f"{conflict['current']['value']}\n---\n{conflict['other']['value']}"
+    joined = f"{conflict['current']['value']} / {conflict['other']['value']}"
     for device in team:
         assert device.json("conflicts") == []
         assert device.contacts()[priya]["title"] == joined
