@@ -110,6 +110,10 @@ class StartVisitScreen(ModalScreen[VisitPlan | None]):
 
     @on(Input.Changed, "#site-input")
     def site_typed(self, event: Input.Changed) -> None:
+        if self.site is not None and event.value == self.site.name:
+            # The chosen site's name written into the box: searching again would start an
+            # exclusive "load" worker that cancels the one listing the site's people.
+            return
         self._find_sites(event.value)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="load")
