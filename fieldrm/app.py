@@ -2,7 +2,8 @@
 
 The modes and their keys come from the navigation table (`screens/navigation.py`); the
 background sync and the status line's figures from `screens/sync_scheduler.py`; building
-the other screens in idle time from `screens/prewarm.py`.  Threading: every store or
+the other screens in idle time from `screens/prewarm.py`; starting a visit from
+`screens/visit_starter.py`.  Threading: every store or
 network call runs in a thread worker that posts a message; handlers here and on the
 screens own the UI state.  The store's one connection is made with
 `check_same_thread=False` and serialized by its lock, so pool threads may share it.
@@ -18,7 +19,6 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from textual import on, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
@@ -26,8 +26,6 @@ from textual.worker import Worker, WorkerState
 
 from fieldrm.display import visible
 from fieldrm.errors import FieldrmError
-from fieldrm.notebook import start_visit, visit_title
-from fieldrm.screens.messages import VisitAlreadyOpen, VisitNotOpen, VisitStarted
 from fieldrm.screens.navigation import NAVIGATION, OPENS_IN, go_binding, key_of, modes
 from fieldrm.screens.prewarm import PREWARM_DELAY, start_prewarm
 from fieldrm.screens.sync_scheduler import (
@@ -36,15 +34,14 @@ from fieldrm.screens.sync_scheduler import (
     SYNC_INTERVAL,
     SyncScheduler,
 )
+from fieldrm.screens.visit_starter import VisitStarter
 from fieldrm.store import Store
 
 if TYPE_CHECKING:
     from textual.notifications import SeverityLevel
 
-    from fieldrm.screens.start_visit import VisitPlan
 
-
-class FieldrmApp(SyncScheduler, App[None]):
+class FieldrmApp(VisitStarter, SyncScheduler, App[None]):
     """The relationship manager's notebook."""
 
     TITLE = "fieldrm"
@@ -162,66 +159,6 @@ class FieldrmApp(SyncScheduler, App[None]):
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state == WorkerState.ERROR and event.worker.error is not None:
             self.report_error(event.worker.error)
-
-    # ------------------------------------------------------------ visits
-
-    def action_start_visit(self) -> None:
-        self._check_no_visit_open()
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="visit-check")
-    def _check_no_visit_open(self) -> None:
-        visit = self.store.open_visit()
-        if visit is None:
-            self.post_message(VisitNotOpen())
-        else:
-            self.post_message(VisitAlreadyOpen(visit_title(self.store, visit)))
-
-    @on(VisitAlreadyOpen)
-    def refuse_second_visit(self, message: VisitAlreadyOpen) -> None:
-        self.notify(
-            f"A visit is already open: {message.title}. End it first (ctrl+g on the floor walk).",
-            title="Visit already open",
-            severity="warning",
-            markup=False,
-        )
-
-    @on(VisitNotOpen)
-    def plan_visit(self) -> None:
-        from fieldrm.screens.start_visit import StartVisitScreen
-
-        self.push_screen(StartVisitScreen(), self._ask_purpose)
-
-    def _ask_purpose(self, plan: VisitPlan | None) -> None:
-        if plan is None:
-            return
-        from fieldrm.screens.prompt import PromptScreen
-
-        def typed(purpose: str | None) -> None:
-            self._create_visit(plan, purpose)
-
-        title = f"Purpose of the visit to {plan.site_name}"
-        self.push_screen(PromptScreen(title, "Enter with nothing typed skips it."), typed)
-
-    @work(thread=True, exit_on_error=False, group="write")
-    def _create_visit(self, plan: VisitPlan, purpose: str | None = None) -> None:
-        visit = start_visit(
-            self.store,
-            plan.site_id,
-            visit_type=plan.visit_type,
-            purpose=purpose,
-            attendees=plan.attendees,
-        )
-        self.post_message(VisitStarted(plan.site_name, visit.vendor_id, visit.program_id))
-
-    @on(VisitStarted)
-    def show_visit_started(self, message: VisitStarted) -> None:
-        self.notify(f"Visit to {message.site_name} started.", title="Visit", markup=False)
-        self.records_changed()
-        self.switch_mode("floor")
-        if message.vendor_id is not None:  # a review meeting: its agenda first
-            from fieldrm.screens.agenda import AgendaScreen
-
-            self.push_screen(AgendaScreen(message.vendor_id, message.program_id))
 
     # ------------------------------------------------------------ the sync server
 
