@@ -82,7 +82,7 @@ class ServerProcess:
             if time.monotonic() > deadline:
                 self.kill()
                 raise RuntimeError(f"the server did not answer: {self.log.read_text()[-2000:]}")
-            time.sleep(0.05)
+            time.sleep(0.05)  # wait-ok: poll interval inside a deadline-bounded wait
 
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:

@@ -34,7 +34,7 @@ def wait_for(condition, what: str, timeout: float = 30.0, every: float = 0.02) -
         value = condition()
         if value:
             return value
-        time.sleep(every)
+        time.sleep(every)  # wait-ok: poll interval inside a deadline-bounded wait
     raise AssertionError(f"timed out waiting for {what}")
 
 
