@@ -6,10 +6,10 @@ from typing import Annotated
 
 import typer
 
+from fieldrm.cli.options import JsonFlag
 from fieldrm.cli.output import open_store, print_json, print_written
 
 cadence_app = typer.Typer(help="How often each role should be met.")
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
 @cadence_app.command("set")

@@ -15,10 +15,10 @@ from typing import Annotated
 
 import typer
 
+from fieldrm.cli.options import JsonFlag
 from fieldrm.cli.output import open_store, print_json
 from fieldrm.errors import FieldrmError, InvalidInput
 
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 OutputOption = Annotated[Path | None, typer.Option("-o", "--output", help="Write to FILE.")]
 
 

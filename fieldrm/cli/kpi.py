@@ -8,11 +8,11 @@ from typing import Annotated
 
 import typer
 
+from fieldrm.cli.options import JsonFlag
 from fieldrm.cli.output import open_store, print_json, print_written
 from fieldrm.errors import FieldrmError
 
 kpi_app = typer.Typer(help="KPIs with targets: add, record values, import CSV, show status.")
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
 @kpi_app.command("add")

@@ -6,11 +6,11 @@ from typing import Annotated
 
 import typer
 
+from fieldrm.cli.options import JsonFlag
 from fieldrm.cli.output import open_store, print_json, print_written
 from fieldrm.errors import InvalidInput
 
 ladder_app = typer.Typer(help="Escalation ladders: who to escalate to, level by level.")
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
 @ladder_app.command("set")

@@ -6,10 +6,9 @@ from typing import Annotated
 
 import typer
 
+from fieldrm.cli.options import JsonFlag
 from fieldrm.cli.output import open_store, print_json
 from fieldrm.errors import InvalidInput
-
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
 def visit_plan(
