@@ -164,6 +164,9 @@ class PostgresBackend(Backend):
             self.pool.check()
             raise
 
+    def checkpoint(self) -> None:
+        """Nothing to do: PostgreSQL's files are never copied by hand (pg_dump, README)."""
+
     def close(self) -> None:
         self.pool.close()
 

@@ -67,6 +67,12 @@ class SqliteBackend(Backend):
                 raise
             self.conn.execute("COMMIT")
 
+    def checkpoint(self) -> None:
+        # TRUNCATE: every commit into the main file and the log emptied, so the .db file
+        # alone (what an operator copies) holds everything.
+        with self.lock:
+            self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
     def close(self) -> None:
         with self.lock:
             self.conn.close()

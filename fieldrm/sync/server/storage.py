@@ -175,6 +175,10 @@ class Storage:
     def close(self) -> None:
         self.backend.close()
 
+    def checkpoint(self) -> None:
+        """Make the database file whole (see `Backend.checkpoint`); the server stopping."""
+        self.backend.checkpoint()
+
     # ------------------------------------------------------------ accounts
 
     def add_user(self, name: str, workspace: str) -> str:
