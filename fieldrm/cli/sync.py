@@ -44,12 +44,25 @@ def _db_url(db: str | None) -> str:
 def login(
     server: Annotated[str, typer.Option("--server", help="The server, e.g. http://host:8765.")],
     token: Annotated[str, typer.Option("--token", help="Your token (from server add-user).")],
+    fresh: Annotated[
+        bool,
+        typer.Option(
+            "--fresh",
+            help="Start this device empty (a new device id), after backing its database up "
+            "beside it: to switch workspace, or to drop another user's queued changes.",
+        ),
+    ] = False,
 ) -> None:
-    """Check a token against the sync server and remember both on this device."""
+    """Check a token against the sync server and remember both on this device.
+
+    Refused when this device holds another workspace's records, or changes another user
+    made here that are not yet synced, unless --fresh."""
     from fieldrm.sync.client import login as do_login
 
     with open_store() as store:
-        who = do_login(store, server, token)
+        who = do_login(store, server, token, fresh=fresh)
+    if "backup" in who:
+        print(f"kept this device's earlier data in {who['backup']}; the device starts empty")
     print(f"logged in to {server.rstrip('/')} as {who['user']} (workspace {who['workspace']})")
 
 

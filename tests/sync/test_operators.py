@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.sync import test_e2e
-from tests.sync.test_e2e import devices, fieldrm, wait_for
+from tests.sync.test_e2e import Device, devices, fieldrm, wait_for
 
 server = test_e2e.server  # the fixture: a real `fieldrm server run` on `server_db_url`
 
@@ -171,3 +171,83 @@ def test_users_and_revoke_on_a_missing_database_make_none(tmp_path):
         assert done.returncode != 0 and "typo.db" in done.stderr
         assert len(done.stderr.strip().splitlines()) == 1
     assert not missing.exists()
+
+
+# ---------------------------------------------------------------- the workspace switch
+
+
+def backups_beside(device: Device) -> list[Path]:
+    return sorted(path for path in device.home.iterdir() if path.name.startswith("fieldrm-"))
+
+
+def held(db_file: Path) -> tuple[set[str], int]:
+    """The record names and queued changes a device database file holds."""
+    with sqlite3.connect(db_file) as conn:
+        names = {row[0] for row in conn.execute("SELECT json_extract(data, '$.name') FROM records")}
+        queued = conn.execute("SELECT count(*) FROM outbox").fetchone()[0]
+    return names, queued
+
+
+def test_login_to_another_workspace_is_refused_and_fresh_keeps_a_backup(server, tmp_path):
+    [laptop] = devices(tmp_path, server, server.add_user("alice", "acme"), "laptop")
+    [globex] = devices(tmp_path, server, server.add_user("eve", "globex"), "globex")
+    globex.add("vendor", "--name", "Globex Supplies")
+    globex.sync()
+    laptop.add("vendor", "--name", "Acme Secret")
+    laptop.sync()
+    laptop.add("vendor", "--name", "Acme Queued")
+    before = laptop.json("status")
+    eve = server.add_user("eve", "globex")
+
+    refused = laptop.run("login", "--server", server.url, "--token", eve, check=False)
+    assert refused.returncode != 0 and len(refused.stderr.strip().splitlines()) == 1
+    for word in ("acme", "globex", "--fresh"):
+        assert word in refused.stderr
+    assert laptop.json("status") == before  # nothing changed: same device, server, queue
+    assert held(laptop.home / "fieldrm.db") == ({"Acme Secret", "Acme Queued"}, 1)
+    assert backups_beside(laptop) == []
+
+    fresh = laptop.run("login", "--server", server.url, "--token", eve, "--fresh")
+    [backup] = backups_beside(laptop)
+    assert str(backup) in fresh.stdout and "acme" in backup.name
+    assert held(backup) == ({"Acme Secret", "Acme Queued"}, 1)
+    after = laptop.json("status")
+    assert after["device_id"] != before["device_id"] and after["pending_changes"] == 0
+    assert laptop.json("list", "vendor") == []
+    assert laptop.sync()["pulled"] == 1
+    assert [vendor["name"] for vendor in laptop.json("list", "vendor")] == ["Globex Supplies"]
+    # Nothing of acme reached globex, on the server or on its other device.
+    assert globex.sync()["pulled"] == 0
+    assert [vendor["name"] for vendor in globex.json("list", "vendor")] == ["Globex Supplies"]
+
+    # Logging in again to the same workspace keeps everything.
+    laptop.add("vendor", "--name", "Globex Queued")
+    kept = laptop.json("status")
+    laptop.run("login", "--server", server.url, "--token", eve)
+    assert laptop.json("status") == kept and len(backups_beside(laptop)) == 1
+
+
+def test_login_as_another_user_waits_for_the_queue_then_takes_a_new_device_id(server, tmp_path):
+    [laptop] = devices(tmp_path, server, server.add_user("alice", "acme"), "laptop")
+    [desk] = devices(tmp_path, server, server.add_user("carol", "acme"), "desk")
+    bob = server.add_user("bob", "acme")
+    laptop.add("vendor", "--name", "Alice's vendor")
+    first = laptop.json("status")
+
+    refused = laptop.run("login", "--server", server.url, "--token", bob, check=False)
+    assert refused.returncode != 0 and len(refused.stderr.strip().splitlines()) == 1
+    for word in ("alice", "bob", "fieldrm sync", "--fresh"):
+        assert word in refused.stderr
+    assert laptop.json("status") == first
+
+    laptop.sync()
+    laptop.run("login", "--server", server.url, "--token", bob)
+    second = laptop.json("status")
+    assert second["device_id"] != first["device_id"] and second["server"] == first["server"]
+    assert [vendor["name"] for vendor in laptop.json("list", "vendor")] == ["Alice's vendor"]
+    bobs = laptop.add("vendor", "--name", "Bob's vendor")
+    assert laptop.sync()["pushed"] == 1
+    desk.sync()
+    authors = {vendor["name"]: vendor["created_by"] for vendor in desk.json("list", "vendor")}
+    assert authors == {"Alice's vendor": "alice", "Bob's vendor": "bob"}
+    assert laptop.show(bobs)["created_by"] == "bob"
