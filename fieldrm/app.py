@@ -167,8 +167,10 @@ class FieldrmApp(VisitStarter, SyncScheduler, App[None]):
 
         def logged_in(who: dict[str, str] | None) -> None:
             if who is not None:
+                kept = f" Earlier data kept in {who['backup']}." if "backup" in who else ""
                 self.notify(
-                    f"Logged in as {who['user']} (workspace {who['workspace']}); syncing now.",
+                    f"Logged in as {who['user']} (workspace {who['workspace']}); syncing now."
+                    + kept,
                     title="Sync server",
                     markup=False,
                 )

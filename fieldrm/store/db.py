@@ -768,6 +768,35 @@ class Store:
         for row in rows:
             yield json.loads(row[0])
 
+    # ------------------------------------------------------------ identity and a fresh start
+
+    def renew_device_id(self) -> str:
+        """Give this database a new random device id and return it."""
+        device_id = uuid.uuid4().hex
+        self.set_state("device_id", device_id)
+        return device_id
+
+    def record_count(self) -> int:
+        """Every record this device holds, deleted ones and conflicts too."""
+        with self.lock:
+            return self.conn.execute("SELECT count(*) FROM records").fetchone()[0]
+
+    def backup_to(self, target: Path) -> int:
+        """A consistent copy of this database as the one new file `target`; its size."""
+        from fieldrm.safe_copy import copy_sqlite
+
+        with self.lock:
+            return copy_sqlite(self.conn, target)
+
+    def start_empty(self) -> str:
+        """Forget every record, queued change and setting, as a new database would hold
+        none, under a new device id (returned).  Back the database up first."""
+        with self.transaction() as conn:
+            for table in ("records", "outbox", "search", "state"):
+                conn.execute(f"DELETE FROM {table}")
+            self._clock = None
+            return self.renew_device_id()
+
 
 def _check_values(kind: str, values: dict[str, Any]) -> None:
     """The check the server runs on every value (SPEC §5.14), before anything is written:

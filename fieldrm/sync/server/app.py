@@ -11,7 +11,8 @@ responses are gzip-compressed.  The push body is read raw and checked by hand
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Query, Request
@@ -103,7 +104,16 @@ def create_app(
     The OpenAPI document and its pages (`/openapi.json`, `/docs`, `/redoc`) need a token
     like every endpoint but health, unless the operator publishes them (`publish_docs`).
     """
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        # Stopping (SIGTERM, Ctrl+C): uvicorn ends by raising the signal again, so nothing
+        # after `uvicorn.run` runs; the checkpoint happens here, once requests are done.
+        storage.checkpoint()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="fieldrm sync server",
         version=str(PROTOCOL_VERSION),
         description="Push device changes, pull the workspace's changes (SPEC §5, §6).",

@@ -33,7 +33,7 @@ from pydantic import ValidationError
 
 from fieldrm import jsonio
 from fieldrm.clock import now_ms, pack, wall_ms, wall_time
-from fieldrm.errors import StoreError, describe_validation_error
+from fieldrm.errors import Ambiguous, NotFound, StoreError, describe_validation_error
 from fieldrm.models import KINDS, Conflict, chunks, format_timestamp, new_id, parse_timestamp
 from fieldrm.sync.merge import (
     ConflictNote,
@@ -175,6 +175,10 @@ class Storage:
     def close(self) -> None:
         self.backend.close()
 
+    def checkpoint(self) -> None:
+        """Make the database file whole (see `Backend.checkpoint`); the server stopping."""
+        self.backend.checkpoint()
+
     # ------------------------------------------------------------ accounts
 
     def add_user(self, name: str, workspace: str) -> str:
@@ -200,6 +204,87 @@ class Storage:
                 "SELECT name, workspace FROM users WHERE token_hash = ?", [hash_token(token)]
             )
         return Account(rows[0][0], rows[0][1]) if rows else None
+
+    # ------------------------------------------------------------ operators
+
+    def users(self) -> list[dict[str, Any]]:
+        """Every user (with a token or revoked but known by a device), for `server users`:
+        workspace, first token's date, tokens, devices registered, and the last push's
+        time (the `updated_at` of the newest change from one of their devices)."""
+        with self.backend.transaction(write=False) as tx:
+            accounts = tx.query(
+                "SELECT workspace, name, MIN(created_at), COUNT(*) FROM users "
+                "GROUP BY workspace, name"
+            )
+            registered = tx.query(
+                "SELECT workspace, user_name, COUNT(*) FROM devices GROUP BY workspace, user_name"
+            )
+            newest = tx.query(
+                "SELECT d.workspace, d.user_name, MAX(c.seq) FROM devices d JOIN changes c "
+                "ON c.workspace = d.workspace AND c.origin = d.device "
+                "GROUP BY d.workspace, d.user_name"
+            )
+            bodies = {
+                (workspace, name): tx.query(
+                    "SELECT body FROM changes WHERE workspace = ? AND seq = ?", [workspace, seq]
+                )
+                for workspace, name, seq in newest
+            }
+        found: dict[tuple[str, str], dict[str, Any]] = {}
+
+        def entry(workspace: str, name: str) -> dict[str, Any]:
+            return found.setdefault(
+                (workspace, name),
+                {
+                    "user": name,
+                    "workspace": workspace,
+                    "created_at": None,
+                    "tokens": 0,
+                    "devices": 0,
+                    "last_push": None,
+                },
+            )
+
+        for workspace, name, created_at, tokens in accounts:
+            entry(workspace, name).update(created_at=created_at, tokens=tokens)
+        for workspace, name, count in registered:
+            entry(workspace, name)["devices"] = count
+        for key, rows in bodies.items():
+            registers = jsonio.loads(rows[0][0]).get("r", {}) if rows else {}
+            stamp = registers.get("updated_at") or registers.get("created_at")
+            entry(*key)["last_push"] = stamp[0] if stamp else None
+        return [found[key] for key in sorted(found)]
+
+    def revoke(self, name: str, workspace: str | None = None) -> tuple[str, int]:
+        """Remove every token of `name` (in `workspace`); returns the workspace and how many.
+
+        Raises NotFound for no such user, Ambiguous when the name is in several workspaces
+        and none was given.  The user's devices stay known: a new token (`add-user`) and a
+        new `fieldrm login` let them push their kept queues."""
+        with self.backend.transaction(write=True) as tx:
+            places = [
+                row[0]
+                for row in tx.query(
+                    "SELECT DISTINCT workspace FROM users WHERE name = ? ORDER BY workspace",
+                    [name],
+                )
+            ]
+            if workspace is not None:
+                if workspace not in places:
+                    raise NotFound(f"no user {name!r} with a token in workspace {workspace!r}")
+                places = [workspace]
+            if not places:
+                raise NotFound(f"no user {name!r} with a token on this server")
+            if len(places) > 1:
+                raise Ambiguous(
+                    f"{name!r} is a user in workspaces {', '.join(places)}: "
+                    "say which with --workspace"
+                )
+            rows = tx.query(
+                "SELECT COUNT(*) FROM users WHERE name = ? AND workspace = ?", [name, places[0]]
+            )
+            tx.execute("DELETE FROM users WHERE name = ? AND workspace = ?", [name, places[0]])
+        return places[0], rows[0][0]
 
     # ------------------------------------------------------------ push
 
