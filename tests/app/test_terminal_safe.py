@@ -3,6 +3,8 @@ typed or synced in with ESC, OSC or BEL shows them visibly (`␛`, `␇`), as th
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from textual.widgets import DataTable, Static
 
@@ -45,3 +47,43 @@ async def test_a_record_with_terminal_escapes_is_shown_visibly(store):
         note = "\n".join(rendered(toast) for toast in app.screen.query("Toast"))
         assert "␛[2J" in note
         assert not any(ch in note for ch in CONTROLS)
+
+
+def _poison(store, kind: str, **fields) -> str:
+    """A record whose unknown field is nested 300 deep, written straight into the file
+    (as one stored before validation existed would be)."""
+    record_id = store.create(kind, fields).id
+    data = store.get_raw(record_id)
+    deep: object = "bottom"
+    for _ in range(300):
+        deep = {"x": deep}
+    data["extra"] = deep
+    with store.transaction():
+        store.conn.execute(
+            "UPDATE records SET data = ? WHERE id = ?", [json.dumps(data), record_id]
+        )
+    return record_id
+
+
+async def test_a_poison_record_already_stored_shows_in_search_and_lists(store):
+    found = _poison(store, "observation", text="Poisonsafe floor note")
+    action = _poison(store, "action", text="Poisonsafe action to chase")
+    app = FieldrmApp(store, start_mode="search")
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        table = app.screen.query_one("#search-results", DataTable)
+        await type_text(pilot, "poisonsafe")
+        await wait_until(pilot, lambda: table.row_count == 2, "both records are found")
+        detail = app.screen.query_one("#search-detail", Static)
+        await wait_until(pilot, lambda: "Poisonsafe" in rendered(detail), "the detail is drawn")
+        assert not app.screen.query("Toast"), "no error was reported"
+
+        await app.run_action("app.switch_mode('actions')")
+        listed = app.screen.query_one("#record-table", DataTable)
+        await wait_until(pilot, lambda: listed.row_count > 0, "actions are listed")
+        await wait_until(
+            pilot,
+            lambda: any(row.key.value == action for row in listed.ordered_rows),
+            "the poisoned action is listed",
+        )
+        assert not app.screen.query("Toast"), "no error was reported"
+    assert store.get(found).text == "Poisonsafe floor note"
