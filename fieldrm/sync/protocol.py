@@ -114,9 +114,12 @@ def _version(value: Any) -> bool:
 def op_reason(op: dict[str, Any]) -> str | None:
     """Why the server refuses one op (kind known, envelope checked), or None (SPEC §5.14).
 
-    The op's shape (store/changelog.py) and every value in it, checked by the same
+    The op's keys and shape (store/changelog.py) and every value in it, checked by the same
     `validation.field_reason` the device runs before it writes.
     """
+    unknown = op.keys() - OP_KEYS
+    if unknown:
+        return f"unknown op key {min(unknown)!r} (an op has only {', '.join(sorted(OP_KEYS))})"
     kind = op["kind"]
     fields = kind_info(kind).fields
     if (reason := field_reason(kind, "id", op["id"])) is not None:
