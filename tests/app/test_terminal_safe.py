@@ -87,3 +87,51 @@ async def test_a_poison_record_already_stored_shows_in_search_and_lists(store):
         )
         assert not app.screen.query("Toast"), "no error was reported"
     assert store.get(found).text == "Poisonsafe floor note"
+
+
+def _prompts(options) -> list[str]:
+    """The prompt text of every option of an OptionList (or SelectionList)."""
+    return [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
+
+
+def _safe(prompts: list[str]) -> bool:
+    text = "\n".join(prompts)
+    return "␛[2J" in text and not any(ch in text for ch in CONTROLS)
+
+
+async def test_pickers_show_stored_control_characters_visibly(store):
+    vendor = store.create("vendor", {"name": "Pickvendor"})
+    site = store.create(
+        "site", {"vendor_id": vendor.id, "name": "Pickersite\x1b[2J", "city": "Pune\x07"}
+    )
+    store.create(
+        "contact", {"name": "Pickerperson\x1b[2J", "site_id": site.id, "role": "team_leader"}
+    )
+    app = FieldrmApp(store, start_mode="today")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+n")
+        await wait_until(pilot, lambda: app.screen.query("#site-options"), "the visit dialog opens")
+        await type_text(pilot, "pickersite")
+        sites = app.screen.query_one("#site-options")
+        await wait_until(pilot, lambda: sites.option_count == 1, "the site is offered")
+        assert _safe(_prompts(sites)), _prompts(sites)
+        await pilot.press("enter")
+        attendees = app.screen.query_one("#attendee-list")
+        await wait_until(pilot, lambda: attendees.option_count == 1, "its person is offered")
+        assert _safe(_prompts(attendees)), _prompts(attendees)
+        await pilot.press("escape")
+
+        from fieldrm.screens.choice import ChoiceScreen
+        from fieldrm.screens.pick_contact import PickContactScreen
+
+        app.push_screen(PickContactScreen("Owner", "x"))
+        await wait_until(pilot, lambda: app.screen.query("#contact-options"), "the picker opens")
+        await type_text(pilot, "pickerperson")
+        people = app.screen.query_one("#contact-options")
+        await wait_until(pilot, lambda: people.option_count == 1, "the contact is offered")
+        assert _safe(_prompts(people)), _prompts(people)
+        await pilot.press("escape")
+
+        app.push_screen(ChoiceScreen("Which?", [("a", "Visit at Pickersite\x1b[2J")], "picked"))
+        await wait_until(pilot, lambda: app.screen.query("#picked"), "the choice opens")
+        assert _safe(_prompts(app.screen.query_one("#picked")))
