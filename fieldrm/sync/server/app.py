@@ -48,6 +48,10 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorResponse, "description": "missing, invalid or revoked token"},
     426: {"model": ErrorResponse, "description": "another protocol version"},
 }
+QUERY_ERRORS: dict[int | str, dict[str, Any]] = {
+    **ERRORS,
+    422: {"model": ErrorResponse, "description": "a parameter out of its range"},
+}
 
 
 class ProtocolVersion:
@@ -178,7 +182,7 @@ def create_app(
         content = jsonio.dumps_bytes({"results": results})
         return Response(content, media_type=JSON)
 
-    @app.get("/v1/pull", response_model=PullResponse, responses=ERRORS)
+    @app.get("/v1/pull", response_model=PullResponse, responses=QUERY_ERRORS)
     def pull(
         request: Request,
         device: Annotated[str, Query(max_length=64)] = "",
@@ -188,7 +192,7 @@ def create_app(
         page = storage.pull(_account(request), device, cursor, limit)
         return Response(page.to_json(), media_type=JSON)
 
-    @app.get("/v1/snapshot", response_model=SnapshotResponse, responses=ERRORS)
+    @app.get("/v1/snapshot", response_model=SnapshotResponse, responses=QUERY_ERRORS)
     def snapshot(
         request: Request,
         after: Annotated[str | None, Query(max_length=64)] = None,
