@@ -176,6 +176,7 @@ class ContactsScreen(ContactTools):  # merge and import (SPEC §12): contact_too
             ("contact: Filter by role", "Only the people in one role (r)", self.action_filter_role),
             ("contact: New", "Add a contact (n)", self.action_new_contact),
             ("contact: Edit", "Edit the highlighted contact (e)", self.action_edit_contact),
+            *self.tool_commands(),
         ]
 
     def reload(self) -> None:

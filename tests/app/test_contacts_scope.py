@@ -132,3 +132,31 @@ async def test_a_card_that_is_not_a_site_has_no_org_chart_key(store):
         await pilot.press("g")
         await pilot.pause()
         assert isinstance(app.screen, RecordCard) and app.current_mode == "today"
+
+
+async def test_at_80_columns_every_screens_key_bar_ends_with_the_palette_key(store):
+    """The Sync screen's bar used to be cut at `^p` (issue 11): the app's own keys give way
+    first, the screen's keys, F1 and the palette key always show."""
+    from fieldrm.screens.navigation import NAVIGATION
+
+    app = FieldrmApp(store, start_mode="sync", prewarm_delay=None)
+    async with app.run_test(size=(80, 24)) as pilot:
+        for destination in NAVIGATION:
+            app.switch_mode(destination.mode)
+            await wait_until(pilot, lambda: app.screen.is_current, destination.title)
+            bar = app.screen.query_one("#key-bar")
+            await wait_until(pilot, lambda bar=bar: "palette" in str(bar.render()), "the bar")
+            text = str(bar.render())
+            assert len(text) <= 80 and text.endswith("^p palette"), (destination.mode, text)
+            assert "f1 Keys" in text
+            screen_keys = [
+                app.get_key_display(binding)
+                for node, binding, enabled, _ in app.screen.active_bindings.values()
+                if binding.show and node is not app
+            ]
+            assert all(f" {key} " in text for key in screen_keys), (destination.mode, text)
+        app.switch_mode("sync")
+        await pilot.pause()
+        sync_bar = str(app.screen.query_one("#key-bar").render())
+        for word in ("current", "Take", "both", "Edit", "Later"):
+            assert word in sync_bar
