@@ -160,3 +160,18 @@ async def test_at_80_columns_every_screens_key_bar_ends_with_the_palette_key(sto
         sync_bar = str(app.screen.query_one("#key-bar").render())
         for word in ("current", "Take", "both", "Edit", "Later"):
             assert word in sync_bar
+
+
+async def test_the_prewarm_builds_no_screen_once_the_app_is_closing(store):
+    """Quitting while the other screens were being built in idle time ended the app with
+    "dictionary changed size during iteration" (a mode added while Textual closed every
+    screen stack; seen in two tests of tests/app under load)."""
+    from fieldrm.screens.prewarm import build_screens, is_built
+
+    app = FieldrmApp(store, start_mode="today", prewarm_delay=None)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: app.screen.is_current, "Today shows")
+        assert not is_built(app, "floor")
+    assert not app.is_running  # as it is from the first step of shutting down
+    await build_screens(app)
+    assert not any(is_built(app, mode) for mode in ("floor", "contacts", "actions"))
