@@ -113,4 +113,7 @@ def start_prewarm(app: App, delay: float | None = PREWARM_DELAY) -> None:
     def run() -> None:
         app.run_worker(build_screens(app), group="prewarm", exit_on_error=False)
 
-    app.set_timer(delay, run, name="prewarm")
+    if delay > 0:
+        app.set_timer(delay, run, name="prewarm")
+    else:
+        app.call_later(run)  # a Timer divides by its interval: zero would raise

@@ -448,13 +448,14 @@ async def test_contacts_search_org_chart_and_timeline(store):
         assert "reverse" in str(ravi.label.style) and "reverse" not in str(priya.label.style)
 
 
-async def test_the_other_screens_are_built_unseen_after_the_first_frame(store):
+@pytest.mark.parametrize("delay", [0.05, 0.0])
+async def test_the_other_screens_are_built_unseen_after_the_first_frame(store, delay):
     import gc
 
     from fieldrm.screens.navigation import NAVIGATION
     from fieldrm.screens.prewarm import is_built
 
-    app = FieldrmApp(store, start_mode="today", prewarm_delay=0.05)
+    app = FieldrmApp(store, start_mode="today", prewarm_delay=delay)  # 0: no Timer(0) crash
     async with app.run_test(size=SIZE) as pilot:
 
         def built() -> bool:
