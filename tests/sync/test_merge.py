@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fieldrm.clock import pack
+from fieldrm.clock import now_ms, pack
 from fieldrm.models import Conflict, new_id
 from fieldrm.sync.merge import RecordState, merge_op, op_registers, record_data
 from fieldrm.sync.server.storage import Account, Storage
@@ -330,3 +330,142 @@ def test_replayed_batches_change_nothing(storage: Storage, replays: int):
             assert replayed["r"] == {**op_registers(sent, answer["v"]), **answer.get("r", {})}
     assert list(storage.records("replay")) == before
     assert storage.high_water("replay") == high
+
+
+# ---------------------------------------------------------------- a chain counts as one edit
+
+
+class Team:
+    """Devices pushing edits of one record to a server storage, each numbering its own ops."""
+
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+        self.workspace = f"chain-{new_id()}"
+        self.account = Account("tester", self.workspace)
+        storage.add_user("tester", self.workspace)
+        self.record_id = new_id()
+        self.numbers: dict[str, int] = {}
+        self.push("origin", op(new=True, set={"name": "P", "title": "TL"}, hlc=stamp(1)))
+
+    def push(self, device: str, *ops: dict[str, Any]) -> list[dict[str, Any]]:
+        batch = []
+        for item in ops:
+            self.numbers[device] = self.numbers.get(device, 0) + 1
+            batch.append((self.numbers[device], {**item, "id": self.record_id}))
+        return self.storage.push(self.account, device, batch)
+
+    def edits(self, device: str, values: list[str], at: int, name: str = "title") -> None:
+        """An offline chain: every edit based on the version first synced (1)."""
+        chain = [
+            op(set={name: value}, base={name: 1}, seen=1, hlc=stamp(at + n), by=device)
+            for n, value in enumerate(values)
+        ]
+        self.push(device, *chain)
+
+    def conflicts(self, status: str = "open") -> list[dict[str, Any]]:
+        return [
+            record
+            for record in self.storage.records(self.workspace)
+            if record["kind"] == "conflict" and record["status"] == status
+        ]
+
+    def record(self) -> dict[str, Any]:
+        [record] = [r for r in self.storage.records(self.workspace) if r["id"] == self.record_id]
+        return record
+
+    def resolve(self, device: str, conflict: dict[str, Any]) -> None:
+        resolution = op(
+            id=conflict["id"],
+            kind="conflict",
+            set={"status": "resolved", "resolution": "current"},
+            seen=10**6,
+            hlc=pack(now_ms() + 1000, 0),  # after the server's stamp on the conflict
+        )
+        self.numbers[device] = self.numbers.get(device, 0) + 1
+        [result] = self.storage.push(self.account, device, [(self.numbers[device], resolution)])
+        assert result["status"] == "applied", result
+
+
+def sides(conflict: dict[str, Any]) -> tuple[Any, Any, Any, Any]:
+    return (
+        conflict["current"]["value"],
+        conflict["current"]["device"],
+        conflict["other"]["value"],
+        conflict["other"]["device"],
+    )
+
+
+CHAIN = [f"A{n}" for n in range(1, 7)]
+
+
+@pytest.mark.parametrize("one_batch", [True, False])
+def test_a_losing_chain_of_six_edits_is_one_conflict_with_its_last_value(storage, one_batch):
+    team = Team(storage)
+    team.edits("B", ["B"], at=50)
+    if one_batch:
+        team.edits("A", CHAIN, at=10)
+    else:
+        for n, value in enumerate(CHAIN):
+            team.edits("A", [value], at=10 + n)
+    assert team.record()["title"] == "B"
+    [conflict] = team.conflicts()
+    assert sides(conflict) == ("B", "B", "A6", "A")
+
+
+def test_a_chain_that_wins_first_then_loses_keeps_one_conflict_per_device(storage):
+    team = Team(storage)
+    team.edits("A", ["A1"], at=5)
+    team.edits("B", ["B"], at=3)  # loses to A1
+    team.edits("A", ["A2"], at=7)  # A's chain goes on winning: the conflict shows A2
+    [conflict] = team.conflicts()
+    assert sides(conflict) == ("A2", "A", "B", "B")
+    team.edits("C", ["C"], at=9)  # beats A2
+    team.edits("A", ["A3", "A4"], at=8)  # A's chain now loses to C, twice
+    assert team.record()["title"] == "C"
+    by_loser = {conflict["other"]["device"]: sides(conflict) for conflict in team.conflicts()}
+    assert by_loser == {"B": ("C", "C", "B", "B"), "A": ("C", "C", "A4", "A")}
+
+
+def test_a_chain_that_loses_first_then_wins_turns_its_conflict_around(storage):
+    team = Team(storage)
+    team.edits("A", ["A1"], at=3)
+    team.edits("B", ["B"], at=5)  # beats A1
+    team.edits("A", ["A2", "A3"], at=7)  # A's chain now beats B
+    assert team.record()["title"] == "A3"
+    [conflict] = team.conflicts()
+    assert sides(conflict) == ("A3", "A", "B", "B")
+
+
+def test_three_devices_each_losing_chain_is_one_conflict(storage):
+    team = Team(storage)
+    team.edits("B", ["B"], at=50)
+    team.edits("A", CHAIN[:3], at=10)
+    team.edits("C", ["C1", "C2"], at=20)
+    team.edits("A", CHAIN[3:], at=13)
+    by_loser = {conflict["other"]["device"]: sides(conflict) for conflict in team.conflicts()}
+    assert by_loser == {"A": ("B", "B", "A6", "A"), "C": ("B", "B", "C2", "C")}
+
+
+def test_a_clash_after_the_conflict_was_resolved_is_a_new_conflict(storage):
+    team = Team(storage)
+    team.edits("B", ["B"], at=50)
+    team.edits("A", CHAIN[:3], at=10)
+    [first] = team.conflicts()
+    team.resolve("D", first)
+    team.edits("A", CHAIN[3:], at=13)
+    [resolved] = team.conflicts("resolved")
+    assert resolved["id"] == first["id"] and sides(resolved) == ("B", "B", "A3", "A")
+    [second] = team.conflicts()
+    assert second["id"] != first["id"] and sides(second) == ("B", "B", "A6", "A")
+
+
+def test_a_chain_of_edits_against_a_delete_is_one_conflict_with_its_last_values(storage):
+    team = Team(storage)
+    team.push("B", op(**{"del": True}, seen=1, hlc=stamp(50)))
+    team.edits("A", ["A1", "A2"], at=10)
+    team.edits("A", ["n1", "n2"], at=12, name="notes")
+    assert team.record()["deleted"] is True
+    [conflict] = team.conflicts()
+    assert conflict["field"] == "deleted"
+    assert conflict["other"]["value"] == {"title": "A2", "notes": "n2"}
+    assert conflict["current"]["device"] == "B"

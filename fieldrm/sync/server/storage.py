@@ -37,6 +37,7 @@ from fieldrm.errors import StoreError, describe_validation_error
 from fieldrm.models import KINDS, Conflict, chunks, format_timestamp, new_id, parse_timestamp
 from fieldrm.sync.merge import (
     ConflictNote,
+    Conflicts,
     RecordState,
     merge_op,
     op_registers,
@@ -261,6 +262,7 @@ class Storage:
             results: list[dict[str, Any]] = []
             stamp = pack(server_now, 0)
             at = format_timestamp(wall_time(server_now))
+            known = self._open_conflicts(tx, workspace, states, server_now)
             for device_seq, op in ops:
                 record_id = op["id"]
                 state = states.get(record_id)
@@ -284,7 +286,7 @@ class Storage:
                     sent = op.get("set") or {}
                     op = _authored(op, account.user, state is None)
                     merged = state.copy() if state else RecordState(op["kind"])
-                    outcome = merge_op(merged, op, device, seq + 1)
+                    outcome = merge_op(merged, op, device, seq + 1, known)
                     reason = _validate(record_id, merged)
                 if reason is not None or merged is None:
                     rejected.append((workspace, device, device_seq, reason, _op_text(op)))
@@ -329,16 +331,29 @@ class Storage:
                     result["r"] = differs
                 results.append(result)
                 for note in outcome.conflicts:
-                    seq += 1
-                    conflict_id = new_id(server_now)
-                    conflict = RecordState("conflict")
-                    for name, value in _conflict_values(merged.kind, record_id, note, at).items():
-                        conflict.vals[name] = [value, seq]
-                        conflict.info[name] = [SERVER, stamp, SERVER]
-                    states[conflict_id] = conflict
+                    conflict_id = note.conflict_id
+                    if note.reused:
+                        # A chain's later clash: the open conflict is updated, not repeated.
+                        conflict = states[conflict_id]
+                        update = {"current": note.current, "other": note.other, "updated_at": at}
+                        update = {k: v for k, v in update.items() if conflict.vals[k][0] != v}
+                        if set(update) <= {"updated_at"}:
+                            continue
+                        seq += 1
+                        registers = {name: [value, seq] for name, value in update.items()}
+                        texts.pop(conflict_id, None)
+                    else:
+                        seq += 1
+                        conflict = states[conflict_id] = RecordState("conflict")
+                        values = _conflict_values(merged.kind, record_id, note, at)
+                        registers = {name: [value, seq] for name, value in values.items()}
+                    conflict.vals.update(registers)
+                    conflict.info.update({name: [SERVER, stamp, SERVER] for name in registers})
                     dirty.add(conflict_id)
-                    texts[conflict_id] = _dumps(conflict.vals)
-                    body_text = _change_text(conflict_id, "conflict", seq, texts[conflict_id])
+                    body = _dumps(registers)
+                    if not note.reused:
+                        texts[conflict_id] = body
+                    body_text = _change_text(conflict_id, "conflict", seq, body)
                     # Origin "" so that every device, the pusher too, pulls the conflict.
                     changes.append((workspace, seq, conflict_id, "", body_text))
             self._save(tx, workspace, states, dirty, seq, texts)
@@ -379,6 +394,24 @@ class Storage:
             ):
                 states[record_id] = RecordState(kind, jsonio.loads(vals), jsonio.loads(info))
         return states
+
+    def _open_conflicts(
+        self, tx: Tx, workspace: str, states: dict[str, RecordState], server_now: int
+    ) -> Conflicts:
+        """The merge's view of conflict records: this push's states, else the database."""
+
+        def find(conflict_id: str) -> dict[str, Any] | None:
+            if conflict_id not in states:
+                states.update(self._load(tx, workspace, {conflict_id}))
+            state = states.get(conflict_id)
+            if state is None or state.kind != "conflict":
+                return None
+            status = state.vals.get("status")
+            if status is None or status[0] != "open":
+                return None
+            return record_data(conflict_id, "conflict", state.vals)
+
+        return Conflicts(find, lambda: new_id(server_now))
 
     def _rejections(
         self,
