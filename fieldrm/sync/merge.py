@@ -249,6 +249,35 @@ def merge_op(
     return MergeOutcome(touched, conflicts)
 
 
+def unseen_by_resolver(
+    before: RecordState | None,
+    conflict: RecordState,
+    op: dict[str, Any],
+    target: RecordState | None,
+    known: Conflicts,
+) -> ConflictNote | None:
+    """A resolution made before its device saw the conflict's latest `other` (a chain's
+    later value that lost, kept there by the server meanwhile): that value, unless the
+    record holds it now, stays open in a new conflict on the record (`target`)."""
+    if before is None or target is None or (op.get("set") or {}).get("status") != "resolved":
+        return None
+    status, other = before.vals.get("status"), conflict.vals.get("other")
+    if status is None or status[0] != "open" or other is None or other[1] <= (op.get("seen") or 0):
+        return None
+    field_name = conflict.vals["field"][0]
+    current = target.vals.get(field_name)
+    if current is None:
+        return None
+    if field_name == DELETED:
+        if not current[0]:
+            return None  # restored: the edits are the record's values again
+    elif current[0] == other[0]["value"]:
+        return None
+    writer = target.info[field_name]
+    note = ConflictNote(field_name, side(current[0], *writer[:3]), other[0])
+    return _keep(target.info, note, known)
+
+
 def _remembered(info: dict[str, list[Any]], reg: str) -> dict[str, str]:
     """The open conflicts remembered on a register: losing device -> conflict id."""
     writer = info.get(reg)

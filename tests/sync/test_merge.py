@@ -351,7 +351,8 @@ class Team:
         batch = []
         for item in ops:
             self.numbers[device] = self.numbers.get(device, 0) + 1
-            batch.append((self.numbers[device], {**item, "id": self.record_id}))
+            record_id = self.record_id if item["id"] == "r" else item["id"]
+            batch.append((self.numbers[device], {**item, "id": record_id}))
         return self.storage.push(self.account, device, batch)
 
     def edits(self, device: str, values: list[str], at: int, name: str = "title") -> None:
@@ -381,8 +382,7 @@ class Team:
             seen=10**6,
             hlc=pack(now_ms() + 1000, 0),  # after the server's stamp on the conflict
         )
-        self.numbers[device] = self.numbers.get(device, 0) + 1
-        [result] = self.storage.push(self.account, device, [(self.numbers[device], resolution)])
+        [result] = self.push(device, resolution)
         assert result["status"] == "applied", result
 
 
@@ -519,3 +519,25 @@ def test_a_chain_counts_as_one_edit_whatever_the_interleaving(
         for last in last_values:
             for name, value in last.items():
                 assert json.dumps(value) in kept_values, (name, value)
+
+
+def test_a_resolution_that_had_not_seen_the_chains_later_value_keeps_it_open(storage):
+    team = Team(storage)
+    team.edits("B", ["B"], at=50)  # the register's version 2
+    team.edits("A", CHAIN[:3], at=10)
+    [conflict] = team.conflicts()
+    seen = storage.high_water(team.workspace)  # what the resolver's device had pulled
+    team.edits("A", CHAIN[3:], at=13)  # the conflict now holds A6, unseen by the resolver
+    now = now_ms() + 1000
+    take_other = op(set={"title": "A3"}, base={"title": 2}, seen=seen, hlc=pack(now, 0))
+    closing = op(
+        id=conflict["id"],
+        kind="conflict",
+        set={"status": "resolved", "resolution": "other"},
+        seen=seen,
+        hlc=pack(now, 1),
+    )
+    team.push("D", take_other, closing)
+    assert team.record()["title"] == "A3"
+    [still] = team.conflicts()
+    assert sides(still) == ("A3", "D", "A6", "A")

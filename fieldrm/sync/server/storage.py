@@ -44,6 +44,7 @@ from fieldrm.sync.merge import (
     record_data,
     stamp_time,
     touched_registers,
+    unseen_by_resolver,
 )
 from fieldrm.sync.protocol import MAX_CLOCK_AHEAD_MS, ProtocolError, op_reason
 from fieldrm.sync.server.backend import Backend, Tx
@@ -330,7 +331,13 @@ class Storage:
                 if differs:
                     result["r"] = differs
                 results.append(result)
-                for note in outcome.conflicts:
+                notes = [(merged.kind, record_id, note) for note in outcome.conflicts]
+                if merged.kind == "conflict":
+                    reopened = self._unseen_by_resolver(tx, workspace, states, state, op, known)
+                    if reopened is not None:
+                        notes.append(reopened)
+                        dirty.add(reopened[1])
+                for kind, clashed_id, note in notes:
                     conflict_id = note.conflict_id
                     if note.reused:
                         # A chain's later clash: the open conflict is updated, not repeated.
@@ -345,7 +352,7 @@ class Storage:
                     else:
                         seq += 1
                         conflict = states[conflict_id] = RecordState("conflict")
-                        values = _conflict_values(merged.kind, record_id, note, at)
+                        values = _conflict_values(kind, clashed_id, note, at)
                         registers = {name: [value, seq] for name, value in values.items()}
                     conflict.vals.update(registers)
                     conflict.info.update({name: [SERVER, stamp, SERVER] for name in registers})
@@ -412,6 +419,30 @@ class Storage:
             return record_data(conflict_id, "conflict", state.vals)
 
         return Conflicts(find, lambda: new_id(server_now))
+
+    def _unseen_by_resolver(
+        self,
+        tx: Tx,
+        workspace: str,
+        states: dict[str, RecordState],
+        before: RecordState | None,
+        op: dict[str, Any],
+        known: Conflicts,
+    ) -> tuple[str, str, ConflictNote] | None:
+        """The new conflict a resolution calls for when it had not seen the conflict's latest
+        value (`merge.unseen_by_resolver`): (record kind, record id, note), or None."""
+        conflict = states[op["id"]]
+        target_reg = conflict.vals.get("record_id")
+        if target_reg is None:
+            return None
+        target_id = target_reg[0]
+        if target_id not in states:
+            states.update(self._load(tx, workspace, {target_id}))
+        target = states.get(target_id)
+        note = unseen_by_resolver(before, conflict, op, target, known)
+        if note is None or target is None:
+            return None
+        return target.kind, target_id, note
 
     def _rejections(
         self,
