@@ -295,8 +295,13 @@ def _keep(info: dict[str, list[Any]], note: ConflictNote, known: Conflicts) -> C
     reg = note.field
     loser, winner = note.other["device"], note.current["device"]
     kept = _remembered(info, reg)
-    found = {device: (cid, data) for device, cid in kept.items() if (data := known.find(cid))}
-    kept = {device: cid for device, (cid, _data) in found.items()}
+    found = {}
+    for device in (loser, winner) if kept else ():
+        conflict_id = kept.pop(device, None)  # back below only while it is open
+        data = known.find(conflict_id) if conflict_id else None
+        if data is not None:
+            found[device] = (conflict_id, data)
+            kept[device] = conflict_id
     mine = found.get(loser)
     if mine is None and reg != DELETED and winner in found:
         mine = found[winner]
