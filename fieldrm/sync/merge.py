@@ -147,14 +147,15 @@ def merge_op(
 
     def write(reg: str, value: Any, kept: str = "") -> None:
         """Write the register; its open conflicts (but `kept`, just made) follow the value."""
+        before, was = info.get(reg), vals.get(reg)
         vals[reg] = [value, seq]
-        before = info.get(reg)
         info[reg] = [device, hlc, user]
-        if before is not None and len(before) > 3:
+        if before is not None and len(before) > 3 and was is not None:
             info[reg].append(before[3])  # the open conflicts remembered here stay
             if reg != DELETED and not silent:
                 now = side(value, device, hlc, user)
-                conflicts.extend(_follow(info, reg, now, known, kept))
+                replaced = side(was[0], *before[:2], before[2])
+                conflicts.extend(_follow(info, reg, now, replaced, known, kept))
 
     def concurrent(reg: str, base: int) -> bool:
         return vals[reg][1] > base and info[reg][0] != device
@@ -331,20 +332,34 @@ def _chained(earlier: Any, later: dict[str, Any]) -> dict[str, Any]:
 
 
 def _follow(
-    info: dict[str, list[Any]], reg: str, current: dict[str, Any], known: Conflicts, made: str
+    info: dict[str, list[Any]],
+    reg: str,
+    current: dict[str, Any],
+    replaced: dict[str, Any],
+    known: Conflicts,
+    made: str,
 ) -> list[ConflictNote]:
-    """The register's value changed: its open conflicts (but the writer's own, and `made`
-    by this clash) show it as `current`."""
+    """The register's value changed: its open conflicts (but `made` by this clash) show it
+    as `current`.  The writer's own one (its value had lost here) turns around, as when its
+    chain later wins a clash: it keeps the value this write replaced."""
     kept = _remembered(info, reg)
-    notes = []
+    found = {}
     for loser, conflict_id in list(kept.items()):
-        if conflict_id == made:
-            continue
-        data = known.find(conflict_id)
-        if data is None:
+        data = None if conflict_id == made else known.find(conflict_id)
+        if data is not None:
+            found[loser] = (conflict_id, data)
+        elif conflict_id != made:
             del kept[loser]
-        elif loser != current["device"] and data["current"] != current:
-            notes.append(ConflictNote(reg, current, data["other"], conflict_id, reused=True))
+    notes = []
+    writer, was = current["device"], replaced["device"]
+    for loser, (conflict_id, data) in found.items():
+        if loser != writer:
+            if data["current"] != current:
+                notes.append(ConflictNote(reg, current, data["other"], conflict_id, reused=True))
+        elif was != writer and was not in kept and replaced["value"] != current["value"]:
+            notes.append(ConflictNote(reg, current, replaced, conflict_id, reused=True))
+            del kept[writer]
+            kept[was] = conflict_id
     _remember(info, reg, kept)
     return notes
 

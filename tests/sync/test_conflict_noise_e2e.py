@@ -49,3 +49,33 @@ def test_six_offline_edits_against_one_concurrent_edit_make_one_conflict(server,
     for device in (laptop, desk):
         assert device.json("conflicts") == []
         assert device.contacts()[priya]["title"] == "Title 6"
+
+
+def test_a_chain_synced_in_two_parts_updates_the_conflict_a_device_already_shows(server, tmp_path):
+    [laptop] = devices(tmp_path, server, server.add_user("alice", "acme"), "laptop")
+    [desk] = devices(tmp_path, server, server.add_user("bob", "acme"), "desk")
+    priya = laptop.add("contact", "--name", "Priya Nair", "--title", "Team leader")
+    laptop.sync()
+    desk.sync()
+    for title in ("Title 1", "Title 2", "Title 3"):
+        laptop.run("edit", priya, "--set", f"title={title}")
+    desk.run("edit", priya, "--set", "title=Site director")
+    desk.sync()
+    laptop.sync()
+    desk.sync()
+    [first] = desk.json("conflicts")
+    assert first["other"]["value"] == "Title 3"
+    # The laptop, which now shows the desk's title, edits on (the conflict still open): its
+    # chain now wins, and the conflict it shows keeps the value its edits replaced.
+    for title in ("Title 4", "Title 5", "Title 6"):
+        laptop.run("edit", priya, "--set", f"title={title}")
+    laptop.sync()
+    desk.sync()
+    for device in (laptop, desk):
+        assert device.contacts()[priya]["title"] == "Title 6"
+        [conflict] = device.json("conflicts")
+        assert conflict["id"] == first["id"]
+        assert (conflict["current"]["value"], conflict["other"]["value"]) == (
+            "Title 6",
+            "Site director",
+        )

@@ -541,3 +541,18 @@ def test_a_resolution_that_had_not_seen_the_chains_later_value_keeps_it_open(sto
     assert team.record()["title"] == "A3"
     [still] = team.conflicts()
     assert sides(still) == ("A3", "D", "A6", "A")
+
+
+def test_the_losers_informed_edits_turn_its_open_conflict_around(storage):
+    team = Team(storage)
+    team.edits("B", ["B"], at=50)  # version 2
+    team.edits("A", CHAIN[:3], at=10)  # lose: the conflict keeps A3
+    # A pulled B's value (version 2) and edits on from it, the conflict still open.
+    informed = [
+        op(set={"title": value}, base={"title": 2}, seen=10, hlc=stamp(60 + n))
+        for n, value in enumerate(CHAIN[3:])
+    ]
+    team.push("A", *informed)
+    assert team.record()["title"] == "A6"
+    [conflict] = team.conflicts()
+    assert sides(conflict) == ("A6", "A", "B", "B")
