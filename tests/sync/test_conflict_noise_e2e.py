@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.sync.test_e2e import Server, devices
+from tests.sync.test_e2e import Device, Server, devices
 
 pytestmark = pytest.mark.slow
 
@@ -21,12 +21,18 @@ def server(server_db_url: str, tmp_path: Path) -> Iterator[Server]:
     running.stop()
 
 
-def test_six_offline_edits_against_one_concurrent_edit_make_one_conflict(server, tmp_path):
+def two_devices_and_a_contact(server: Server, tmp_path: Path) -> tuple[Device, Device, str]:
+    """Alice's laptop and Bob's desk, both holding one contact the laptop made."""
     [laptop] = devices(tmp_path, server, server.add_user("alice", "acme"), "laptop")
     [desk] = devices(tmp_path, server, server.add_user("bob", "acme"), "desk")
     priya = laptop.add("contact", "--name", "Priya Nair", "--title", "Team leader")
     laptop.sync()
     desk.sync()
+    return laptop, desk, priya
+
+
+def test_six_offline_edits_against_one_concurrent_edit_make_one_conflict(server, tmp_path):
+    laptop, desk, priya = two_devices_and_a_contact(server, tmp_path)
     # The laptop is offline for a day of edits; the desk's one edit comes later and wins.
     chain = [f"Title {n}" for n in range(1, 7)]
     for title in chain:
@@ -52,11 +58,7 @@ def test_six_offline_edits_against_one_concurrent_edit_make_one_conflict(server,
 
 
 def test_a_chain_synced_in_two_parts_updates_the_conflict_a_device_already_shows(server, tmp_path):
-    [laptop] = devices(tmp_path, server, server.add_user("alice", "acme"), "laptop")
-    [desk] = devices(tmp_path, server, server.add_user("bob", "acme"), "desk")
-    priya = laptop.add("contact", "--name", "Priya Nair", "--title", "Team leader")
-    laptop.sync()
-    desk.sync()
+    laptop, desk, priya = two_devices_and_a_contact(server, tmp_path)
     for title in ("Title 1", "Title 2", "Title 3"):
         laptop.run("edit", priya, "--set", f"title={title}")
     desk.run("edit", priya, "--set", "title=Site director")
