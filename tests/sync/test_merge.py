@@ -443,6 +443,7 @@ def test_three_devices_each_losing_chain_is_one_conflict(storage):
     team.edits("C", ["C1", "C2"], at=20)
     team.edits("A", CHAIN[3:], at=13)
     by_loser = {conflict["other"]["device"]: sides(conflict) for conflict in team.conflicts()}
+    assert len(team.conflicts()) == 2
     assert by_loser == {"A": ("B", "B", "A6", "A"), "C": ("B", "B", "C2", "C")}
 
 
