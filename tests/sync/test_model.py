@@ -210,6 +210,18 @@ class Model:
             if (record_id, field, value) in self.overwritten:
                 continue
             assert (record_id, field, json.dumps(value)) in kept, (field, value)
+        self.check_one_conflict_per_competing_device(server)
+
+    @staticmethod
+    def check_one_conflict_per_competing_device(server: dict[str, dict[str, Any]]) -> None:
+        """A chain of one device's edits counts as one edit (SPEC §5.14): at most one open
+        conflict per record, field and competing (losing) device."""
+        competing = [
+            (record["record_id"], record["field"], record["other"]["device"])
+            for record in server.values()
+            if record["kind"] == "conflict" and record["status"] == "open"
+        ]
+        assert len(competing) == len(set(competing)), competing
 
 
 @settings(settings.get_profile(PROFILE))
