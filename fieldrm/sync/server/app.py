@@ -33,12 +33,17 @@ from fieldrm.sync.protocol import (
     SNAPSHOT_PAGE,
     ErrorResponse,
     Health,
+    HeldResponse,
+    MarksResponse,
     Me,
     ProtocolError,
     PullResponse,
     PushResponse,
     SnapshotResponse,
+    parse_held,
+    parse_marks,
     parse_push,
+    push_identity,
 )
 from fieldrm.sync.server.storage import Account, Storage
 
@@ -46,6 +51,15 @@ JSON = "application/json"
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorResponse, "description": "missing, invalid or revoked token"},
     426: {"model": ErrorResponse, "description": "another protocol version"},
+}
+DEVICE_ERRORS: dict[int | str, dict[str, Any]] = {
+    **ERRORS,
+    403: {"model": ErrorResponse, "description": "a device id registered to another user"},
+    409: {
+        "model": ErrorResponse,
+        "description": "a restored or cloned device (forked), a server restored from a "
+        "backup (rewound), or a gap in the device's numbering",
+    },
 }
 
 
@@ -144,8 +158,7 @@ def create_app(
         "/v1/push",
         response_model=PushResponse,
         responses={
-            **ERRORS,
-            409: {"model": ErrorResponse, "description": "a gap in the device's numbering"},
+            **DEVICE_ERRORS,
             413: {"model": ErrorResponse, "description": "more than 500 changes or 1 MiB"},
             422: {"model": ErrorResponse, "description": "malformed, or a clock too far ahead"},
         },
@@ -154,29 +167,47 @@ def create_app(
         },
     )
     async def push(request: Request) -> Response:
-        raw = await _read_body(request)
-        try:
-            body = jsonio.loads(raw)
-        except (ValueError, UnicodeDecodeError) as error:
-            raise ProtocolError(422, "bad_request", f"the body is not JSON: {error}") from None
+        body = await _json_body(request)
         device, ops = parse_push(body)
+        nonces, acked, top = push_identity(body)
         now = clock() if clock is not None else None
         # The token is checked on the worker thread that pushes: one thread hop, not two.
         results = await run_in_threadpool(
-            lambda: storage.push(_account(request), device, ops, now=now)
+            lambda: storage.push(
+                _account(request), device, ops, now=now, nonces=nonces, acked=acked, top=top
+            )
         )
         content = jsonio.dumps_bytes({"results": results})
         return Response(content, media_type=JSON)
 
-    @app.get("/v1/pull", response_model=PullResponse, responses=ERRORS)
+    @app.get("/v1/pull", response_model=PullResponse, responses=DEVICE_ERRORS)
     def pull(
         request: Request,
         device: Annotated[str, Query(max_length=64)] = "",
         cursor: Annotated[int, Query(ge=0, le=MAX_SEQ)] = 0,
         limit: Annotated[int, Query(ge=1, le=PULL_PAGE)] = PULL_PAGE,
+        mark: Annotated[str | None, Query(max_length=64)] = None,
+        acked: Annotated[int | None, Query(ge=0, le=MAX_SEQ)] = None,
+        top: Annotated[int | None, Query(ge=0, le=MAX_SEQ)] = None,
     ) -> Response:
-        page = storage.pull(_account(request), device, cursor, limit)
+        page = storage.pull(
+            _account(request), device, cursor, limit, mark=mark, acked=acked, top=top
+        )
         return Response(page.to_json(), media_type=JSON)
+
+    @app.post("/v1/held", response_model=HeldResponse, responses=DEVICE_ERRORS)
+    async def held(request: Request) -> dict[str, Any]:
+        """Which of a device's queued changes (seq, nonce) the server acknowledged."""
+        device, pairs = parse_held(await _json_body(request))
+        held = await run_in_threadpool(lambda: storage.held(_account(request), device, pairs))
+        return {"held": held}
+
+    @app.post("/v1/marks", response_model=MarksResponse, responses=ERRORS)
+    async def marks(request: Request) -> dict[str, Any]:
+        """The highest of a device's (cursor, mark) checkpoints this server still holds."""
+        pairs = parse_marks(await _json_body(request))
+        known = await run_in_threadpool(lambda: storage.known_mark(_account(request), pairs))
+        return {"known": known}
 
     @app.get("/v1/snapshot", response_model=SnapshotResponse, responses=ERRORS)
     def snapshot(
@@ -214,6 +245,13 @@ def _documents(app: FastAPI, public: bool) -> None:
     def redoc(request: Request) -> Response:
         guard(request)
         return get_redoc_html(openapi_url="/openapi.json", title=app.title)
+
+
+async def _json_body(request: Request) -> Any:
+    try:
+        return jsonio.loads(await _read_body(request))
+    except (ValueError, UnicodeDecodeError) as error:
+        raise ProtocolError(422, "bad_request", f"the body is not JSON: {error}") from None
 
 
 async def _read_body(request: Request) -> bytes:
