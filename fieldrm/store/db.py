@@ -607,7 +607,7 @@ class Store:
 
     def _append_op(self, op: dict[str, Any]) -> None:
         self.conn.execute(
-            "INSERT INTO outbox(record_id, op, nonce) VALUES (?, ?, lower(hex(randomblob(8))))",
+            "INSERT INTO outbox(record_id, op, nonce) VALUES (?, ?, lower(hex(randomblob(4))))",
             [op["id"], _dumps(op)],
         )
 
@@ -720,7 +720,7 @@ class Store:
             ).fetchall()
             self.conn.execute("DELETE FROM outbox")
             self.conn.executemany(
-                "INSERT INTO outbox(record_id, op, nonce) VALUES (?, ?, lower(hex(randomblob(8))))",
+                "INSERT INTO outbox(record_id, op, nonce) VALUES (?, ?, lower(hex(randomblob(4))))",
                 list(front),
             )
             self.conn.executemany(

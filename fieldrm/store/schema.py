@@ -119,7 +119,7 @@ def m005_outbox_nonces(db: Database) -> None:
     db.executescript(
         """
         ALTER TABLE outbox ADD COLUMN nonce TEXT;
-        UPDATE outbox SET nonce = lower(hex(randomblob(8))) WHERE nonce IS NULL;
+        UPDATE outbox SET nonce = lower(hex(randomblob(4))) WHERE nonce IS NULL;
         """
     )
 
