@@ -18,8 +18,8 @@ Tables (all keyed by workspace):
 - `rejected(workspace, device, seq, reason, op)`: refused ops, kept for an administrator;
 - `acks(workspace, device, seq, nonce)`: the nonce of every op acknowledged (applied or
   refused), which tells a retry from a restored or cloned copy's other op (SPEC §5.12);
-  `changes.mark` chains a hash over the workspace's changes (`chain_mark`), which tells a
-  device that the server was restored from a backup.
+- `change_marks(workspace, seq, mark)`: a hash chained over the workspace's changes
+  (`chain_mark`), which tells a device that the server was restored from a backup.
 """
 
 from __future__ import annotations
@@ -110,9 +110,19 @@ MIGRATIONS: list[list[str]] = [
             nonce TEXT NOT NULL,
             PRIMARY KEY (workspace, device, seq)
         )""",
-        "ALTER TABLE changes ADD COLUMN mark TEXT",
+        # A table, not a column of `changes`: every statement of a step must be safe to run
+        # again (a database from before versioning runs them all), which ADD COLUMN is not.
+        """CREATE TABLE IF NOT EXISTS change_marks (
+            workspace TEXT NOT NULL,
+            seq BIGINT NOT NULL,
+            mark TEXT NOT NULL,
+            PRIMARY KEY (workspace, seq)
+        )""",
     ],
 ]
+
+
+_MARKED = "FROM changes c LEFT JOIN change_marks m ON m.workspace = c.workspace AND m.seq = c.seq"
 
 
 def chain_mark(previous: str, body: str) -> str:
@@ -390,15 +400,18 @@ class Storage:
                     changes.append((workspace, seq, conflict_id, "", body_text))
             self._save(tx, workspace, states, dirty, seq, texts)
             if changes:
+                tx.executemany(
+                    "INSERT INTO changes(workspace, seq, record_id, origin, body) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    changes,
+                )
                 mark = self._mark(tx, workspace, start_seq)
-                marked = []
+                marks = []
                 for change in changes:
                     mark = chain_mark(mark, change[4])
-                    marked.append((*change, mark))
+                    marks.append((workspace, change[1], mark))
                 tx.executemany(
-                    "INSERT INTO changes(workspace, seq, record_id, origin, body, mark) "
-                    "VALUES (?, ?, ?, ?, ?, ?)",
-                    marked,
+                    "INSERT INTO change_marks(workspace, seq, mark) VALUES (?, ?, ?)", marks
                 )
             if acks:
                 tx.executemany(
@@ -442,7 +455,8 @@ class Storage:
         if seq <= 0:
             return ""
         rows = tx.query(
-            "SELECT mark, body FROM changes WHERE workspace = ? AND seq = ?", [workspace, seq]
+            f"SELECT m.mark, c.body {_MARKED} WHERE c.workspace = ? AND c.seq = ?",
+            [workspace, seq],
         )
         return _stored_mark(*rows[0]) if rows else ""
 
@@ -497,8 +511,8 @@ class Storage:
             for chunk in chunks(sorted(wanted)):
                 marks_sql = ",".join("?" * len(chunk))
                 for seq, mark, body in tx.query(
-                    f"SELECT seq, mark, body FROM changes WHERE workspace = ? "
-                    f"AND seq IN ({marks_sql})",
+                    f"SELECT c.seq, m.mark, c.body {_MARKED} WHERE c.workspace = ? "
+                    f"AND c.seq IN ({marks_sql})",
                     [account.workspace, *chunk],
                 ):
                     if _stored_mark(mark, body) == wanted[seq]:
