@@ -320,10 +320,9 @@ def _push_all(store: Store, session: _Session, result: SyncResult) -> None:
     """
     replica.restamp(store, now_ms())
     device = store.device_id
-    top = store.top_seq()
 
     def send(batch: list[replica.OutboxEntry]) -> Any:
-        body = replica.push_body(device, batch, replica.acknowledged(store), top)
+        body = replica.push_body(device, batch, replica.push_history(store))
         headers = {"Content-Type": "application/json"}
         if len(body) > GZIP_OVER:
             body = gzip.compress(body, compresslevel=1)

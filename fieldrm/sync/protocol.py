@@ -4,7 +4,7 @@ Version 1, under `/v1/`; every request and response carries the `X-Fieldrm-Proto
 header and a peer speaking another version is refused with a clear message.
 
     POST /v1/push      {"device": id, "ops": [[device_seq, op, nonce], ...],
-                        "acked"?: n, "top"?: n}                  (op: changelog.py)
+                        "acked"?: n, "top"?: n, "cursor"?: n, "mark"?: m}  (op: changelog.py)
                        -> {"results": [{"seq": n, "status": "applied" | "duplicate" |
                            "rejected", "reason"?: str, "r": {register: [value, version]}}]}
     GET  /v1/pull?device=&cursor=&limit=&mark=&acked=&top=
@@ -127,11 +127,16 @@ def _counter(body: dict[str, Any], name: str) -> int | None:
     return value
 
 
-def push_identity(body: dict[str, Any]) -> tuple[list[str | None], int | None, int | None]:
-    """A checked push body's (`parse_push`) nonces, one per op (None when not sent), and its
-    `acked` and `top` numbers (None when not sent: an older device)."""
+def push_identity(body: dict[str, Any]) -> tuple[list[str | None], dict[str, Any]]:
+    """A checked push body's (`parse_push`) nonces, one per op (None when not sent), and
+    what it says of the device's history: `acked`, `top`, and its pull `cursor` with that
+    change's `mark` (each None when not sent: an older device)."""
     nonces = [entry[2] if len(entry) == 3 else None for entry in body["ops"]]
-    return nonces, _counter(body, "acked"), _counter(body, "top")
+    mark = body.get("mark")
+    if mark is not None and (not isinstance(mark, str) or len(mark) > 64):
+        raise ProtocolError(422, "bad_request", "mark: text of at most 64 characters")
+    history = {name: _counter(body, name) for name in ("acked", "top", "cursor")}
+    return nonces, {**history, "mark": mark}
 
 
 def parse_held(body: Any) -> tuple[str, list[tuple[int, str]]]:

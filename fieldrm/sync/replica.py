@@ -120,10 +120,21 @@ def _too_large(op_text: str, length: int) -> str:
     return _dumps(stand_in)
 
 
-def push_body(device: str, batch: list[OutboxEntry], acked: int = 0, top: int = 0) -> bytes:
-    """The push request, built around the stored op text (no decode and re-encode)."""
+def push_body(device: str, batch: list[OutboxEntry], history: str = "") -> bytes:
+    """The push request, built around the stored op text (no decode and re-encode);
+    `history` is `push_history`'s fields."""
     ops = ",".join(f"[{entry.seq},{entry.op},{json.dumps(entry.nonce)}]" for entry in batch)
-    return f'{{"device":{json.dumps(device)},"acked":{acked},"top":{top},"ops":[{ops}]}}'.encode()
+    return f'{{"device":{json.dumps(device)},{history}"ops":[{ops}]}}'.encode()
+
+
+def push_history(store: Store) -> str:
+    """What a push says of the device's history (SPEC §5.12), as JSON fields: its acked
+    high-water, its highest number, and its pull position with that change's mark."""
+    fields = f'"acked":{acknowledged(store)},"top":{store.top_seq()},'
+    cursor, mark = store.get_state(PULL_CURSOR), store.get_state(PULL_MARK)
+    if cursor is not None and mark is not None:
+        fields += f'"cursor":{int(cursor)},"mark":{json.dumps(mark)},'
+    return fields
 
 
 def acknowledged(store: Store) -> int:
@@ -311,8 +322,9 @@ def _apply(store: Store, items: list[Item]) -> ApplyStats:
                         data[field_name] = [member for member in members if member != item]
             elif name in FIRST_WINS:
                 # Never changed after the create, never the base of an edit: no version kept
-                # (sync metadata stays small); filled in only if missing.
-                if not confirmed and _data(entry).get(name) is None:
+                # (sync metadata stays small).  The server's word on authorship stands (a
+                # record re-sent to a restored server by another user keeps its creator).
+                if not confirmed and _data(entry).get(name) != value:
                     changed.add(record_id)
                     _data(entry)[name] = value
             else:

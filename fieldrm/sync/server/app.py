@@ -169,13 +169,11 @@ def create_app(
     async def push(request: Request) -> Response:
         body = await _json_body(request)
         device, ops = parse_push(body)
-        nonces, acked, top = push_identity(body)
+        nonces, history = push_identity(body)
         now = clock() if clock is not None else None
         # The token is checked on the worker thread that pushes: one thread hop, not two.
         results = await run_in_threadpool(
-            lambda: storage.push(
-                _account(request), device, ops, now=now, nonces=nonces, acked=acked, top=top
-            )
+            lambda: storage.push(_account(request), device, ops, now=now, nonces=nonces, **history)
         )
         content = jsonio.dumps_bytes({"results": results})
         return Response(content, media_type=JSON)

@@ -255,6 +255,8 @@ class Storage:
         nonces: list[str | None] | None = None,
         acked: int | None = None,
         top: int | None = None,
+        cursor: int | None = None,
+        mark: str | None = None,
     ) -> list[dict[str, Any]]:
         """Merge and acknowledge a batch in one transaction; one result per op.
 
@@ -263,7 +265,9 @@ class Storage:
         registered to another user (403), a restored or cloned copy of a device (409
         `forked`: an op numbered like one acknowledged, with another nonce, or a `top`
         below what the server holds) and a server restored from a backup (409 `rewound`:
-        `acked` above what it holds); see protocol.py.  `nonces` go with `ops`.
+        `acked` above what it holds, or a pull `cursor` and `mark` it does not hold: a
+        device that holds changes the server lost must not build on what is left before it
+        has re-sent them); see protocol.py.  `nonces` go with `ops`.
         """
         if nonces is None:
             nonces = [None] * len(ops)
@@ -294,6 +298,7 @@ class Storage:
             last_seq = rows[0][0] if rows else 0
             _check_identity(device, account.user, rows[0][1] if rows else None)
             _check_history(device, last_seq, acked, top)
+            self._check_position(tx, workspace, start_seq, cursor, mark)
             if last_seq == 0 and ops:
                 # A device this server has never seen may start anywhere: its earlier changes
                 # went to another server (a new or restored one) before it logged in here.
@@ -460,6 +465,17 @@ class Storage:
         )
         return _stored_mark(*rows[0]) if rows else ""
 
+    def _check_position(
+        self, tx: Tx, workspace: str, high: int, cursor: int | None, mark: str | None
+    ) -> None:
+        """409 `rewound` for a pull position beyond this history or not in it."""
+        if cursor is None:
+            return
+        if cursor > high:
+            raise _rewound(f"the pull position {cursor} is beyond its newest change {high}")
+        if mark is not None and cursor > 0 and self._mark(tx, workspace, cursor) != mark:
+            raise _rewound(f"its change {cursor} is not the one this device pulled")
+
     @staticmethod
     def _check_replays(
         tx: Tx,
@@ -605,8 +621,7 @@ class Storage:
             if device:
                 self._check_device(tx, account, device, acked, top)
             high = self._high_water(tx, workspace)
-            if cursor > high:
-                raise _rewound(f"the pull position {cursor} is beyond its newest change {high}")
+            self._check_position(tx, workspace, high, cursor, mark)
             rows = tx.query(
                 "SELECT seq, body FROM changes WHERE workspace = ? AND seq > ? AND seq <= ? "
                 "AND origin <> ? ORDER BY seq LIMIT ?",
@@ -615,8 +630,6 @@ class Storage:
             has_more = len(rows) > limit
             rows = rows[:limit]
             next_cursor = rows[-1][0] if has_more else max(high, cursor)
-            if mark is not None and cursor > 0 and self._mark(tx, workspace, cursor) != mark:
-                raise _rewound(f"its change {cursor} is not the one this device pulled")
             next_mark = mark if next_cursor == cursor and mark else None
             if next_mark is None:
                 next_mark = self._mark(tx, workspace, next_cursor)
