@@ -126,9 +126,10 @@ _MARKED = "FROM changes c LEFT JOIN change_marks m ON m.workspace = c.workspace 
 
 
 def chain_mark(previous: str, body: str) -> str:
-    """The mark of a change: 16 hex digits of sha256 over the previous change's mark and
-    this change's body, so two histories that differ anywhere before differ here too."""
-    return hashlib.sha256(f"{previous}{body}".encode()).hexdigest()[:16]
+    """The mark of a change: 12 hex digits of sha256 over the previous change's mark and
+    this change's body, so two histories that differ anywhere before differ here too (48
+    bits are plenty to tell two histories apart, and cost few bytes on the wire)."""
+    return hashlib.sha256(f"{previous}{body}".encode()).hexdigest()[:12]
 
 
 def _stored_mark(mark: str | None, body: str) -> str:
