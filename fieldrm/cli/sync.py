@@ -91,6 +91,8 @@ def status(as_json: JsonFlag = False) -> None:
         state = sync_status(store)
     if as_json:
         keys = ("device_id", "server", "last_sync", "pending_changes", "open_conflicts")
+        if state["recovered"]:  # SPEC §4's shape, plus what sync healed when it did (§5.12)
+            keys += ("recovered",)
         print_json({key: state[key] for key in keys})
         return
     print(f"device          {state['device_id']}")
@@ -102,6 +104,8 @@ def status(as_json: JsonFlag = False) -> None:
         print(f"last error      {state['last_error']}")
     for reason in state["rejected"]:
         print(f"refused         {reason}")
+    for healed in state["recovered"]:
+        print(f"recovered       {healed}")
 
 
 def conflicts(as_json: JsonFlag = False) -> None:

@@ -272,6 +272,12 @@ class Store:
             self._clock = HybridClock(self.get_state("hlc"))
         return self._clock
 
+    def set_clock(self, stamp: str) -> None:
+        """Reset the saved clock to `stamp` (one that was ahead is right again)."""
+        with self.transaction():
+            self.set_state("hlc", stamp)
+            self._clock = HybridClock(stamp)
+
     def _stamp(self) -> str:
         stamp = self.clock().tick()
         self.conn.execute(
@@ -604,7 +610,10 @@ class Store:
         self._append_op(op)
 
     def _append_op(self, op: dict[str, Any]) -> None:
-        self.conn.execute("INSERT INTO outbox(record_id, op) VALUES (?, ?)", [op["id"], _dumps(op)])
+        self.conn.execute(
+            "INSERT INTO outbox(record_id, op, nonce) VALUES (?, ?, lower(hex(randomblob(4))))",
+            [op["id"], _dumps(op)],
+        )
 
     def write_records(
         self,
@@ -683,11 +692,12 @@ class Store:
 
     # ------------------------------------------------------------ sync's view (sync/replica.py)
 
-    def outbox(self, after: int, limit: int) -> list[tuple[int, str, str]]:
-        """Pending ops after seq `after`, oldest first: (seq, record id, op JSON as stored)."""
+    def outbox(self, after: int, limit: int) -> list[tuple[int, str, str, str]]:
+        """Pending ops after seq `after`, oldest first: (seq, record id, op JSON as stored,
+        nonce)."""
         with self.lock:
             return self.conn.execute(
-                "SELECT seq, record_id, op FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?",
+                "SELECT seq, record_id, op, nonce FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?",
                 [after, limit],
             ).fetchall()
 
@@ -695,6 +705,44 @@ class Store:
         """Forget ops the server acknowledged (in the caller's transaction, with the ack)."""
         with self.lock:
             self.conn.executemany("DELETE FROM outbox WHERE seq = ?", [(seq,) for seq in seqs])
+
+    def top_seq(self) -> int:
+        """The highest number this device has ever given a change (sent or not)."""
+        with self.lock:
+            row = self.conn.execute(
+                "SELECT seq FROM sqlite_sequence WHERE name = 'outbox'"
+            ).fetchone()
+        return int(row[0]) if row else 0
+
+    def requeue(self, front: Sequence[tuple[str, str]], rewrite: dict[int, str]) -> None:
+        """Renumber the queue (caller's transaction): `front` (record id, op JSON) first,
+        then every pending op in its order, with the op texts in `rewrite` (by old seq)
+        replacing theirs.  Each keeps its nonce; new ops get new ones."""
+        with self.lock:
+            rows = self.conn.execute(
+                "SELECT seq, record_id, op, nonce FROM outbox ORDER BY seq"
+            ).fetchall()
+            self.conn.execute("DELETE FROM outbox")
+            self.conn.executemany(
+                "INSERT INTO outbox(record_id, op, nonce) VALUES (?, ?, lower(hex(randomblob(4))))",
+                list(front),
+            )
+            self.conn.executemany(
+                "INSERT INTO outbox(record_id, op, nonce) VALUES (?, ?, ?)",
+                [(rid, rewrite.get(seq, op), nonce) for seq, rid, op, nonce in rows],
+            )
+
+    def rewrite_ops(self, ops: Sequence[tuple[int, str]]) -> None:
+        """Replace the text of pending ops, by seq (caller's transaction)."""
+        with self.lock:
+            self.conn.executemany(
+                "UPDATE outbox SET op = ? WHERE seq = ?", [(t, s) for s, t in ops]
+            )
+
+    def all_sync_rows(self) -> list[tuple[int, str, str, str]]:
+        """(rowid, id, data JSON, meta JSON) of every record on this device."""
+        with self.lock:
+            return self.conn.execute("SELECT rowid, id, data, meta FROM records").fetchall()
 
     def pending_ops(self, record_ids: list[str]) -> list[tuple[str, str]]:
         """(record id, op JSON) of every op still waiting to be pushed on these records."""

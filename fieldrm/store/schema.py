@@ -8,7 +8,8 @@ has shipped.
 Tables:
 - `records`: one row per record; `data` is the record as JSON (§2 fields plus any fields
   from a newer version), `meta` the sync versions this device has seen (see changelog).
-- `outbox`: the change log, one row per local change, numbered per device (`seq`).
+- `outbox`: the change log, one row per local change, numbered per device (`seq`), each
+  with a random `nonce` (its identity for the server: a restored copy reuses numbers).
 - `state`: the device's own settings: device id, clock, user, server, pull cursor.
 - `search`: FTS5 over each record's text, rowid = records.rowid.
 """
@@ -106,6 +107,19 @@ def m004_kpi_values(db: Database) -> None:
         """
         CREATE INDEX records_by_kpi ON records(json_extract(data, '$.kpi_id'))
             WHERE json_extract(data, '$.kpi_id') IS NOT NULL;
+        """
+    )
+
+
+@_step
+def m005_outbox_nonces(db: Database) -> None:
+    # SPEC §5.12: each queued change carries a random nonce, so that the server can tell a
+    # retry of a change it acknowledged from a restored or cloned copy's different change
+    # under the same number.
+    db.executescript(
+        """
+        ALTER TABLE outbox ADD COLUMN nonce TEXT;
+        UPDATE outbox SET nonce = lower(hex(randomblob(4))) WHERE nonce IS NULL;
         """
     )
 

@@ -10,6 +10,12 @@ errors: they arrive as records of kind `conflict`.
 
 Device configuration lives in the store's `state` table: `server`, `token`, `user`,
 `pull_cursor`, `last_sync`, `last_error`, `rejected` (see sync/replica.py).
+
+Recovery (SPEC §5.12): a refused push never prevents the pull (the refusal is still
+reported).  A server that answers 409 `forked` (this is a restored or cloned copy of a
+device) or `rewound` (the server was restored from a backup) is healed here without a
+person, then the sync goes on; see `_recover`.  Queued changes a clock that was ahead
+stamped are re-stamped before each push once the clock is right (`replica.restamp`).
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from typing import Any
 import httpx
 
 from fieldrm import jsonio
+from fieldrm.clock import now_ms
 from fieldrm.errors import FieldrmError
 from fieldrm.models import format_timestamp, now_utc
 from fieldrm.store import Store
@@ -30,6 +37,7 @@ from fieldrm.sync import replica, workspace
 from fieldrm.sync.protocol import (
     MAX_BATCH_BYTES,
     MAX_BATCH_OPS,
+    MAX_MARKS,
     PROTOCOL_HEADER,
     PROTOCOL_VERSION,
     PULL_PAGE,
@@ -74,6 +82,14 @@ class Offline(SyncError):
 
 class Refused(SyncError):
     """The server said no: a bad token, another protocol version, a clock too far ahead."""
+
+    def __init__(self, message: str, code: str = "") -> None:
+        super().__init__(message)
+        self.code = code  # the server's error code (`forked`, `rewound`, …), if it gave one
+
+
+RECOVERABLE = ("forked", "rewound")
+MAX_RECOVERIES = 2  # per sync: a fork and a rewind at once at most
 
 
 class NotConfigured(SyncError):
@@ -148,7 +164,7 @@ class _Session:
                 "run `fieldrm login --server URL --token TOKEN` again"
             )
         if response.status_code >= 400:
-            raise Refused(f"the server refused the sync: {_detail(response)}")
+            raise Refused(f"the server refused the sync: {_detail(response)}", _code(response))
         try:
             return jsonio.loads(response.content)
         except ValueError:
@@ -158,6 +174,14 @@ class _Session:
 def _reason(problem: httpx.RequestError) -> str:
     text = str(problem) or type(problem).__name__
     return " ".join(text.split())
+
+
+def _code(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return ""
+    return str(body.get("error", "")) if isinstance(body, dict) else ""
 
 
 def _detail(response: httpx.Response) -> str:
@@ -209,7 +233,13 @@ def login(
             store.renew_device_id()  # a device id belongs to one user of one workspace
         if store.get_state(replica.SERVER) != server or plan is workspace.Plan.NEW_WORKSPACE:
             # Another server or workspace: its history is not ours, start from its snapshot.
-            for key in (replica.PULL_CURSOR, replica.SNAPSHOT_AFTER, replica.SNAPSHOT_SEQ):
+            for key in (
+                replica.PULL_CURSOR,
+                replica.PULL_MARK,
+                replica.CHECKPOINTS,
+                replica.SNAPSHOT_AFTER,
+                replica.SNAPSHOT_SEQ,
+            ):
                 store.set_state(key, None)
         store.set_state(replica.SERVER, server)
         store.set_state(replica.TOKEN, token)
@@ -231,8 +261,9 @@ def sync_once(store: Store, *, client: httpx.Client | None = None) -> SyncResult
             # A fresh device takes the server's snapshot first: pushed afterwards, its own
             # work never has to come back down (pull skips a device's own changes).
             _snapshot(store, session, result)
-        _push_all(store, session, result)
-        _pull_all(store, session, result)
+        refusal = _push_and_pull(store, session, result)
+        if refusal is not None:
+            raise refusal
     except SyncError as error:
         store.set_state(replica.LAST_ERROR, str(error))
         raise
@@ -250,16 +281,70 @@ def sync_once(store: Store, *, client: httpx.Client | None = None) -> SyncResult
     return result
 
 
+def _push_and_pull(store: Store, session: _Session, result: SyncResult) -> Refused | None:
+    """Push, then pull even when the push was refused (the refusal is returned, to be
+    reported once the pull is done); a forked device or a rewound server is healed first."""
+    recoveries = 0
+    while True:
+        refusal: Refused | None = None
+        try:
+            try:
+                _push_all(store, session, result)
+            except Refused as error:
+                if error.code in RECOVERABLE:
+                    raise
+                refusal = error
+            pulled = result.pulled
+            _pull_all(store, session, result)
+            if recoveries:
+                replica.count_pulled_back(store, result.pulled - pulled)
+            return refusal
+        except Refused as error:
+            if error.code not in RECOVERABLE or recoveries >= MAX_RECOVERIES:
+                raise
+            recoveries += 1
+            _recover(store, session, error.code)
+
+
+def _recover(store: Store, session: _Session, code: str) -> None:
+    """Heal without a person (SPEC §5.12).
+
+    `forked`: this is a restored or cloned copy of a device: the queued changes the server
+    acknowledged from this id (same number and nonce) are dropped, the rest keep their
+    place and the device takes a new id; the pull then brings back the old id's changes.
+    `rewound`: the server was restored from a backup: the last point both still share is
+    found from the device's checkpoints, and `replica.rebase_on` re-queues what the server
+    lacks from the device's own state, under a new id; the pull resumes from that point.
+    """
+    if code == "forked":
+        device = store.device_id
+        held: list[int] = []
+        after = 0
+        while entries := store.outbox(after, MAX_BATCH_OPS):
+            after = entries[-1][0]
+            pairs = [[seq, nonce] for seq, _id, _op, nonce in entries if nonce]
+            answer = session.call("POST", "/v1/held", json={"device": device, "ops": pairs})
+            held += [int(seq) for seq in answer["held"]]
+        replica.forget_held(store, held)
+        return
+    kept = replica.checkpoints(store)[-MAX_MARKS:]
+    answer = session.call("POST", "/v1/marks", json={"marks": kept})
+    point = int(answer["known"])
+    marks = {cursor: mark for cursor, mark in kept}
+    replica.rebase_on(store, point, marks.get(point, "") if point else "")
+
+
 def _push_all(store: Store, session: _Session, result: SyncResult) -> None:
     """Push batch after batch; the next batch travels while this one's answer is applied.
 
     Overlapping is safe: batches are numbered in order, the server acknowledges each in
     its own transaction, and answers are applied here in the order they were sent.
     """
+    replica.restamp(store, now_ms())
     device = store.device_id
 
     def send(batch: list[replica.OutboxEntry]) -> Any:
-        body = replica.push_body(device, batch)
+        body = replica.push_body(device, batch, replica.push_history(store))
         headers = {"Content-Type": "application/json"}
         if len(body) > GZIP_OVER:
             body = gzip.compress(body, compresslevel=1)
@@ -290,26 +375,33 @@ def _push_all(store: Store, session: _Session, result: SyncResult) -> None:
 def _pull_all(store: Store, session: _Session, result: SyncResult) -> None:
     """Pull page after page, fetching the next while this one is stored."""
     cursor = int(store.get_state(replica.PULL_CURSOR) or "0")
+    mark = store.get_state(replica.PULL_MARK)
     device = store.device_id
+    identity = {"acked": replica.acknowledged(store), "top": store.top_seq()}
 
-    def fetch(after: int) -> Any:
-        params = {"device": device, "cursor": after, "limit": PULL_PAGE}
-        return session.call("GET", "/v1/pull", params=params)
+    def fetch(after: int, mark: str | None) -> Any:
+        params: dict[str, Any] = {"device": device, "cursor": after, "limit": PULL_PAGE}
+        if mark is not None:
+            params["mark"] = mark
+        return session.call("GET", "/v1/pull", params={**params, **identity})
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="fieldrm-pull") as pool:
-        in_flight: Future[Any] | None = pool.submit(fetch, cursor)
+        in_flight: Future[Any] | None = pool.submit(fetch, cursor, mark)
         while in_flight is not None:
             page = in_flight.result()
             next_cursor = int(page["next_cursor"])
-            in_flight = pool.submit(fetch, next_cursor) if page.get("has_more") else None
+            next_mark = page.get("mark")
+            more = page.get("has_more")
+            in_flight = pool.submit(fetch, next_cursor, next_mark) if more else None
             changes = page.get("changes", [])
-            if changes or next_cursor != cursor:
-                stats = replica.apply_changes(
-                    store, changes, {replica.PULL_CURSOR: str(next_cursor)}
-                )
+            if changes or next_cursor != cursor or (next_mark and next_mark != mark):
+                state = {replica.PULL_CURSOR: str(next_cursor)}
+                if isinstance(next_mark, str):
+                    state = replica.position_state(store, next_cursor, next_mark)
+                stats = replica.apply_changes(store, changes, state)
                 result.pulled += stats.records
                 result.conflicts += stats.new_conflicts
-            cursor = next_cursor
+            cursor, mark = next_cursor, next_mark
 
 
 def _snapshot(store: Store, session: _Session, result: SyncResult) -> None:
@@ -338,6 +430,8 @@ def _snapshot(store: Store, session: _Session, result: SyncResult) -> None:
                 replica.SNAPSHOT_SEQ: None if done else seq,
                 replica.PULL_CURSOR: seq if done else None,
             }
+            if done and isinstance(page.get("mark"), str):
+                state.update(replica.position_state(store, int(seq), page["mark"]))
             stats = replica.apply_changes(store, page.get("records", []), state)
             result.pulled += stats.records
             result.conflicts += stats.new_conflicts
@@ -355,4 +449,5 @@ def sync_status(store: Store) -> dict[str, Any]:
         "open_conflicts": len(open_conflicts(store)),
         "last_error": store.get_state(replica.LAST_ERROR),
         "rejected": replica.rejections(store),
+        "recovered": [replica.describe_recovery(note) for note in replica.recoveries(store)],
     }

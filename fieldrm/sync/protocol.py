@@ -3,16 +3,29 @@
 Version 1, under `/v1/`; every request and response carries the `X-Fieldrm-Protocol`
 header and a peer speaking another version is refused with a clear message.
 
-    POST /v1/push      {"device": id, "ops": [[device_seq, op], ...]}   (op: changelog.py)
+    POST /v1/push      {"device": id, "ops": [[device_seq, op, nonce], ...],
+                        "acked"?: n, "top"?: n, "cursor"?: n, "mark"?: m}  (op: changelog.py)
                        -> {"results": [{"seq": n, "status": "applied" | "duplicate" |
                            "rejected", "reason"?: str, "r": {register: [value, version]}}]}
-    GET  /v1/pull?device=&cursor=&limit=
+    GET  /v1/pull?device=&cursor=&limit=&mark=&acked=&top=
                        -> {"changes": [{"id", "kind", "seq", "r": {...}}], "next_cursor": n,
-                           "has_more": bool}
+                           "has_more": bool, "mark": m}
     GET  /v1/snapshot?after=&seq=&limit=
-                       -> {"records": [{"id", "kind", "r": {...}}], "seq": n, "next": id|null}
+                       -> {"records": [{"id", "kind", "r": {...}}], "seq": n, "next": id|null,
+                           "mark": m}
+    POST /v1/held      {"device": id, "ops": [[device_seq, nonce], ...]} -> {"held": [seq]}
+    POST /v1/marks     {"marks": [[cursor, mark], ...]} -> {"known": cursor}
     GET  /v1/me        -> {"user", "workspace"}
     GET  /v1/health    -> {"ok": true, "protocol": 1}   (no token)
+
+Recovery (SPEC §5.12).  A device is bound to the user who first pushed under its id (403
+`device_owner` for anyone else).  Each op carries a random `nonce`; the server keeps the
+nonce of every op it acknowledged, so a replayed number with another nonce, or a server
+that holds numbers the device never gave (`top`, its highest number), is a restored or
+cloned copy: 409 `forked` (nothing applied).  `acked` is the device's own acknowledged
+high-water mark; above what the server holds (or a pull cursor above the server's newest
+change, or whose `mark` differs) the server was restored from a backup: 409 `rewound`.
+A `mark` names the change at a cursor: a hash chained over every change up to it.
 
 `r` maps register names (a field, `field\\x00element` for a set element, `deleted`) to
 `[value, server version]`.  Ops travel as the device stored them, never re-encoded.
@@ -79,11 +92,12 @@ def parse_push(body: Any) -> tuple[str, list[tuple[int, dict[str, Any]]]]:
     for index, entry in enumerate(ops):
         if (
             not isinstance(entry, list)
-            or len(entry) != 2
+            or not 2 <= len(entry) <= 3
             or not _integral(entry[0])
             or not isinstance(entry[1], dict)
+            or (len(entry) == 3 and not _nonce(entry[2]))
         ):
-            raise ProtocolError(422, "bad_request", f"ops[{index}]: expected [seq, op]")
+            raise ProtocolError(422, "bad_request", f"ops[{index}]: expected [seq, op, nonce]")
         if not 1 <= entry[0] <= MAX_DEVICE_SEQ:
             raise ProtocolError(
                 422, "bad_request", f"ops[{index}]: seq must be from 1 to {MAX_DEVICE_SEQ}"
@@ -104,6 +118,73 @@ def parse_push(body: Any) -> tuple[str, list[tuple[int, dict[str, Any]]]]:
 def _integral(value: Any) -> bool:
     """An integer as JSON Schema counts one: `3` or `3.0`, never `true` or `3.5`."""
     return type(value) is int or (type(value) is float and value.is_integer())
+
+
+def _nonce(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and 1 <= len(value) <= 64)
+
+
+def _counter(body: dict[str, Any], name: str) -> int | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if not _integral(value) or not 0 <= value <= MAX_DEVICE_SEQ:
+        raise ProtocolError(422, "bad_request", f"{name}: a number from 0 to {MAX_DEVICE_SEQ}")
+    return int(value)
+
+
+def push_identity(body: dict[str, Any]) -> tuple[list[str | None], dict[str, Any]]:
+    """A checked push body's (`parse_push`) nonces, one per op (None when not sent), and
+    what it says of the device's history: `acked`, `top`, and its pull `cursor` with that
+    change's `mark` (each None when not sent: an older device)."""
+    nonces = [entry[2] if len(entry) == 3 else None for entry in body["ops"]]
+    mark = body.get("mark")
+    if mark is not None and (not isinstance(mark, str) or len(mark) > 64):
+        raise ProtocolError(422, "bad_request", "mark: text of at most 64 characters")
+    history = {name: _counter(body, name) for name in ("acked", "top", "cursor")}
+    return nonces, {**history, "mark": mark}
+
+
+def parse_held(body: Any) -> tuple[str, list[tuple[int, str]]]:
+    """`/v1/held`'s body: a device and up to MAX_BATCH_OPS (seq, nonce) pairs."""
+    device = body.get("device") if isinstance(body, dict) else None
+    pairs = body.get("ops") if isinstance(body, dict) else None
+    if not isinstance(device, str) or not 1 <= len(device) <= 64:
+        raise ProtocolError(422, "bad_request", "device: a device id (text) is required")
+    if not isinstance(pairs, list) or len(pairs) > MAX_BATCH_OPS:
+        raise ProtocolError(422, "bad_request", f"ops: a list of at most {MAX_BATCH_OPS}")
+    for pair in pairs:
+        if not (
+            isinstance(pair, list)
+            and len(pair) == 2
+            and _integral(pair[0])
+            and 1 <= pair[0] <= MAX_DEVICE_SEQ
+            and isinstance(pair[1], str)
+            and _nonce(pair[1])
+        ):
+            raise ProtocolError(422, "bad_request", "ops: expected [seq, nonce] pairs")
+    return device, [(int(seq), nonce) for seq, nonce in pairs]
+
+
+MAX_MARKS = 64
+
+
+def parse_marks(body: Any) -> list[tuple[int, str]]:
+    """`/v1/marks`'s body: up to MAX_MARKS (cursor, mark) pairs."""
+    pairs = body.get("marks") if isinstance(body, dict) else None
+    if not isinstance(pairs, list) or len(pairs) > MAX_MARKS:
+        raise ProtocolError(422, "bad_request", f"marks: a list of at most {MAX_MARKS}")
+    for pair in pairs:
+        if not (
+            isinstance(pair, list)
+            and len(pair) == 2
+            and _integral(pair[0])
+            and 0 <= pair[0] <= MAX_DEVICE_SEQ
+            and isinstance(pair[1], str)
+            and len(pair[1]) <= 64
+        ):
+            raise ProtocolError(422, "bad_request", "marks: expected [cursor, mark] pairs")
+    return [(int(cursor), mark) for cursor, mark in pairs]
 
 
 # ---------------------------------------------------------------- one op's shape
@@ -217,12 +298,22 @@ class PullResponse(BaseModel):
     changes: list[dict[str, Any]]
     next_cursor: int
     has_more: bool
+    mark: str
 
 
 class SnapshotResponse(BaseModel):
     records: list[dict[str, Any]]
     seq: int
     next: str | None
+    mark: str
+
+
+class HeldResponse(BaseModel):
+    held: list[int]
+
+
+class MarksResponse(BaseModel):
+    known: int
 
 
 class ErrorResponse(BaseModel):
@@ -245,21 +336,35 @@ OP_SCHEMA: dict[str, Any] = {
     "description": "an op as stored in the device's outbox (store/changelog.py); keys: "
     + ", ".join(sorted(OP_KEYS)),
 }
+NONCE_SCHEMA: dict[str, Any] = {
+    "type": ["string", "null"],
+    "minLength": 1,
+    "maxLength": 64,
+    "description": "the op's random identity, to tell a restored or cloned copy's op from "
+    "the original's at one number (absent: an older device)",
+}
 PUSH_ITEM: list[dict[str, Any]] = [
     {"type": "integer", "minimum": 1, "maximum": MAX_DEVICE_SEQ, "description": "device seq"},
     OP_SCHEMA,
+    NONCE_SCHEMA,
 ]
+COUNTER_SCHEMA: dict[str, Any] = {"type": "integer", "minimum": 0, "maximum": MAX_DEVICE_SEQ}
+MARK_SCHEMA: dict[str, Any] = {"type": ["string", "null"], "maxLength": 64}
 PUSH_FIELDS: dict[str, Any] = {
     "device": {"type": "string", "minLength": 1, "maxLength": 64},
+    "acked": {**COUNTER_SCHEMA, "description": "the device's acknowledged high-water"},
+    "top": {**COUNTER_SCHEMA, "description": "the highest number the device has given"},
+    "cursor": {**COUNTER_SCHEMA, "description": "the device's pull position"},
+    "mark": {**MARK_SCHEMA, "description": "the mark of the change at `cursor`"},
     "ops": {
         "type": "array",
         "maxItems": MAX_BATCH_OPS,
         "items": {
             "type": "array",
             "prefixItems": PUSH_ITEM,
-            "minItems": len(PUSH_ITEM),
+            "minItems": len(PUSH_ITEM) - 1,
             "maxItems": len(PUSH_ITEM),
-            "description": "[device seq, op]; the seqs of one push are consecutive",
+            "description": "[device seq, op, nonce]; the seqs of one push are consecutive",
         },
     },
 }
@@ -267,4 +372,45 @@ PUSH_REQUEST_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["device", "ops"],
     "properties": PUSH_FIELDS,
+}
+HELD_REQUEST_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["device", "ops"],
+    "properties": {
+        "device": PUSH_FIELDS["device"],
+        "ops": {
+            "type": "array",
+            "maxItems": MAX_BATCH_OPS,
+            "items": {
+                "type": "array",
+                "prefixItems": [
+                    {"type": "integer", "minimum": 1, "maximum": MAX_DEVICE_SEQ},
+                    {"type": "string", "minLength": 1, "maxLength": 64},
+                ],
+                "minItems": 2,
+                "maxItems": 2,
+                "description": "[device seq, nonce] of a change the device still holds",
+            },
+        },
+    },
+}
+MARKS_REQUEST_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["marks"],
+    "properties": {
+        "marks": {
+            "type": "array",
+            "maxItems": MAX_MARKS,
+            "items": {
+                "type": "array",
+                "prefixItems": [
+                    {"type": "integer", "minimum": 0, "maximum": MAX_DEVICE_SEQ},
+                    {"type": "string", "maxLength": 64},
+                ],
+                "minItems": 2,
+                "maxItems": 2,
+                "description": "[cursor, mark] a device once held",
+            },
+        },
+    },
 }

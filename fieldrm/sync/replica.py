@@ -8,7 +8,10 @@ per page or push answer:
 - `apply_push_results` deletes the acknowledged ops, keeps the reasons of refused ones
   (state key `rejected`, shown by `status`) and takes the authoritative register states the
   server returned, in one transaction;
-- `apply_changes` applies a pull or snapshot page and stores the cursor with it.
+- `apply_changes` applies a pull or snapshot page and stores the cursor with it;
+- recovery (SPEC §5.12, see the section below): re-stamping queued changes a wrong clock
+  stamped ahead, a restored or cloned copy taking a new identity, and re-sending from the
+  device's own state what a server restored from a backup lost.
 
 A register (see sync/merge.py) is taken only when its server version is newer than the one
 this device holds and no pending outbox op writes it, so a local edit is never overwritten
@@ -23,9 +26,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fieldrm import jsonio
-from fieldrm.models import KINDS, kind_info
+from fieldrm.clock import HybridClock, now_ms, pack, wall_ms, wall_time
+from fieldrm.models import KINDS, format_timestamp, kind_info, parse_timestamp
 from fieldrm.store import Store
-from fieldrm.sync.merge import FIRST_WINS, SEP, op_registers, take_register, touched_registers
+from fieldrm.sync.merge import (
+    DELETED,
+    FIRST_WINS,
+    SEP,
+    op_registers,
+    take_register,
+    touched_registers,
+)
 
 # The device's sync settings and progress, kept in the store's `state` table.
 SERVER = "server"
@@ -37,6 +48,13 @@ SNAPSHOT_SEQ = "snapshot_seq"
 LAST_SYNC = "last_sync"
 LAST_ERROR = "last_error"
 REJECTED = "rejected"
+ACKED = "acked"  # "<device id>:<seq>": the highest of this device's changes acknowledged
+PULL_MARK = "pull_mark"  # the server's mark of the change at the pull cursor
+CHECKPOINTS = "checkpoints"  # recent [cursor, mark] pairs, to find where a server rewound to
+RECOVERY = "recovery"  # what was detected and healed, newest last (shown by `status`)
+KEEP_RECENT_CHECKPOINTS = 8
+KEEP_CHECKPOINTS = 48
+KEEP_RECOVERIES = 5
 KEEP_REJECTIONS = 200
 _ABSENT = object()
 
@@ -58,6 +76,7 @@ class OutboxEntry:
     seq: int
     record_id: str
     op: str  # the op's JSON exactly as stored
+    nonce: str | None = None  # its identity for the server (SPEC §5.12)
 
 
 @dataclass
@@ -80,7 +99,7 @@ def next_batch(store: Store, max_ops: int, max_bytes: int, *, after: int = 0) ->
     rows = store.outbox(after, max_ops)
     batch: list[OutboxEntry] = []
     size = 0
-    for seq, record_id, op in rows:
+    for seq, record_id, op, nonce in rows:
         length = len(op.encode())
         if length + 64 > max_bytes:
             # It could never travel: send a stand-in the server refuses with the reason, so
@@ -90,7 +109,7 @@ def next_batch(store: Store, max_ops: int, max_bytes: int, *, after: int = 0) ->
         size += length + 16
         if batch and size > max_bytes:
             break
-        batch.append(OutboxEntry(seq, record_id, op))
+        batch.append(OutboxEntry(seq, record_id, op, nonce))
     return batch
 
 
@@ -101,10 +120,27 @@ def _too_large(op_text: str, length: int) -> str:
     return _dumps(stand_in)
 
 
-def push_body(device: str, batch: list[OutboxEntry]) -> bytes:
-    """The push request, built around the stored op text (no decode and re-encode)."""
-    ops = ",".join(f"[{entry.seq},{entry.op}]" for entry in batch)
-    return f'{{"device":{json.dumps(device)},"ops":[{ops}]}}'.encode()
+def push_body(device: str, batch: list[OutboxEntry], history: str = "") -> bytes:
+    """The push request, built around the stored op text (no decode and re-encode);
+    `history` is `push_history`'s fields."""
+    ops = ",".join(f"[{entry.seq},{entry.op},{json.dumps(entry.nonce)}]" for entry in batch)
+    return f'{{"device":{json.dumps(device)},{history}"ops":[{ops}]}}'.encode()
+
+
+def push_history(store: Store) -> str:
+    """What a push says of the device's history (SPEC §5.12), as JSON fields: its acked
+    high-water, its highest number, and its pull position with that change's mark."""
+    fields = f'"acked":{acknowledged(store)},"top":{store.top_seq()},'
+    cursor, mark = store.get_state(PULL_CURSOR), store.get_state(PULL_MARK)
+    if cursor is not None and mark is not None:
+        fields += f'"cursor":{int(cursor)},"mark":{json.dumps(mark)},'
+    return fields
+
+
+def acknowledged(store: Store) -> int:
+    """The highest of this device id's changes the server acknowledged (0 for a new id)."""
+    device, _, seq = (store.get_state(ACKED) or "").partition(":")
+    return int(seq) if seq and device == store.device_id else 0
 
 
 def apply_push_results(
@@ -154,6 +190,8 @@ def apply_push_results(
     outcome.rejections.reverse()
     with store.transaction():
         store.drop_ops(acked)
+        if batch:
+            store.set_state(ACKED, f"{store.device_id}:{batch[-1].seq}")
         if outcome.rejections:
             kept = json.loads(store.get_state(REJECTED) or "[]")
             kept = (kept + outcome.rejections)[-KEEP_REJECTIONS:]
@@ -284,8 +322,9 @@ def _apply(store: Store, items: list[Item]) -> ApplyStats:
                         data[field_name] = [member for member in members if member != item]
             elif name in FIRST_WINS:
                 # Never changed after the create, never the base of an edit: no version kept
-                # (sync metadata stays small); filled in only if missing.
-                if not confirmed and _data(entry).get(name) is None:
+                # (sync metadata stays small).  The server's word on authorship stands (a
+                # record re-sent to a restored server by another user keeps its creator).
+                if not confirmed and _data(entry).get(name) != value:
                     changed.add(record_id)
                     _data(entry)[name] = value
             else:
@@ -322,3 +361,273 @@ def _apply(store: Store, items: list[Item]) -> ApplyStats:
             updates.append((rowid, data, meta))
     store.write_records(new=new, changed=updates, versions=versions_only)
     return stats
+
+
+# ---------------------------------------------------------------- recovery (SPEC §5.12)
+
+
+def position_state(store: Store, cursor: int, mark: str) -> dict[str, str | None]:
+    """The state keys a pull page moves to: cursor, its mark, and the checkpoints kept to
+    find the last point a server restored from a backup still shares with this device
+    (the most recent ones, then one per doubling of the distance back)."""
+    kept = checkpoints(store)
+    if not kept or kept[-1][0] != cursor:
+        kept.append([cursor, mark])
+    newest = kept[-1][0]
+    older, recent = kept[:-KEEP_RECENT_CHECKPOINTS], kept[-KEEP_RECENT_CHECKPOINTS:]
+    by_distance: dict[int, list[Any]] = {}
+    for point in older:
+        by_distance.setdefault((newest - point[0]).bit_length(), point)
+    kept = sorted(by_distance.values()) + recent
+    return {
+        PULL_CURSOR: str(cursor),
+        PULL_MARK: mark,
+        CHECKPOINTS: _dumps(kept[-KEEP_CHECKPOINTS:]),
+    }
+
+
+def checkpoints(store: Store) -> list[list[Any]]:
+    """[cursor, mark] pairs, oldest first, the current pull position last."""
+    kept: list[list[Any]] = json.loads(store.get_state(CHECKPOINTS) or "[]")
+    cursor, mark = store.get_state(PULL_CURSOR), store.get_state(PULL_MARK)
+    if cursor is not None and mark is not None and (not kept or kept[-1][0] != int(cursor)):
+        kept.append([int(cursor), mark])
+    return kept
+
+
+def restamp(store: Store, now: int) -> int:
+    """Re-stamp, in order, the queued changes a clock that was ahead stamped after `now`
+    (the server refused them or they never left: nobody has built on them), shifting the
+    `updated_at`/`created_at` they and their records carry by as much; reset the saved
+    clock.  Returns how many changed."""
+    saved = store.clock().last
+    if wall_ms(saved) <= now:
+        return 0  # every stamp this device gave is at most its clock's last one
+    clock = HybridClock(pack(now, 0))
+    rewritten: list[tuple[int, str]] = []
+    shifts: dict[str, dict[str, tuple[Any, Any]]] = {}
+    after = 0
+    while rows := store.outbox(after, 1000):
+        after = rows[-1][0]
+        for seq, record_id, text, _nonce in rows:
+            op = jsonio.loads(text)
+            old = op["hlc"]
+            if wall_ms(old) <= now:
+                continue
+            op["hlc"] = clock.tick(now)
+            shift_ms = wall_ms(old) - wall_ms(op["hlc"])
+            for name in ("updated_at", "created_at"):
+                value = (op.get("set") or {}).get(name)
+                if isinstance(value, str) and _epoch_ms(value) > now:
+                    moved = format_timestamp(wall_time(_epoch_ms(value) - shift_ms))
+                    op["set"][name] = moved
+                    shifts.setdefault(record_id, {})[name] = (value, moved)
+            rewritten.append((seq, _dumps(op)))
+    with store.transaction():
+        store.rewrite_ops(rewritten)
+        changed = []
+        for rowid, record_id, data_text, _meta in store.sync_rows(list(shifts)):
+            data = jsonio.loads(data_text)
+            for name, (value, moved) in shifts[record_id].items():
+                if data.get(name) == value:
+                    data[name] = moved
+            changed.append((rowid, data, None))
+        store.write_records(changed=changed)
+        store.set_clock(clock.last if rewritten else pack(now, 0))
+    return len(rewritten)
+
+
+def _epoch_ms(stamp: str) -> int:
+    return int(parse_timestamp(stamp).timestamp() * 1000)
+
+
+def forget_held(store: Store, held: list[int]) -> tuple[str, str]:
+    """A restored or cloned copy: drop the queued changes the server holds from this id
+    (they come back in the pull), take a new device id for the rest; one transaction.
+    Returns (old id, new id)."""
+    with store.transaction():
+        old = store.device_id
+        store.drop_ops(held)
+        new = store.renew_device_id()
+        store.set_state(ACKED, None)
+        note_recovery(store, "forked", old, new, dropped=len(held), resent=store.pending_count())
+    return old, new
+
+
+def rebase_on(store: Store, point: int, mark: str) -> tuple[str, str]:
+    """A server restored from a backup shares this device's history up to `point` only.
+
+    In one transaction: every register this device holds at a version after `point` is
+    queued again with its current value, based on `point` (a record the server cannot
+    have, as a create), ahead of the queued changes, whose bases are moved back to
+    `point` too, so that the merge rules decide against whatever the restored server has
+    since; versions after `point` are forgotten (the server will hand out those numbers
+    again), the pull position goes back to `point` and the device takes a new id (the
+    server lost what it acknowledged from the old one).  Returns (old id, new id).
+    """
+    user = store.user
+    clock = store.clock()
+    front: list[tuple[str, str]] = []
+    metas: list[tuple[int, dict[str, Any]]] = []
+    for rowid, record_id, data_text, meta_text in store.all_sync_rows():
+        meta = jsonio.loads(meta_text)
+        if not _after(meta, point):
+            continue
+        data = jsonio.loads(data_text)
+        op = _restore_op(data, meta, point, user, clock.tick())
+        if op is not None:
+            front.append((record_id, _dumps(op)))
+        metas.append((rowid, _clamped(meta, point)))
+    rewrite = {}
+    for seq, _record_id, text, _nonce in store.outbox(0, 2**62):
+        op = jsonio.loads(text)
+        if _rebase(op, point):
+            rewrite[seq] = _dumps(op)
+    with store.transaction():
+        old = store.device_id
+        store.requeue(front, rewrite)
+        store.write_records(versions=metas)
+        store.set_clock(clock.last)
+        new = store.renew_device_id()
+        kept = [pair for pair in checkpoints(store) if pair[0] <= point]
+        store.set_state(ACKED, None)
+        store.set_state(PULL_CURSOR, str(point))
+        store.set_state(PULL_MARK, mark)
+        store.set_state(CHECKPOINTS, _dumps(kept))
+        store.set_state(SNAPSHOT_AFTER, None)
+        store.set_state(SNAPSHOT_SEQ, None)
+        note_recovery(store, "rewound", old, new, resent=len(front), point=point)
+    return old, new
+
+
+def _after(meta: dict[str, Any], point: int) -> bool:
+    if meta.get("seen", 0) > point or any(v > point for v in meta.get("v", {}).values()):
+        return True
+    return any(v > point for items in meta.get("e", {}).values() for v in items.values())
+
+
+def _restore_op(
+    data: dict[str, Any], meta: dict[str, Any], point: int, user: str, hlc: str
+) -> dict[str, Any] | None:
+    """The op that gives a restored server this record's registers newer than `point`."""
+    kind = data.get("kind")
+    if kind not in KINDS:
+        return None  # a kind from a newer fieldrm: it cannot be written here
+    versions: dict[str, int] = meta.get("v", {})
+    elements: dict[str, dict[str, int]] = meta.get("e", {})
+    set_fields = set(kind_info(kind).set_fields)
+    known = any(v <= point for v in versions.values()) or any(
+        v <= point for items in elements.values() for v in items.values()
+    )
+    op: dict[str, Any] = {"id": data["id"], "kind": kind, "hlc": hlc, "by": user}
+    if not known:
+        if kind == "conflict":
+            return None  # the server makes conflicts; this one stays on this device
+        op["new"] = True
+        op["set"] = {
+            name: value
+            for name, value in data.items()
+            if name not in ("id", "kind", "deleted") and name not in set_fields
+            if value is not None
+        }
+        added = {name: list(data[name]) for name in set_fields if data.get(name)}
+        if added:
+            op["add"] = added
+        if data.get("deleted"):
+            op["del"] = True
+        return op
+    if point:
+        op["seen"] = point
+    newer = [
+        name for name, v in versions.items() if v > point and name not in (DELETED, *FIRST_WINS)
+    ]
+    if newer:
+        op["set"] = {name: data.get(name) for name in newer}
+        if point:
+            op["base"] = dict.fromkeys(newer, point)
+    added: dict[str, list[str]] = {}
+    removed: dict[str, list[list[Any]]] = {}
+    for name, items in elements.items():
+        members = set(data.get(name) or [])
+        for item, version in items.items():
+            if version <= point:
+                continue
+            if item in members:
+                added.setdefault(name, []).append(item)
+            else:
+                removed.setdefault(name, []).append([item, point])
+    if added:
+        op["add"] = added
+    if removed:
+        op["rem"] = removed
+    if versions.get(DELETED, 0) > point:
+        op["del"] = bool(data.get("deleted"))
+    if not (newer or added or removed or "del" in op):
+        return None
+    return op
+
+
+def _clamped(meta: dict[str, Any], point: int) -> dict[str, Any]:
+    """Versions after `point` belong to the history the server lost: back to `point`."""
+    meta = dict(meta)
+    meta["v"] = {name: min(v, point) for name, v in meta.get("v", {}).items()}
+    if "e" in meta:
+        meta["e"] = {
+            name: {item: min(v, point) for item, v in items.items()}
+            for name, items in meta["e"].items()
+        }
+    if "seen" in meta:
+        meta["seen"] = min(meta["seen"], point)
+    return meta
+
+
+def _rebase(op: dict[str, Any], point: int) -> bool:
+    """Move a queued op's bases after `point` back to it; whether anything changed."""
+    changed = False
+    if op.get("seen", 0) > point:
+        op["seen"] = point
+        changed = True
+    bases = op.get("base") or {}
+    for name, version in bases.items():
+        if version > point:
+            bases[name] = point
+            changed = True
+    for pairs in (op.get("rem") or {}).values():
+        for pair in pairs:
+            if pair[1] > point:
+                pair[1] = point
+                changed = True
+    return changed
+
+
+def note_recovery(store: Store, what: str, old: str, new: str, **counts: int) -> None:
+    """Keep what was detected and healed for `status` (caller's transaction)."""
+    kept = recoveries(store)
+    at = format_timestamp(wall_time(now_ms()))
+    kept.append({"what": what, "at": at, "previous": old, "device": new, "pulled": 0, **counts})
+    store.set_state(RECOVERY, _dumps(kept[-KEEP_RECOVERIES:]))
+
+
+def count_pulled_back(store: Store, pulled: int) -> None:
+    """Add what the sync that healed pulled to its recovery note (the device's own changes
+    and others' that it lacked)."""
+    kept = recoveries(store)
+    if kept:
+        kept[-1]["pulled"] = kept[-1].get("pulled", 0) + pulled
+        store.set_state(RECOVERY, _dumps(kept))
+
+
+def recoveries(store: Store) -> list[dict[str, Any]]:
+    return json.loads(store.get_state(RECOVERY) or "[]")
+
+
+def describe_recovery(note: dict[str, Any]) -> str:
+    """One line for `status`: what was detected, when, and what was done about it."""
+    what = {
+        "forked": "restored or cloned copy of this device detected",
+        "rewound": "server restored from an earlier backup detected",
+    }.get(note.get("what", ""), str(note.get("what")))
+    return (
+        f"{what} {note.get('at')}: now device {note.get('device')}, "
+        f"re-sent {note.get('resent', 0)} changes, pulled back {note.get('pulled', 0)}"
+    )

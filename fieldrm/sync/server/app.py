@@ -25,6 +25,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fieldrm import jsonio
 from fieldrm.sync.protocol import (
+    HELD_REQUEST_SCHEMA,
+    MARKS_REQUEST_SCHEMA,
     MAX_BODY_BYTES,
     MAX_SEQ,
     PROTOCOL_HEADER,
@@ -34,12 +36,17 @@ from fieldrm.sync.protocol import (
     SNAPSHOT_PAGE,
     ErrorResponse,
     Health,
+    HeldResponse,
+    MarksResponse,
     Me,
     ProtocolError,
     PullResponse,
     PushResponse,
     SnapshotResponse,
+    parse_held,
+    parse_marks,
     parse_push,
+    push_identity,
 )
 from fieldrm.sync.server.storage import Account, Storage
 
@@ -50,7 +57,16 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 QUERY_ERRORS: dict[int | str, dict[str, Any]] = {
     **ERRORS,
-    422: {"model": ErrorResponse, "description": "a parameter out of its range"},
+    422: {"model": ErrorResponse, "description": "a parameter or body out of its range"},
+}
+DEVICE_ERRORS: dict[int | str, dict[str, Any]] = {
+    **QUERY_ERRORS,
+    403: {"model": ErrorResponse, "description": "a device id registered to another user"},
+    409: {
+        "model": ErrorResponse,
+        "description": "a restored or cloned device (forked), a server restored from a "
+        "backup (rewound), or a gap in the device's numbering",
+    },
 }
 
 
@@ -86,6 +102,11 @@ class ProtocolVersion:
             await refusal(scope, receive, send_named)
             return
         await self.app(scope, receive, send_named)
+
+
+def _body_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """The OpenAPI request body of an endpoint that reads and checks its JSON by hand."""
+    return {"requestBody": {"required": True, "content": {JSON: {"schema": schema}}}}
 
 
 def _account(request: Request) -> Account:
@@ -158,39 +179,62 @@ def create_app(
         "/v1/push",
         response_model=PushResponse,
         responses={
-            **ERRORS,
-            409: {"model": ErrorResponse, "description": "a gap in the device's numbering"},
+            **DEVICE_ERRORS,
             413: {"model": ErrorResponse, "description": "more than 500 changes or 1 MiB"},
             422: {"model": ErrorResponse, "description": "malformed, or a clock too far ahead"},
         },
-        openapi_extra={
-            "requestBody": {"required": True, "content": {JSON: {"schema": PUSH_REQUEST_SCHEMA}}}
-        },
+        openapi_extra=_body_schema(PUSH_REQUEST_SCHEMA),
     )
     async def push(request: Request) -> Response:
-        raw = await _read_body(request)
-        try:
-            body = jsonio.loads(raw)
-        except (ValueError, UnicodeDecodeError) as error:
-            raise ProtocolError(422, "bad_request", f"the body is not JSON: {error}") from None
+        body = await _json_body(request)
         device, ops = parse_push(body)
+        nonces, history = push_identity(body)
         now = clock() if clock is not None else None
         # The token is checked on the worker thread that pushes: one thread hop, not two.
         results = await run_in_threadpool(
-            lambda: storage.push(_account(request), device, ops, now=now)
+            lambda: storage.push(_account(request), device, ops, now=now, nonces=nonces, **history)
         )
         content = jsonio.dumps_bytes({"results": results})
         return Response(content, media_type=JSON)
 
-    @app.get("/v1/pull", response_model=PullResponse, responses=QUERY_ERRORS)
+    @app.get("/v1/pull", response_model=PullResponse, responses=DEVICE_ERRORS)
     def pull(
         request: Request,
         device: Annotated[str, Query(max_length=64)] = "",
         cursor: Annotated[int, Query(ge=0, le=MAX_SEQ)] = 0,
         limit: Annotated[int, Query(ge=1, le=PULL_PAGE)] = PULL_PAGE,
+        mark: Annotated[str | None, Query(max_length=64)] = None,
+        acked: Annotated[int | None, Query(ge=0, le=MAX_SEQ)] = None,
+        top: Annotated[int | None, Query(ge=0, le=MAX_SEQ)] = None,
     ) -> Response:
-        page = storage.pull(_account(request), device, cursor, limit)
+        page = storage.pull(
+            _account(request), device, cursor, limit, mark=mark, acked=acked, top=top
+        )
         return Response(page.to_json(), media_type=JSON)
+
+    @app.post(
+        "/v1/held",
+        response_model=HeldResponse,
+        responses=DEVICE_ERRORS,
+        openapi_extra=_body_schema(HELD_REQUEST_SCHEMA),
+    )
+    async def held(request: Request) -> dict[str, Any]:
+        """Which of a device's queued changes (seq, nonce) the server acknowledged."""
+        device, pairs = parse_held(await _json_body(request))
+        held = await run_in_threadpool(lambda: storage.held(_account(request), device, pairs))
+        return {"held": held}
+
+    @app.post(
+        "/v1/marks",
+        response_model=MarksResponse,
+        responses=QUERY_ERRORS,
+        openapi_extra=_body_schema(MARKS_REQUEST_SCHEMA),
+    )
+    async def marks(request: Request) -> dict[str, Any]:
+        """The highest of a device's (cursor, mark) checkpoints this server still holds."""
+        pairs = parse_marks(await _json_body(request))
+        known = await run_in_threadpool(lambda: storage.known_mark(_account(request), pairs))
+        return {"known": known}
 
     @app.get("/v1/snapshot", response_model=SnapshotResponse, responses=QUERY_ERRORS)
     def snapshot(
@@ -228,6 +272,13 @@ def _documents(app: FastAPI, public: bool) -> None:
     def redoc(request: Request) -> Response:
         guard(request)
         return get_redoc_html(openapi_url="/openapi.json", title=app.title)
+
+
+async def _json_body(request: Request) -> Any:
+    try:
+        return jsonio.loads(await _read_body(request))
+    except (ValueError, UnicodeDecodeError) as error:
+        raise ProtocolError(422, "bad_request", f"the body is not JSON: {error}") from None
 
 
 async def _read_body(request: Request) -> bytes:

@@ -15,7 +15,11 @@ Tables (all keyed by workspace):
   `vals` is the JSON a device sees and is sent as stored; `info` says who wrote each one;
 - `changes(workspace, seq, record_id, origin, body)`: one row per applied op or new
   conflict, `body` the JSON pulled as is;
-- `rejected(workspace, device, seq, reason, op)`: refused ops, kept for an administrator.
+- `rejected(workspace, device, seq, reason, op)`: refused ops, kept for an administrator;
+- `acks(workspace, device, seq, nonce)`: the nonce of every op acknowledged (applied or
+  refused), which tells a retry from a restored or cloned copy's other op (SPEC §5.12);
+- `change_marks(workspace, seq, mark)`: a hash chained over the workspace's changes
+  (`chain_mark`), which tells a device that the server was restored from a backup.
 """
 
 from __future__ import annotations
@@ -98,7 +102,41 @@ SCHEMA = [
 
 # Server schema migrations, on SQLite and PostgreSQL alike: step n brings a database from
 # version n to n + 1 (kept in `server_schema`).  Append new steps; never edit a shipped one.
-MIGRATIONS: list[list[str]] = [SCHEMA]
+MIGRATIONS: list[list[str]] = [
+    SCHEMA,
+    [
+        """CREATE TABLE IF NOT EXISTS acks (
+            workspace TEXT NOT NULL,
+            device TEXT NOT NULL,
+            seq BIGINT NOT NULL,
+            nonce TEXT NOT NULL,
+            PRIMARY KEY (workspace, device, seq)
+        )""",
+        # A table, not a column of `changes`: every statement of a step must be safe to run
+        # again (a database from before versioning runs them all), which ADD COLUMN is not.
+        """CREATE TABLE IF NOT EXISTS change_marks (
+            workspace TEXT NOT NULL,
+            seq BIGINT NOT NULL,
+            mark TEXT NOT NULL,
+            PRIMARY KEY (workspace, seq)
+        )""",
+    ],
+]
+
+
+_MARKED = "FROM changes c LEFT JOIN change_marks m ON m.workspace = c.workspace AND m.seq = c.seq"
+
+
+def chain_mark(previous: str, body: str) -> str:
+    """The mark of a change: 12 hex digits of sha256 over the previous change's mark and
+    this change's body, so two histories that differ anywhere before differ here too (48
+    bits are plenty to tell two histories apart, and cost few bytes on the wire)."""
+    return hashlib.sha256(f"{previous}{body}".encode()).hexdigest()[:12]
+
+
+def _stored_mark(mark: str | None, body: str) -> str:
+    """A change's mark (a change written before marks existed: its body's alone)."""
+    return mark or chain_mark("", body)
 
 
 _dumps = jsonio.dumps
@@ -122,12 +160,13 @@ class PullPage:
     bodies: list[str]  # change JSON as stored
     next_cursor: int
     has_more: bool
+    mark: str = ""  # the mark of the change at next_cursor
 
     def to_json(self) -> str:
         more = "true" if self.has_more else "false"
         return (
             f'{{"changes":[{",".join(self.bodies)}],'
-            f'"next_cursor":{self.next_cursor},"has_more":{more}}}'
+            f'"next_cursor":{self.next_cursor},"has_more":{more},"mark":"{self.mark}"}}'
         )
 
 
@@ -136,10 +175,14 @@ class SnapshotPage:
     bodies: list[str]
     seq: int
     next: str | None
+    mark: str = ""  # the mark of the change at seq
 
     def to_json(self) -> str:
         after = "null" if self.next is None else json.dumps(self.next)
-        return f'{{"records":[{",".join(self.bodies)}],"seq":{self.seq},"next":{after}}}'
+        return (
+            f'{{"records":[{",".join(self.bodies)}],"seq":{self.seq},"next":{after},'
+            f'"mark":"{self.mark}"}}'
+        )
 
 
 # ---------------------------------------------------------------- the logic
@@ -297,12 +340,25 @@ class Storage:
         ops: list[tuple[int, dict[str, Any]]],
         *,
         now: int | None = None,
+        nonces: list[str | None] | None = None,
+        acked: int | None = None,
+        top: int | None = None,
+        cursor: int | None = None,
+        mark: str | None = None,
     ) -> list[dict[str, Any]]:
         """Merge and acknowledge a batch in one transaction; one result per op.
 
-        Raises ProtocolError for a gap in the device's numbering (409) or a stamp more
-        than 5 minutes ahead of this server's clock (422, naming device and offset).
+        Raises ProtocolError for a gap in the device's numbering (409), a stamp more than 5
+        minutes ahead of this server's clock (422, naming device and offset), a device id
+        registered to another user (403), a restored or cloned copy of a device (409
+        `forked`: an op numbered like one acknowledged, with another nonce, or a `top`
+        below what the server holds) and a server restored from a backup (409 `rewound`:
+        `acked` above what it holds, or a pull `cursor` and `mark` it does not hold: a
+        device that holds changes the server lost must not build on what is left before it
+        has re-sent them); see protocol.py.  `nonces` go with `ops`.
         """
+        if nonces is None:
+            nonces = [None] * len(ops)
         server_now = now_ms() if now is None else now
         for _seq, op in ops:
             ahead = wall_ms(op["hlc"]) - server_now
@@ -323,12 +379,15 @@ class Storage:
                 raise ProtocolError(401, "unauthorized", f"workspace {workspace} is gone")
             seq = start_seq = rows[0][0]
             rows = tx.query(
-                f"SELECT last_seq FROM devices WHERE workspace = ? AND device = ?{lock}",
+                f"SELECT last_seq, user_name FROM devices WHERE workspace = ? AND device = ?{lock}",
                 [workspace, device],
             )
             known_device = bool(rows)
             last_seq = rows[0][0] if rows else 0
-            if not known_device and ops:
+            _check_identity(device, account.user, rows[0][1] if rows else None)
+            _check_history(device, last_seq, acked, top)
+            self._check_position(tx, workspace, start_seq, cursor, mark)
+            if last_seq == 0 and ops:
                 # A device this server has never seen may start anywhere: its earlier changes
                 # went to another server (a new or restored one) before it logged in here.
                 last_seq = ops[0][0] - 1
@@ -339,8 +398,10 @@ class Storage:
                     f"device {device}: expected change {last_seq + 1}, got {ops[0][0]}",
                     expected=last_seq + 1,
                 )
+            self._check_replays(tx, workspace, device, ops, nonces, last_seq)
             states = self._load(tx, workspace, {op["id"] for _s, op in ops})
             earlier_rejections = self._rejections(tx, workspace, device, ops, last_seq)
+            acks: list[tuple[Any, ...]] = []
             dirty: set[str] = set()
             texts: dict[str, str] = {}  # record id -> its vals as JSON, when already dumped
             changes: list[tuple[Any, ...]] = []
@@ -349,7 +410,7 @@ class Storage:
             stamp = pack(server_now, 0)
             at = format_timestamp(wall_time(server_now))
             known = self._open_conflicts(tx, workspace, states, server_now)
-            for device_seq, op in ops:
+            for (device_seq, op), nonce in zip(ops, nonces, strict=True):
                 record_id = op["id"]
                 state = states.get(record_id)
                 if device_seq <= last_seq:
@@ -364,6 +425,8 @@ class Storage:
                     results.append(result)
                     continue
                 last_seq = device_seq
+                if nonce is not None:
+                    acks.append((workspace, device, device_seq, nonce))
                 reason = _precheck(op, state)
                 merged = None
                 if reason is None:
@@ -455,6 +518,18 @@ class Storage:
                     "VALUES (?, ?, ?, ?, ?)",
                     changes,
                 )
+                mark = self._mark(tx, workspace, start_seq)
+                marks = []
+                for change in changes:
+                    mark = chain_mark(mark, change[4])
+                    marks.append((workspace, change[1], mark))
+                tx.executemany(
+                    "INSERT INTO change_marks(workspace, seq, mark) VALUES (?, ?, ?)", marks
+                )
+            if acks:
+                tx.executemany(
+                    "INSERT INTO acks(workspace, device, seq, nonce) VALUES (?, ?, ?, ?)", acks
+                )
             if rejected:
                 tx.executemany(
                     "INSERT INTO rejected(workspace, device, seq, reason, op) "
@@ -529,6 +604,103 @@ class Storage:
             return None
         return target.kind, target_id, note
 
+    @staticmethod
+    def _mark(tx: Tx, workspace: str, seq: int) -> str:
+        """The mark of change `seq` ("" for 0, the start of every history)."""
+        if seq <= 0:
+            return ""
+        rows = tx.query(
+            f"SELECT m.mark, c.body {_MARKED} WHERE c.workspace = ? AND c.seq = ?",
+            [workspace, seq],
+        )
+        return _stored_mark(*rows[0]) if rows else ""
+
+    def _check_position(
+        self, tx: Tx, workspace: str, high: int, cursor: int | None, mark: str | None
+    ) -> None:
+        """409 `rewound` for a pull position beyond this history or not in it."""
+        if cursor is None:
+            return
+        if cursor > high:
+            raise _rewound(f"the pull position {cursor} is beyond its newest change {high}")
+        if mark is not None and cursor > 0 and self._mark(tx, workspace, cursor) != mark:
+            raise _rewound(f"its change {cursor} is not the one this device pulled")
+
+    @staticmethod
+    def _check_replays(
+        tx: Tx,
+        workspace: str,
+        device: str,
+        ops: list[tuple[int, dict[str, Any]]],
+        nonces: list[str | None],
+        last_seq: int,
+    ) -> None:
+        """Ops numbered like acknowledged ones are retries only with the same nonce."""
+        replayed = {
+            seq: nonce
+            for (seq, _op), nonce in zip(ops, nonces, strict=True)
+            if seq <= last_seq and nonce is not None
+        }
+        if not replayed:
+            return
+        rows = tx.query(
+            "SELECT seq, nonce FROM acks WHERE workspace = ? AND device = ? "
+            "AND seq >= ? AND seq <= ?",
+            [workspace, device, min(replayed), max(replayed)],
+        )
+        for seq, nonce in rows:
+            if seq in replayed and replayed[seq] != nonce:
+                raise _forked(device, last_seq, f"its change {seq} is not the one acknowledged")
+
+    def held(self, account: Account, device: str, pairs: list[tuple[int, str]]) -> list[int]:
+        """Which of these (seq, nonce) the server acknowledged from `device` (a restored or
+        cloned copy drops those from its queue before it takes a new id)."""
+        if not pairs:
+            return []
+        with self.backend.transaction(write=False) as tx:
+            self._check_device(tx, account, device)
+            rows = tx.query(
+                "SELECT seq, nonce FROM acks WHERE workspace = ? AND device = ? "
+                "AND seq >= ? AND seq <= ?",
+                [account.workspace, device, min(s for s, _n in pairs), max(s for s, _n in pairs)],
+            )
+        stored = dict(rows)
+        return [seq for seq, nonce in pairs if stored.get(seq) == nonce]
+
+    def known_mark(self, account: Account, marks: list[tuple[int, str]]) -> int:
+        """The highest of these (cursor, mark) this server's history still holds, or 0."""
+        wanted = {cursor: mark for cursor, mark in marks if cursor > 0}
+        if not wanted:
+            return 0
+        found = 0
+        with self.backend.transaction(write=False) as tx:
+            for chunk in chunks(sorted(wanted)):
+                marks_sql = ",".join("?" * len(chunk))
+                for seq, mark, body in tx.query(
+                    f"SELECT c.seq, m.mark, c.body {_MARKED} WHERE c.workspace = ? "
+                    f"AND c.seq IN ({marks_sql})",
+                    [account.workspace, *chunk],
+                ):
+                    if _stored_mark(mark, body) == wanted[seq]:
+                        found = max(found, seq)
+        return found
+
+    def _check_device(
+        self,
+        tx: Tx,
+        account: Account,
+        device: str,
+        acked: int | None = None,
+        top: int | None = None,
+    ) -> None:
+        """403 for another user's device id; 409 for a forked device or a rewound server."""
+        rows = tx.query(
+            "SELECT last_seq, user_name FROM devices WHERE workspace = ? AND device = ?",
+            [account.workspace, device],
+        )
+        _check_identity(device, account.user, rows[0][1] if rows else None)
+        _check_history(device, rows[0][0] if rows else 0, acked, top)
+
     def _rejections(
         self,
         tx: Tx,
@@ -578,19 +750,40 @@ class Storage:
 
     # ------------------------------------------------------------ pull and snapshot
 
-    def pull(self, account: Account, device: str, cursor: int, limit: int) -> PullPage:
-        """Changes after `cursor`, except the device's own (it got those when it pushed)."""
+    def pull(
+        self,
+        account: Account,
+        device: str,
+        cursor: int,
+        limit: int,
+        *,
+        mark: str | None = None,
+        acked: int | None = None,
+        top: int | None = None,
+    ) -> PullPage:
+        """Changes after `cursor`, except the device's own (it got those when it pushed).
+
+        409 `rewound` when the cursor is beyond this server's history or its `mark` is not
+        this history's (the server was restored from a backup); see `_check_device`.
+        """
+        workspace = account.workspace
         with self.backend.transaction(write=False) as tx:
-            high = self._high_water(tx, account.workspace)
+            if device:
+                self._check_device(tx, account, device, acked, top)
+            high = self._high_water(tx, workspace)
+            self._check_position(tx, workspace, high, cursor, mark)
             rows = tx.query(
                 "SELECT seq, body FROM changes WHERE workspace = ? AND seq > ? AND seq <= ? "
                 "AND origin <> ? ORDER BY seq LIMIT ?",
-                [account.workspace, cursor, high, device, limit + 1],
+                [workspace, cursor, high, device, limit + 1],
             )
-        has_more = len(rows) > limit
-        rows = rows[:limit]
-        next_cursor = rows[-1][0] if has_more else max(high, cursor)
-        return PullPage([body for _seq, body in rows], next_cursor, has_more)
+            has_more = len(rows) > limit
+            rows = rows[:limit]
+            next_cursor = rows[-1][0] if has_more else max(high, cursor)
+            next_mark = mark if next_cursor == cursor and mark else None
+            if next_mark is None:
+                next_mark = self._mark(tx, workspace, next_cursor)
+        return PullPage([body for _seq, body in rows], next_cursor, has_more, next_mark)
 
     def snapshot(
         self, account: Account, after: str | None, seq: int | None, limit: int
@@ -604,13 +797,14 @@ class Storage:
                 "ORDER BY id LIMIT ?",
                 [account.workspace, after or "", limit + 1],
             )
-        more = len(rows) > limit
+            more = len(rows) > limit
+            mark = "" if more else self._mark(tx, account.workspace, seq)
         rows = rows[:limit]
         bodies = [
             f'{{"id":{_dumps(record_id)},"kind":{_dumps(kind)},"r":{vals}}}'
             for record_id, kind, vals in rows
         ]
-        return SnapshotPage(bodies, seq, rows[-1][0] if more else None)
+        return SnapshotPage(bodies, seq, rows[-1][0] if more else None, mark)
 
     def high_water(self, workspace: str) -> int:
         with self.backend.transaction(write=False) as tx:
@@ -666,6 +860,37 @@ def _conflict_values(kind: str, record_id: str, note: ConflictNote, at: str) -> 
         updated_at=at,
     )
     return values
+
+
+def _check_identity(device: str, user: str, owner: str | None) -> None:
+    if owner is not None and owner != user:
+        raise ProtocolError(
+            403,
+            "device_owner",
+            f"device {device} is registered to user {owner}, not {user}: this copy of "
+            "fieldrm cannot sync under that id (a copied installation? see the README)",
+            owner=owner,
+        )
+
+
+def _check_history(device: str, last_seq: int, acked: int | None, top: int | None) -> None:
+    if acked is not None and acked > last_seq:
+        raise _rewound(f"it holds changes of device {device} up to {last_seq}, not {acked}")
+    if top is not None and last_seq > top:
+        raise _forked(device, last_seq, f"it holds changes up to {last_seq}, the device {top}")
+
+
+def _forked(device: str, last_seq: int, why: str) -> ProtocolError:
+    return ProtocolError(
+        409,
+        "forked",
+        f"device {device} is a restored or cloned copy ({why})",
+        last_seq=last_seq,
+    )
+
+
+def _rewound(why: str) -> ProtocolError:
+    return ProtocolError(409, "rewound", f"the server was restored from an earlier backup ({why})")
 
 
 def _change_text(record_id: str, kind: str, seq: int, registers: str) -> str:
