@@ -19,7 +19,15 @@ from hypothesis import strategies as st
 
 from fieldrm.relationships import set_cadence
 from fieldrm.sync import client as sync_client
-from tests.sync.model import Model, check_device_equals_server, step
+from fieldrm.sync.replica import rejections
+from fieldrm.validation import MAX_TEXT
+from tests.sync.model import (
+    Model,
+    check_device_equals_server,
+    create_unchecked,
+    step,
+    write_unchecked,
+)
 
 PROFILE = (
     "fieldrm-sync-slow"
@@ -64,3 +72,48 @@ def test_same_derived_record_on_two_devices_ends_equal(new_workspace, device, st
     server = {record["id"]: record for record in storage.records(workspace)}
     for store in (alice, bob):
         check_device_equals_server(store, server)
+
+
+def _refused_then_settled(storage, http, store, workspace: str) -> None:
+    sync_client.sync_once(store, client=http)
+    assert len(rejections(store)) == 1  # refused, reported, acknowledged
+    assert store.pending_count() == 0
+    server = {record["id"]: record for record in storage.records(workspace)}
+    check_device_equals_server(store, server)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="sync bug found by the model: a refused value in a field the server holds no "
+    "value of (never set) stays on the device; the refusal answers with the server's "
+    "registers of the field, and there are none to put the device back",
+)
+def test_refused_value_in_a_field_never_set_leaves_the_device(new_workspace, device, storage, http):
+    store = device(new_workspace("alice", "ws-refused-field"))
+    contact = store.create("contact", {"name": "Ann"})
+    sync_client.sync_once(store, client=http)
+    write_unchecked(store, contact.id, {"role": "astronaut"})  # a device without the check
+    _refused_then_settled(storage, http, store, "ws-refused-field")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="sync bug found by the model: a refused create (a bad value, or a kind the server "
+    "does not know) stays on the device alone; nothing removes or marks it",
+)
+def test_refused_create_leaves_the_device(new_workspace, device, storage, http):
+    store = device(new_workspace("alice", "ws-refused-create"))
+    create_unchecked(store, "vendor", {"name": "x" * (MAX_TEXT + 1)})
+    _refused_then_settled(storage, http, store, "ws-refused-create")
+
+
+def test_refused_value_in_a_field_the_server_holds_is_put_back(
+    new_workspace, device, storage, http
+):
+    """The case the model covers: the server's value comes back with the refusal."""
+    store = device(new_workspace("alice", "ws-refused-back"))
+    contact = store.create("contact", {"name": "Ann", "role": "supervisor"})
+    sync_client.sync_once(store, client=http)
+    write_unchecked(store, contact.id, {"role": "astronaut"})
+    _refused_then_settled(storage, http, store, "ws-refused-back")
+    assert store.get_raw(contact.id)["role"] == "supervisor"
