@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from hypothesis import currently_in_test_context, event
 from hypothesis import strategies as st
 
 from fieldrm.errors import FieldrmError
@@ -80,17 +81,22 @@ class FaultyTransport(httpx.BaseTransport):
 # ---------------------------------------------------------------- what the steps draw
 
 DEVICE = st.integers(0, 4)
-PICK = st.integers(0, 50)
+# Picks lean on the first few records and fields (the seeded ones, which every device has):
+# clashes, and so conflicts to resolve, need two devices on one field.
+PICK = st.one_of(st.integers(0, 2), st.integers(0, 50))
+FIELD = st.one_of(st.integers(0, 1), st.integers(0, 20))
 CHOICE = st.integers(0, 2**16)
 KIND = st.sampled_from(sorted(USER_KINDS))
+KEEP = st.sampled_from(KEEPS)
 
 STEPS = [
     st.tuples(st.just("create"), DEVICE, KIND, CHOICE),
-    st.tuples(st.just("edit"), DEVICE, PICK, CHOICE),
+    st.tuples(st.just("edit"), DEVICE, PICK, FIELD, CHOICE),
     st.tuples(st.just("add"), DEVICE, PICK, CHOICE),
     st.tuples(st.just("remove"), DEVICE, PICK, CHOICE),
+    st.tuples(st.just("clash"), DEVICE, DEVICE, PICK, FIELD, CHOICE, st.none() | KEEP),
     st.tuples(st.just("delete"), DEVICE, PICK),
-    st.tuples(st.just("resolve"), DEVICE, PICK, st.sampled_from(KEEPS), CHOICE),
+    st.tuples(st.just("resolve"), DEVICE, PICK, KEEP, CHOICE),
     st.tuples(st.just("refused"), DEVICE, PICK, CHOICE),
     st.tuples(st.just("sync"), DEVICE, st.lists(st.sampled_from(FAULTS), max_size=5)),
 ]
@@ -228,11 +234,18 @@ class Model:
         if value is not None and not isinstance(value, list):
             self.overwritten.add((record["id"], name, _dumps(value)))
 
+    @staticmethod
+    def note(what: str) -> None:
+        """Count what a step did (`--hypothesis-show-statistics` lists it)."""
+        if currently_in_test_context():
+            event(what)
+
     def run(self, action: tuple[Any, ...]) -> None:
         what, device, *args = action
         try:
             getattr(self, f"step_{what}")(self.number(device), *args)
         except DeviceCrash:
+            self.note("device crashed")
             self.restart(self.number(device))
 
     def restart(self, number: int) -> None:
@@ -269,6 +282,7 @@ class Model:
                 record = put_record(store, kind, record_id, values).to_json()
         except FieldrmError:
             return
+        self.note(f"create {kind}" if existing is None else f"create {kind} again (derived id)")
         if existing is not None:
             for name in values:
                 if existing.get(name) != record.get(name):
@@ -294,11 +308,36 @@ class Model:
             return str(self.value(store, "", info, rng))
         return self.token()
 
-    def step_edit(self, number: int, pick: int, choice: int) -> None:
+    def step_edit(self, number: int, pick: int, field: int, choice: int) -> None:
         store = self.devices[number]
         record = self.pick(store, pick)
-        if record is None:
+        if record is not None:
+            self.edit(store, record, field, choice)
+
+    def step_clash(
+        self, number: int, other: int, pick: int, field: int, choice: int, keep: str | None
+    ) -> None:
+        """Two devices change one field of a record both have (or one deletes it), each
+        from what it showed, then both sync: a conflict, unless one had seen the other's.
+        With `keep`, the second device resolves a conflict it has at once."""
+        other = self.number(other)
+        if other == number:
+            other = (number + 1) % len(self.devices)
+        record = self.pick(self.devices[number], pick)
+        theirs = None if record is None else self.devices[other].get_raw(record["id"])
+        if record is None or theirs is None:
             return
+        self.edit(self.devices[number], record, field, choice)
+        if choice % 4 == 0:
+            self.step_delete(other, -1, record["id"])
+        else:
+            self.edit(self.devices[other], theirs, field, choice + 1)
+        self.step_sync(number, [])
+        self.step_sync(other, [])
+        if keep is not None:
+            self.step_resolve(other, 0, keep, choice)
+
+    def edit(self, store: Store, record: dict[str, Any], field: int, choice: int) -> None:
         kind = record["kind"]
         rng = random.Random(choice)
         fields = [
@@ -306,13 +345,16 @@ class Model:
             for name, info in kind_info(kind).fields.items()
             if not info.is_set and name not in DERIVED.get(kind, ())
         ]
-        info = rng.choice(fields)
+        info = fields[field % len(fields)]
         clear = not info.required and name_may_clear(kind, info.name) and rng.random() < 0.15
         value = None if clear else self.value(store, kind, info, rng)
         try:
             store.update(record["id"], set={info.name: value})
         except FieldrmError:
             return
+        self.note(
+            f"edit {'a reference' if info.refs else info.value_type}{' (clear)' if clear else ''}"
+        )
         self.replaced(record, info.name)
         self.wrote(store, record["id"], [info.name])
 
@@ -337,6 +379,7 @@ class Model:
             store.update(record["id"], add={info.name: [item]})
         except FieldrmError:
             return
+        self.note(f"add to {record['kind']}.{info.name}")
         self.written.add((record["id"], info.name, _dumps(item)))
 
     def step_remove(self, number: int, pick: int, choice: int) -> None:
@@ -355,20 +398,26 @@ class Model:
             store.update(record["id"], remove={info.name: [gone]})
         except FieldrmError:
             return
+        self.note(f"remove from {record['kind']}.{info.name}")
         self.overwritten.add((record["id"], info.name, _dumps(gone)))
 
-    def step_delete(self, number: int, pick: int) -> None:
+    def step_delete(self, number: int, pick: int, record_id: str | None = None) -> None:
         store = self.devices[number]
-        record = self.pick(store, pick)
+        record = self.pick(store, pick) if record_id is None else store.get_raw(record_id)
         if record is None:
             return
         with contextlib.suppress(FieldrmError):
             store.update(record["id"], deleted=not record["deleted"])
+            self.note("restore" if record["deleted"] else "delete")
 
     def step_resolve(self, number: int, pick: int, keep: str, choice: int) -> None:
-        store = self.devices[number]
-        conflicts = open_conflicts(store)
-        if not conflicts:
+        """The device, or failing that the next one with an open conflict, resolves one."""
+        count = len(self.devices)
+        for store in [self.devices[(number + step) % count] for step in range(count)]:
+            conflicts = open_conflicts(store)
+            if conflicts:
+                break
+        else:
             return
         conflict = conflicts[pick % len(conflicts)].to_json()
         target = store.get_raw(conflict["record_id"])
@@ -385,6 +434,7 @@ class Model:
             resolve_conflict(store, conflict["id"], keep, value)
         except FieldrmError:
             return
+        self.note(f"resolve {'a delete' if name == 'deleted' else 'a field'}: keep {keep}")
         if info is not None and not info.is_set:
             self.replaced(target, name)
             self.wrote(store, target["id"], [name])
@@ -401,6 +451,7 @@ class Model:
             conflict_id = conflicts[pick % len(conflicts)]
             store.update(conflict_id, set={"record_kind": f"bogus{self.token()}"})
             self.refused[number].append(conflict_id)
+            self.note("refused: a conflict edited")
             return
         record = self.pick(store, pick)
         if record is None:
@@ -421,6 +472,7 @@ class Model:
         write_unchecked(store, record["id"], {info.name: bad_value(info)})
         if store.pending_count() > queued:  # the same bad value again changes nothing
             self.refused[number].append(record["id"])
+            self.note("refused: a bad value")
             self.replaced(record, info.name)  # what it showed: its chain's next edit replaces
 
     def step_sync(self, number: int, faults: list[str]) -> None:
@@ -429,7 +481,8 @@ class Model:
         self.transport.arm = lambda: arm_crash(store)
         try:
             with contextlib.suppress(sync_client.Offline):  # all stays queued for later
-                sync_client.sync_once(store, client=self.client)
+                if sync_client.sync_once(store, client=self.client).conflicts:
+                    self.note("conflict made")
         finally:
             self.transport.plan = []
             self.transport.arm = lambda: None
