@@ -41,7 +41,7 @@ from fieldrm.sync.server.storage import Storage
 from fieldrm.validation import MAX_TEXT
 
 URL = "http://testserver"
-FAULTS = ("ok", "drop", "lose", "twice", "crash", "crash_apply")
+FAULTS = ("ok", "drop", "lose", "twice", "crash", "crash_apply", "crash_after")
 
 
 class DeviceCrash(Exception):  # noqa: N818 - a crash, not an error the code handles
@@ -53,13 +53,14 @@ class FaultyTransport(httpx.BaseTransport):
 
     "crash": the server commits, the device dies before reading the answer.
     "crash_apply": the answer arrives and the device dies while applying it (`arm` makes
-    the device's next transaction fail before it commits).
+    the device's next transaction fail before it commits); "crash_after": it dies just
+    after its next transaction commits (whatever that transaction left out is lost).
     """
 
     def __init__(self, inner: httpx.BaseTransport) -> None:
         self.inner = inner
         self.plan: list[str] = []
-        self.arm: Callable[[], None] = lambda: None
+        self.arm: Callable[[bool], None] = lambda _committed: None
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         fault = self.plan.pop(0) if self.plan else "ok"
@@ -73,8 +74,8 @@ class FaultyTransport(httpx.BaseTransport):
             if fault == "crash":
                 raise DeviceCrash("the device died before reading the answer")
             raise httpx.ReadError("response lost", request=request)
-        if fault == "crash_apply":
-            self.arm()
+        if fault in ("crash_apply", "crash_after"):
+            self.arm(fault == "crash_after")
         return response
 
 
@@ -478,14 +479,14 @@ class Model:
     def step_sync(self, number: int, faults: list[str]) -> None:
         store = self.devices[number]
         self.transport.plan = list(faults)
-        self.transport.arm = lambda: arm_crash(store)
+        self.transport.arm = lambda committed: arm_crash(store, committed)
         try:
             with contextlib.suppress(sync_client.Offline):  # all stays queued for later
                 if sync_client.sync_once(store, client=self.client).conflicts:
                     self.note("conflict made")
         finally:
             self.transport.plan = []
-            self.transport.arm = lambda: None
+            self.transport.arm = lambda _committed: None
 
     # ------------------------------------------------------------ the end
 
@@ -556,15 +557,20 @@ def create_unchecked(store: Store, kind: str, values: dict[str, Any]) -> str:
     return data["id"]
 
 
-def arm_crash(store: Store) -> None:
-    """The device's next transaction fails before it commits, as if the process died."""
+def arm_crash(store: Store, committed: bool) -> None:
+    """The device's process dies at its next transaction: before it commits, or just after
+    (`committed`).  A nested transaction is part of the outer one."""
     real = store.transaction
 
     @contextlib.contextmanager
     def dying(*args: Any, **kwargs: Any) -> Iterator[Any]:
+        outer = not store.conn.in_transaction
         with real(*args, **kwargs) as conn:
             yield conn
-            raise DeviceCrash("the device died while applying the answer")
+            if not committed:
+                raise DeviceCrash("the device died while applying the answer")
+        if outer:
+            raise DeviceCrash("the device died after a commit")
 
     store.transaction = dying  # type: ignore[method-assign]
 
@@ -591,7 +597,16 @@ def check_device_equals_server(
             for name in ("created_by", "created_at"):
                 mine.pop(name, None)
                 theirs.pop(name, None)
-        assert mine == theirs, (record_id, mine, theirs)
+        assert mine == theirs, (record_id, _differences(mine, theirs))
+
+
+def _differences(mine: dict[str, Any], theirs: dict[str, Any]) -> dict[str, Any]:
+    """Field -> (device's value, server's value) where they differ, each cut short."""
+    return {
+        name: (repr(mine.get(name))[:80], repr(theirs.get(name))[:80])
+        for name in sorted(set(mine) | set(theirs))
+        if mine.get(name) != theirs.get(name)
+    }
 
 
 def check_nothing_pending(store: Store, refused: list[str]) -> None:
