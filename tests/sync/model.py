@@ -359,48 +359,44 @@ class Model:
         self.replaced(record, info.name)
         self.wrote(store, record["id"], [info.name])
 
-    def set_fields(self, store: Store, pick: int) -> tuple[dict[str, Any], list[FieldInfo]] | None:
+    def set_field(
+        self, store: Store, pick: int, rng: random.Random
+    ) -> tuple[dict[str, Any], FieldInfo] | None:
+        """A record with set fields, and one of its set fields."""
         kinds = [kind for kind in USER_KINDS if kind_info(kind).set_fields]
         record = self.pick(store, pick, kinds)
         if record is None:
             return None
-        fields = kind_info(record["kind"]).fields
-        return record, [fields[name] for name in kind_info(record["kind"]).set_fields]
+        info = kind_info(record["kind"])
+        return record, info.fields[rng.choice(info.set_fields)]
 
     def step_add(self, number: int, pick: int, choice: int) -> None:
-        store = self.devices[number]
-        found = self.set_fields(store, pick)
-        if found is None:
-            return
-        record, fields = found
-        rng = random.Random(choice)
-        info = rng.choice(fields)
-        item = self.element(store, info, rng)
-        try:
-            store.update(record["id"], add={info.name: [item]})
-        except FieldrmError:
-            return
-        self.note(f"add to {record['kind']}.{info.name}")
-        self.written.add((record["id"], info.name, _dumps(item)))
+        self.change_set(number, pick, choice, adding=True)
 
     def step_remove(self, number: int, pick: int, choice: int) -> None:
+        self.change_set(number, pick, choice, adding=False)
+
+    def change_set(self, number: int, pick: int, choice: int, *, adding: bool) -> None:
+        """Add a new element to a set field, or remove one the device shows."""
         store = self.devices[number]
-        found = self.set_fields(store, pick)
+        rng = random.Random(choice)
+        found = self.set_field(store, pick, rng)
         if found is None:
             return
-        record, fields = found
-        rng = random.Random(choice)
-        info = rng.choice(fields)
+        record, info = found
         members = record.get(info.name) or []
-        if not members:
+        if not adding and not members:
             return
-        gone = rng.choice(members)
+        item = self.element(store, info, rng) if adding else rng.choice(members)
+        change = {info.name: [item]}
         try:
-            store.update(record["id"], remove={info.name: [gone]})
+            store.update(
+                record["id"], add=change if adding else None, remove=None if adding else change
+            )
         except FieldrmError:
             return
-        self.note(f"remove from {record['kind']}.{info.name}")
-        self.overwritten.add((record["id"], info.name, _dumps(gone)))
+        self.note(f"{'add to' if adding else 'remove from'} {record['kind']}.{info.name}")
+        (self.written if adding else self.overwritten).add((record["id"], info.name, _dumps(item)))
 
     def step_delete(self, number: int, pick: int, record_id: str | None = None) -> None:
         store = self.devices[number]
