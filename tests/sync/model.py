@@ -92,7 +92,7 @@ KEEP = st.sampled_from(KEEPS)
 
 STEPS = [
     st.tuples(st.just("create"), DEVICE, KIND, CHOICE),
-    st.tuples(st.just("edit"), DEVICE, PICK, FIELD, CHOICE),
+    st.tuples(st.just("edit"), DEVICE, st.none() | KIND, PICK, FIELD, CHOICE),
     st.tuples(st.just("add"), DEVICE, PICK, CHOICE),
     st.tuples(st.just("remove"), DEVICE, PICK, CHOICE),
     st.tuples(st.just("clash"), DEVICE, DEVICE, PICK, FIELD, CHOICE, st.none() | KEEP),
@@ -158,7 +158,8 @@ class Model:
     def seed(self) -> None:
         """A record of every kind every device has, so that references and clashes are
         possible from the first step."""
-        for kind in ("vendor", "site", "program", "contact", "contact", "visit", "kpi"):
+        seeded = ("vendor", "site", "program", "contact", "contact", "visit", "kpi", "action")
+        for kind in (*seeded, "observation"):
             self.step_create(0, kind, self.counter)
         for number in range(len(self.devices)):
             self.step_sync(number, [])
@@ -309,9 +310,11 @@ class Model:
             return str(self.value(store, "", info, rng))
         return self.token()
 
-    def step_edit(self, number: int, pick: int, field: int, choice: int) -> None:
+    def step_edit(self, number: int, kind: str | None, pick: int, field: int, choice: int) -> None:
+        """Change one field of a record (of `kind`, when the device has one)."""
         store = self.devices[number]
-        record = self.pick(store, pick)
+        record = None if kind is None else self.pick(store, pick, [kind])
+        record = record or self.pick(store, pick)
         if record is not None:
             self.edit(store, record, field, choice)
 
@@ -353,9 +356,8 @@ class Model:
             store.update(record["id"], set={info.name: value})
         except FieldrmError:
             return
-        self.note(
-            f"edit {'a reference' if info.refs else info.value_type}{' (clear)' if clear else ''}"
-        )
+        what = "a reference" if info.refs else "a choice" if info.choices else info.value_type
+        self.note(f"edit {what}{' (clear)' if clear else ''}")
         self.replaced(record, info.name)
         self.wrote(store, record["id"], [info.name])
 
