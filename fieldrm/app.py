@@ -167,8 +167,10 @@ class FieldrmApp(VisitStarter, SyncScheduler, App[None]):
 
         def logged_in(who: dict[str, str] | None) -> None:
             if who is not None:
+                kept = f" Earlier data kept in {who['backup']}." if "backup" in who else ""
                 self.notify(
-                    f"Logged in as {who['user']} (workspace {who['workspace']}); syncing now.",
+                    f"Logged in as {who['user']} (workspace {who['workspace']}); syncing now."
+                    + kept,
                     title="Sync server",
                     markup=False,
                 )
@@ -179,10 +181,10 @@ class FieldrmApp(VisitStarter, SyncScheduler, App[None]):
 
     # ------------------------------------------------------------ opening a record
 
-    def open_record(self, record: Any) -> None:
+    def open_record(self, record: Any, mode: str | None = None) -> None:
         """Open what Search found or a Today panel shows: in its own screen, with the cursor
-        on it (questions, actions, contacts), else as a card."""
-        mode = OPENS_IN.get(record.kind)
+        on it (questions, actions, contacts), else as a card; or in `mode` (a site's chart)."""
+        mode = mode or OPENS_IN.get(record.kind)
         if mode is None:
             from fieldrm.screens.record_card import RecordCard
 

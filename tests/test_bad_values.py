@@ -77,3 +77,72 @@ def test_stored_control_characters_never_reach_the_terminal(home, seeded):  # no
     assert json.loads(as_json)["text"] == ESCAPES
     line = refused(fieldrm(home, "show", "\x1b[2Jnobody"))
     assert "\x1b" not in line and "2Jnobody" in line
+
+
+# ---------------------------------------------------------------- a poison record already stored
+
+
+def _poison(home) -> str:  # noqa: F811
+    """An observation whose unknown field is nested 300 deep, written straight into the file
+    (as one that arrived before validation existed would be)."""
+    import sqlite3
+
+    from fieldrm.store import Store
+
+    with Store.open(home / "fieldrm.db") as store:
+        record_id = store.create("observation", {"text": "Poisoned floor note"}).id
+    connection = sqlite3.connect(home / "fieldrm.db")
+    with connection:
+        (data,) = connection.execute(
+            "SELECT data FROM records WHERE id = ?", [record_id]
+        ).fetchone()
+        record = json.loads(data)
+        record["extra"] = nested(300)
+        connection.execute(
+            "UPDATE records SET data = ? WHERE id = ?", [json.dumps(record), record_id]
+        )
+    connection.close()
+    return record_id
+
+
+def _stored(home, record_id: str) -> dict:  # noqa: F811
+    import sqlite3
+
+    connection = sqlite3.connect(home / "fieldrm.db")
+    (data,) = connection.execute("SELECT data FROM records WHERE id = ?", [record_id]).fetchone()
+    connection.close()
+    return json.loads(data)
+
+
+POISON_COMMANDS = {
+    "list": ["list", "observation"],
+    "list --json": ["list", "observation", "--json"],
+    "search": ["search", "Poisoned"],
+    "search --json": ["search", "Poisoned", "--json"],
+    "show": ["show", "{id}"],
+    "show --json": ["show", "{id}", "--json"],
+    "today": ["today"],
+}
+
+
+@pytest.mark.parametrize("case", list(POISON_COMMANDS))
+def test_a_poison_record_already_stored_breaks_no_command(home, seeded, case):  # noqa: F811
+    record_id = _poison(home)
+    args = [arg.format(id=record_id) for arg in POISON_COMMANDS[case]]
+    shown = ok(home, *args)
+    if case.endswith("--json"):
+        json.loads(shown)  # still one valid JSON document
+    if case != "today":
+        assert "Poisoned floor note" in shown
+    if case in ("show", "show --json"):
+        assert "extra" in shown  # the field is named, its value bounded
+    assert "bottom" not in shown
+
+
+def test_a_poison_record_can_be_deleted_and_keeps_its_unknown_field(home, seeded):  # noqa: F811
+    record_id = _poison(home)
+    ok(home, "delete", record_id)
+    stored = _stored(home, record_id)
+    assert stored["deleted"] is True
+    assert stored["extra"] == nested(300)  # kept for a round trip, as stored
+    assert "Poisoned" not in ok(home, "list", "observation")

@@ -121,7 +121,14 @@ def test_lower_layers_never_import_upwards(layer):
 
 # SPEC §9 from the ground up; a module may import its own layer or one below it.
 LAYERS = [
-    ("fieldrm.models", "fieldrm.clock", "fieldrm.errors", "fieldrm.paths", "fieldrm.jsonio"),
+    (
+        "fieldrm.models",
+        "fieldrm.clock",
+        "fieldrm.errors",
+        "fieldrm.paths",
+        "fieldrm.jsonio",
+        "fieldrm.safe_copy",
+    ),
     ("fieldrm.validation",),
     ("fieldrm.store",),
     ("fieldrm.sync",),

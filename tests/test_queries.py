@@ -28,6 +28,31 @@ def test_list_filter_by_status_and_text_with_like_wildcards_taken_literally(stor
     assert queries.list_count(store, queries.ListFilter("action", text="x_")) == 1
 
 
+def test_contacts_filter_by_site_and_role_combined_with_text(store):
+    vendor = store.create("vendor", {"name": "Northwind"})
+    north = store.create("site", {"name": "North", "vendor_id": vendor.id})
+    south = store.create("site", {"name": "South", "vendor_id": vendor.id})
+    for name, site, role in [
+        ("Asha Rao", north, "team_leader"),
+        ("Arun Pillai", north, "supervisor"),
+        ("Bina Shah", north, "team_leader"),
+        ("Anil Das", south, "team_leader"),
+    ]:
+        store.create("contact", {"name": name, "site_id": site.id, "role": role})
+
+    def names(**filters):
+        flt = queries.ListFilter("contact", **filters)
+        page = [c.name for c in queries.list_page(store, flt)]
+        assert queries.list_count(store, flt) == len(page)
+        return page
+
+    assert names(site_id=north.id) == ["Arun Pillai", "Asha Rao", "Bina Shah"]
+    assert names(role="team_leader") == ["Anil Das", "Asha Rao", "Bina Shah"]
+    assert names(site_id=north.id, role="team_leader") == ["Asha Rao", "Bina Shah"]
+    assert names(site_id=north.id, role="team_leader", text="as") == ["Asha Rao"]
+    assert names(site_id=south.id, role="supervisor") == []
+
+
 def test_names_for_reads_more_ids_than_one_sql_statement_takes(store):
     contacts = [store.create("contact", {"name": f"Person {i}"}) for i in range(1200)]
     names = queries.names_for(store, [c.id for c in contacts] + [None, "unknown"])

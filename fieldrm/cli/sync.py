@@ -1,6 +1,6 @@
 """The sync and server commands of the command line (login, sync, status, conflicts,
-resolve, server run, server add-user); `commands.build_app` registers them on the main
-Typer app.
+resolve, server run, server add-user, and the operator's server backup, users and revoke);
+`commands.build_app` registers them on the main Typer app.
 
 JSON shapes are those of SPEC §4.  A sync that fails (offline, refused) ends with one line
 on stderr and a non-zero exit, and every local change stays queued.
@@ -13,6 +13,7 @@ import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -43,12 +44,25 @@ def _db_url(db: str | None) -> str:
 def login(
     server: Annotated[str, typer.Option("--server", help="The server, e.g. http://host:8765.")],
     token: Annotated[str, typer.Option("--token", help="Your token (from server add-user).")],
+    fresh: Annotated[
+        bool,
+        typer.Option(
+            "--fresh",
+            help="Start this device empty (a new device id), after backing its database up "
+            "beside it: to switch workspace, or to drop another user's queued changes.",
+        ),
+    ] = False,
 ) -> None:
-    """Check a token against the sync server and remember both on this device."""
+    """Check a token against the sync server and remember both on this device.
+
+    Refused when this device holds another workspace's records, or changes another user
+    made here that are not yet synced, unless --fresh."""
     from fieldrm.sync.client import login as do_login
 
     with open_store() as store:
-        who = do_login(store, server, token)
+        who = do_login(store, server, token, fresh=fresh)
+    if "backup" in who:
+        print(f"kept this device's earlier data in {who['backup']}; the device starts empty")
     print(f"logged in to {server.rstrip('/')} as {who['user']} (workspace {who['workspace']})")
 
 
@@ -171,6 +185,81 @@ def server_add_user(
     print(token)
 
 
+def server_backup(
+    file: Annotated[Path, typer.Argument(help="Where to write the copy (a new file).")],
+    db: DbOption = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite FILE if it exists.")] = False,
+) -> None:
+    """A consistent copy of the server's database while it runs (SQLite: one file that
+    `server run --db FILE` serves as is; PostgreSQL: pg_dump's custom format)."""
+    url = _db_url(db)
+    try:
+        if url.startswith(("postgresql://", "postgres://")):
+            from fieldrm.sync.server.postgres import dump_database
+
+            size = dump_database(url, file, replace=force)
+            print(f"wrote {file} (pg_dump custom format, {size} bytes; restore: pg_restore)")
+            return
+        from fieldrm.sync.server.sqlite import backup_database
+
+        records, size = backup_database(url, file, replace=force)
+    except FileExistsError:
+        fail(f"{file} exists: give another name, or --force to overwrite it", 2)
+    print(f"wrote {file} ({records} records, {size} bytes)")
+
+
+def server_users(db: DbOption = None, as_json: JsonFlag = False) -> None:
+    """Every user: workspace, created, tokens, devices registered and the last push."""
+    storage = _existing_storage(db)
+    try:
+        users = storage.users()
+    finally:
+        storage.close()
+    if as_json:
+        print_json(users)
+        return
+    if not users:
+        print("no users (fieldrm server add-user NAME --workspace W)")
+    for user in users:
+        tokens = "revoked" if user["tokens"] == 0 else f"{user['tokens']} token(s)"
+        print(
+            f"{user['user']:<16} {user['workspace']:<16} created {user['created_at'] or '-'}  "
+            f"{tokens}, {user['devices']} device(s), last push {user['last_push'] or 'never'}"
+        )
+
+
+def server_revoke(
+    user: Annotated[str, typer.Argument(help="The user's name.")],
+    workspace: Annotated[
+        str | None, typer.Option("--workspace", help="The user's workspace, when ambiguous.")
+    ] = None,
+    db: DbOption = None,
+) -> None:
+    """Remove the user's tokens: their devices' next sync is refused and keeps its queue."""
+    storage = _existing_storage(db)
+    try:
+        where, count = storage.revoke(user, workspace)
+    finally:
+        storage.close()
+    print(
+        f"revoked {user} in workspace {where} ({count} token(s)); their devices keep their "
+        "changes until a new token (server add-user) and fieldrm login"
+    )
+
+
+def _existing_storage(db: str | None) -> Any:
+    """The server's storage for an operator's command, which never makes a new database."""
+    from fieldrm.sync.server import open_storage
+    from fieldrm.sync.server.sqlite import sqlite_path
+
+    url = _db_url(db)
+    if not url.startswith(("postgresql://", "postgres://")):
+        path = sqlite_path(url)
+        if path == ":memory:" or not Path(path).is_file():
+            fail(f"no server database at {path} (give --db)", 2)
+    return open_storage(url)
+
+
 def register(app: typer.Typer) -> None:
     """Add the sync and server commands to `app`."""
     app.command()(login)
@@ -180,6 +269,9 @@ def register(app: typer.Typer) -> None:
     app.command()(resolve)
     server_app.command("run")(server_run)
     server_app.command("add-user")(server_add_user)
+    server_app.command("backup")(server_backup)
+    server_app.command("users")(server_users)
+    server_app.command("revoke")(server_revoke)
     app.add_typer(server_app, name="server")
 
 

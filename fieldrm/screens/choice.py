@@ -12,7 +12,7 @@ from textual.screen import ModalScreen
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
-from fieldrm.screens.widgets import SafeLabel
+from fieldrm.screens.widgets import SafeLabel, shown
 
 
 class ChoiceScreen(ModalScreen[str | None]):
@@ -34,7 +34,7 @@ class ChoiceScreen(ModalScreen[str | None]):
         with Vertical(classes="dialog"):
             yield SafeLabel(self.title_text, classes="dialog-title", markup=False)
             yield OptionList(
-                *[Option(label, id=key) for key, label in self.choices], id=self.choices_id
+                *[Option(shown(label), id=key) for key, label in self.choices], id=self.choices_id
             )
 
     def on_mount(self) -> None:

@@ -96,11 +96,21 @@ class ContactTools(FieldrmScreen):
     """Merge and import, for the Contacts screen (which subclasses this)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
+        # Rare next to finding and filtering: in F1 and the palette, not the key bar.
         Binding("m", "merge_contact", "Merge", tooltip="Merge this contact into another: "
-                "every reference moves, this one is deleted.", id="merge-contact"),
+                "every reference moves, this one is deleted.", show=False, id="merge-contact"),
         Binding("i", "import_contacts", "Import", tooltip="Import contacts from a .vcf or "
-                ".csv file, after a preview.", id="import-contacts"),
+                ".csv file, after a preview.", show=False, id="import-contacts"),
     ]  # fmt: skip
+
+    def tool_commands(self) -> list[tuple[str, str, Any]]:
+        """The palette's merge and import (the screen adds them to its own)."""
+        return [
+            ("contact: Merge", "Merge the highlighted contact into another (m)",
+             self.action_merge_contact),
+            ("contact: Import", "Import contacts from a .vcf or .csv file (i)",
+             self.action_import_contacts),
+        ]  # fmt: skip
 
     # ------------------------------------------------------------ merge
 

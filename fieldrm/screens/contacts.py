@@ -18,10 +18,17 @@ from textual.widgets import DataTable, Input, Static, Tree
 
 from fieldrm.display import ago
 from fieldrm.display import short_date as _date
-from fieldrm.models import label
+from fieldrm.models import Role, label
 from fieldrm.screens.contact_tools import ContactTools
 from fieldrm.screens.widgets import PagedTable, SafeStatic, SafeTable
-from fieldrm.store.queries import ContactDetail, ListFilter, contact_detail, list_page, names_for
+from fieldrm.store.queries import (
+    ContactDetail,
+    ListFilter,
+    contact_detail,
+    list_page,
+    names_for,
+    sites_matching,
+)
 
 DETAIL_DELAY = 0.12
 """Seconds the cursor must rest on a contact before their card and timeline load."""
@@ -35,6 +42,32 @@ class ContactLoaded(Message):
 @dataclass
 class MissingRolesLoaded(Message):
     roles: list[str]
+
+
+@dataclass
+class SitesListed(Message):
+    """A worker read the sites, for the site filter's choice."""
+
+    sites: list[tuple[str, str]]  # (id, "name (city)")
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The site and role the list is narrowed to (each None: all)."""
+
+    site_id: str | None = None
+    site_name: str = ""
+    role: str | None = None
+
+    def describe(self) -> Text:
+        text = Text(no_wrap=True, overflow="ellipsis")
+        for name, value in (("site", self.site_name if self.site_id else ""),
+                            ("role", label(self.role) if self.role else "")):  # fmt: skip
+            if value:
+                text.append(f" {name}: ", style="bold reverse")
+                text.append(f" {value} ")
+        text.append("  s, r to change", style="dim")
+        return text
 
 
 def _chart_label(member: Any, highlighted: bool) -> Text:
@@ -63,6 +96,20 @@ class ContactsScreen(ContactTools):  # merge and import (SPEC §12): contact_too
             "Org chart",
             tooltip="Move into the site's org chart.",
             id="focus-org-chart",
+        ),
+        Binding(
+            "s",
+            "filter_site",
+            "Site",
+            tooltip="Show only the people at one site (its org chart beside).",
+            id="filter-contacts-by-site",
+        ),
+        Binding(
+            "r",
+            "filter_role",
+            "Role",
+            tooltip="Show only the people in one role.",
+            id="filter-contacts-by-role",
         ),
         Binding(
             "n",
@@ -95,12 +142,15 @@ class ContactsScreen(ContactTools):  # merge and import (SPEC §12): contact_too
         self._chart_shape: tuple[Any, ...] | None = None  # (site, (depth, id, name, role)...)
         self._chart_nodes: dict[str, tuple[Any, Any]] = {}  # contact id -> (node, contact)
         self._chart_highlight: str | None = None
+        self.scope = Scope()
+        self._chart_site_on_load = False  # focus the org chart once a site's list is in
 
     def compose(self) -> ComposeResult:
         yield from self.compose_frame_top()
         with Horizontal(id="contacts"):
             with Vertical(id="contact-list-pane"):
                 yield Input(placeholder="/ find by name", id="contact-filter")
+                yield SafeStatic(id="contact-scope")  # the site and role filters, when set
                 yield PagedTable((("Name", 22), ("Role", 26), ("Site", 18)), id="contact-table")
             with Vertical(id="contact-detail-pane"):
                 yield SafeStatic(id="contact-card")
@@ -115,19 +165,23 @@ class ContactsScreen(ContactTools):  # merge and import (SPEC §12): contact_too
         timeline.add_column("What", width=16, key="what")
         timeline.add_column("", width=60, key="label")
         self.query_one("#org-chart", Tree).show_root = False
+        self.query_one("#contact-scope").display = False
         self.query_one("#contact-table", PagedTable).focus()
 
     def palette_commands(self) -> list[tuple[str, str, Any]]:
         return [
             ("contact: Find", "Narrow the list by name", self.action_focus_filter),
             ("contact: Org chart", "Move into the org chart", self.action_focus_chart),
+            ("contact: Filter by site", "Only the people at one site (s)", self.action_filter_site),
+            ("contact: Filter by role", "Only the people in one role (r)", self.action_filter_role),
             ("contact: New", "Add a contact (n)", self.action_new_contact),
             ("contact: Edit", "Edit the highlighted contact (e)", self.action_edit_contact),
+            *self.tool_commands(),
         ]
 
     def reload(self) -> None:
         text = self.query_one("#contact-filter", Input).value
-        flt = ListFilter("contact", text=text)
+        flt = ListFilter("contact", text=text, site_id=self.scope.site_id, role=self.scope.role)
         store = self.store
 
         def fetch(offset: int, limit: int) -> list[tuple[str, Sequence[Any], None]]:
@@ -198,8 +252,12 @@ class ContactsScreen(ContactTools):  # merge and import (SPEC §12): contact_too
 
     def show_record(self, record: Any) -> None:
         """Show a contact opened from Search or Today: the list's cursor on them (no text
-        filter), their card, timeline and org chart."""
+        filter), their card, timeline and org chart.  A site shows its org chart."""
+        if record.kind == "site":
+            self.show_site(record.id, record.name)
+            return
         self._to_select = record.id
+        self.set_scope(None, "", None, reload=False)  # they may be outside the scope shown
         text_filter = self.query_one("#contact-filter", Input)
         if text_filter.value:
             text_filter.value = ""  # reloads (Input.Changed)
@@ -211,6 +269,86 @@ class ContactsScreen(ContactTools):  # merge and import (SPEC §12): contact_too
         if self._to_select is not None:
             self._load_contact(self._to_select)
             self._to_select = None
+        if self.query_one("#contact-table", PagedTable).row_count == 0:
+            self._show_nobody()
+        if self._chart_site_on_load:
+            self._chart_site_on_load = False
+            self.action_focus_chart()
+
+    # ------------------------------------------------------------ by site and role
+
+    def action_filter_site(self) -> None:
+        self._list_sites()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="load-sites")
+    def _list_sites(self) -> None:
+        sites = sites_matching(self.store, "", limit=1000)
+        shown = [
+            (s.id, s.name + (f" ({s.city})" if getattr(s, "city", None) else "")) for s in sites
+        ]
+        self.post_message(SitesListed(shown))
+
+    @on(SitesListed)
+    def choose_site(self, message: SitesListed) -> None:
+        from fieldrm.screens.choice import ChoiceScreen
+
+        names = dict(message.sites)
+
+        def chosen(site_id: str | None) -> None:
+            if site_id is not None:
+                self.set_scope(site_id or None, names.get(site_id, ""), self.scope.role)
+
+        choices = [("", "All sites"), *message.sites]
+        self.app.push_screen(ChoiceScreen("Show the people at", choices, "site-choices"), chosen)
+
+    def action_filter_role(self) -> None:
+        from fieldrm.screens.choice import ChoiceScreen
+
+        def chosen(role: str | None) -> None:
+            if role is not None:
+                self.set_scope(self.scope.site_id, self.scope.site_name, role or None)
+
+        choices = [("", "All roles"), *((role.value, label(role.value)) for role in Role)]
+        self.app.push_screen(
+            ChoiceScreen("Show the people who are", choices, "role-choices"), chosen
+        )
+
+    def set_scope(
+        self, site_id: str | None, site_name: str, role: str | None, *, reload: bool = True
+    ) -> None:
+        """Narrow the list to a site and a role (None: all); the name filter still applies."""
+        self.scope = Scope(site_id, site_name if site_id else "", role)
+        shown = self.query_one("#contact-scope", Static)
+        shown.display = bool(site_id or role)
+        shown.update(self.scope.describe())
+        if reload:
+            self.reload()
+
+    def show_site(self, site_id: str, site_name: str) -> None:
+        """A site's org chart (opened from the site's card): its people, no other filter,
+        the chart focused once they are in."""
+        self._chart_site_on_load = True
+        text_filter = self.query_one("#contact-filter", Input)
+        if text_filter.value:
+            with text_filter.prevent(Input.Changed):
+                text_filter.value = ""
+        self.set_scope(site_id, site_name, None)
+
+    def _show_nobody(self) -> None:
+        """An empty list: no card, timeline or chart left from the last person shown."""
+        if self._detail_timer is not None:
+            self._detail_timer.stop()
+        where = self.scope.site_name
+        self.query_one("#contact-card", Static).update(
+            Text(f"No one at {where} matches." if where else "No one matches.", style="dim")
+        )
+        self.query_one("#site-missing-roles").display = False
+        self.query_one("#contact-timeline", DataTable).clear()
+        chart = self.query_one("#org-chart", Tree)
+        chart.clear()
+        self._chart_shape = None
+        self._chart_nodes = {}
+        self._chart_highlight = None
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="load")
     def _load_contact(self, contact_id: str) -> None:

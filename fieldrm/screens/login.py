@@ -1,6 +1,8 @@
 """Log in to a sync server from the app (SPEC §7): the server's address, the token from
 `fieldrm server add-user`, and the RM's name as reports show it.  The check runs in a
-worker (`client.login`); a refusal is said under the form and everything typed stays."""
+worker (`client.login`); a refusal is said under the form and everything typed stays.
+A login that would mix two workspaces (or send another user's queued changes) is refused
+there too (sync/workspace.py); the "start fresh" box is `fieldrm login --fresh`."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.message import Message
 from textual.screen import ModalScreen
-from textual.widgets import Input, Static
+from textual.widgets import Checkbox, Input, Static
 
 from fieldrm import notebook
 from fieldrm.errors import FieldrmError
@@ -51,6 +53,10 @@ class LoginScreen(ModalScreen[dict[str, str] | None]):
             yield Input(placeholder="Server: http://host:8765", id="login-server")
             yield Input(placeholder="Token (from fieldrm server add-user)", id="login-token")
             yield Input(placeholder="Your name as reports show it", id="login-display-name")
+            yield Checkbox(
+                "Start fresh (--fresh): back up this device, then empty it",
+                id="login-fresh",
+            )
             yield SafeStatic(id="login-problem")
 
     def on_mount(self) -> None:
@@ -81,18 +87,19 @@ class LoginScreen(ModalScreen[dict[str, str] | None]):
         server = self.query_one("#login-server", Input).value.strip()
         token = self.query_one("#login-token", Input).value.strip()
         name = self.query_one("#login-display-name", Input).value
+        fresh = self.query_one("#login-fresh", Checkbox).value
         if not server or not token:
             self._problem("The server's address and a token are both needed.")
             return
         self._problem("Checking…", style="italic")
-        self._log_in(server, token, name)
+        self._log_in(server, token, name, fresh)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="login")
-    def _log_in(self, server: str, token: str, name: str) -> None:
+    def _log_in(self, server: str, token: str, name: str, fresh: bool) -> None:
         from fieldrm.sync import client
 
         try:
-            who = client.login(self.store, server, token)
+            who = client.login(self.store, server, token, fresh=fresh)
         except FieldrmError as error:
             self.post_message(LoginChecked(None, str(error)))
             return

@@ -16,7 +16,7 @@ from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
 
 from fieldrm.models import Record, label
-from fieldrm.screens.widgets import SafeLabel, SafeStatic
+from fieldrm.screens.widgets import SafeLabel, SafeStatic, shown
 from fieldrm.store.queries import ListFilter, list_page
 
 
@@ -75,7 +75,7 @@ class PickContactScreen(ModalScreen[PickedContact | None]):
         options.clear_options()
         for contact in message.contacts:
             role = label(contact.role)
-            options.add_option(Option(f"{contact.name}  {role}".rstrip(), id=contact.id))
+            options.add_option(Option(shown(f"{contact.name}  {role}".rstrip()), id=contact.id))
         if message.contacts:
             options.highlighted = 0
 

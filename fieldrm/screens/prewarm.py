@@ -36,8 +36,13 @@ def is_built(app: App, mode: str) -> bool:
     return True
 
 
-def _pass_through(app: App, mode: str) -> AwaitMount:
-    """Make `mode` current and the shown mode current again, with nothing painted between."""
+def _pass_through(app: App, mode: str) -> AwaitMount | None:
+    """Make `mode` current and the shown mode current again, with nothing painted between.
+
+    Nothing once the app is shutting down (None): a mode added while Textual closes every
+    screen stack would end the app with "dictionary changed size during iteration"."""
+    if not app.is_running:
+        return None
     shown = app.current_mode
     with app.batch_update():
         await_mount = app.switch_mode(mode)
@@ -73,17 +78,23 @@ async def build_screens(app: App, order: tuple[str, ...] = PREWARM_ORDER) -> Non
     for mode in order:
         if is_built(app, mode):
             continue  # already shown (or built)
-        await _pass_through(app, mode)
+        built = _pass_through(app, mode)
+        if built is None:
+            return  # the app is closing
+        await built
         # Twice, because some screens load in two stages (a contact's card follows once the
         # first row is highlighted).
         for _stage in range(2):
             await loads_finished(app)
             if app.current_mode == mode:
                 break  # the user got there first
-            _pass_through(app, mode)  # lays it out with its rows in
+            if _pass_through(app, mode) is None:  # lays it out with its rows in
+                return
             # Drawn once the screen has handled the resume and suspend just posted to it
             # (a resume restyles it, which empties the caches drawing fills).
             await asyncio.sleep(0.05)
+            if not app.is_running:
+                return
             _draw_unseen(app, mode)
             await asyncio.sleep(0.15)
         # Let key presses and repaints through between screens.
@@ -102,4 +113,7 @@ def start_prewarm(app: App, delay: float | None = PREWARM_DELAY) -> None:
     def run() -> None:
         app.run_worker(build_screens(app), group="prewarm", exit_on_error=False)
 
-    app.set_timer(delay, run, name="prewarm")
+    if delay > 0:
+        app.set_timer(delay, run, name="prewarm")
+    else:
+        app.call_later(run)  # a Timer divides by its interval: zero would raise

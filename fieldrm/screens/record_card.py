@@ -30,7 +30,14 @@ class RecordCard(ModalScreen[None]):
     """One record's fields; Escape or Enter closes."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape,enter", "close", "Close", tooltip="Close the card.", id="close-card")
+        Binding("escape,enter", "close", "Close", tooltip="Close the card.", id="close-card"),
+        Binding(
+            "g",
+            "org_chart",
+            "Org chart",
+            tooltip="The site's people as an org chart, on the Contacts screen.",
+            id="site-org-chart",
+        ),
     ]
 
     def __init__(self, record: Any) -> None:
@@ -60,3 +67,24 @@ class RecordCard(ModalScreen[None]):
 
     def action_close(self) -> None:
         self.dismiss(None)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return action != "org_chart" or self.record.kind == "site"
+
+    def palette_commands(self) -> list[tuple[str, str, Any]]:
+        if self.record.kind != "site":
+            return []
+        return [
+            (
+                "site: Org chart",
+                "This site's people on the Contacts screen (g)",
+                self.action_org_chart,
+            )
+        ]
+
+    def action_org_chart(self) -> None:
+        """The site's org chart: the Contacts screen narrowed to its people."""
+        if self.record.kind != "site":
+            return
+        self.dismiss(None)
+        self.app.open_record(self.record, "contacts")  # type: ignore[attr-defined]

@@ -17,7 +17,7 @@ from textual.worker import Worker, WorkerState
 
 from fieldrm.models import Record, VisitType
 from fieldrm.models import label as vocabulary_label
-from fieldrm.screens.widgets import SafeLabel, SafeStatic
+from fieldrm.screens.widgets import SafeLabel, SafeStatic, shown
 from fieldrm.store import Store
 from fieldrm.store.queries import site_contacts, sites_matching
 
@@ -129,7 +129,7 @@ class StartVisitScreen(ModalScreen[VisitPlan | None]):
         options.clear_options()
         for site in message.sites:
             city = f" ({site.city})" if getattr(site, "city", None) else ""
-            options.add_option(Option(f"{site.name}{city}", id=site.id))
+            options.add_option(Option(shown(f"{site.name}{city}"), id=site.id))
         if message.sites:
             options.highlighted = 0
 
@@ -179,7 +179,7 @@ class StartVisitScreen(ModalScreen[VisitPlan | None]):
         attendees.clear_options()
         for person in message.people:
             role = vocabulary_label(person.role)
-            attendees.add_option((f"{person.name}  {role}".rstrip(), person.id))
+            attendees.add_option((shown(f"{person.name}  {role}".rstrip()), person.id))
         if message.people:
             attendees.highlighted = 0
 

@@ -163,6 +163,13 @@ class KeyBar(Static):
             # Narrow (80x24): one word per key, the word that tells it apart ("Keep
             # current" and "Keep both" become "current" and "both"), so every key shows.
             text, spans = self._line(shown, _short(descriptions), palette, compact=True)
+            # Still too long: the app's own keys (the same on every screen) give way, last
+            # first, rather than the screen's keys or "^p palette" being cut.  F1 keeps its
+            # place, and F1 and the palette list every key left out.
+            while len(text) > width and (dropped := self._app_key_to_drop(shown)) is not None:
+                descriptions.pop(dropped)
+                del shown[dropped]
+                text, spans = self._line(shown, _short(descriptions), palette, compact=True)
         self._spans = spans
         tips = [
             f"{self.app.get_key_display(binding)}: {tooltip or binding.description}"
@@ -170,6 +177,14 @@ class KeyBar(Static):
         ]
         self.tooltip = "\n".join(tips) or None
         self.update(text)
+
+    def _app_key_to_drop(self, shown: list[Any]) -> int | None:
+        """The index of the last app-wide key other than F1 (None: only the screen's left)."""
+        for index in range(len(shown) - 1, -1, -1):
+            node, binding = shown[index][0], shown[index][1]
+            if node is self.app and binding.action != "toggle_keys":
+                return index
+        return None
 
     def _line(
         self, shown: list[Any], descriptions: list[str], palette: Any, *, compact: bool

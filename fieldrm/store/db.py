@@ -307,6 +307,7 @@ class Store:
     def _model(data: str | dict[str, Any]) -> Record:
         record = json.loads(data) if isinstance(data, str) else data
         model = KINDS.get(record.get("kind"))
+        record, _hidden = _bounded(record)
         if model is None:
             return Record.model_validate(record)
         # Stored data was valid when written; construct leniently so that a record
@@ -545,11 +546,12 @@ class Store:
         if row is None:
             raise NotFound(f"no record with id {record_id}")
         before = json.loads(row["data"])
+        shown, hidden = _bounded(before)
         kind = before["kind"]
         if kind not in KINDS:
             raise InvalidInput(f"records of kind {kind!r} cannot be edited by this version")
         info = kind_info(kind)
-        after = dict(before)
+        after = dict(shown)
         for name, value in values.items():
             if name in ("id", "kind", "created_at", "created_by", "deleted", "updated_at"):
                 raise InvalidInput(f"{name} cannot be changed")
@@ -569,7 +571,9 @@ class Store:
             after["deleted"] = deleted
         after["updated_at"] = now_utc()
         record = self._validate(after)
-        self._commit(before, record.to_json(), json.loads(row["meta"]), rowid=row["rowid"])
+        # An unknown field too deep to show is written back as it was stored (round trip).
+        written = {**record.to_json(), **hidden}
+        self._commit(before, written, json.loads(row["meta"]), rowid=row["rowid"])
         return record
 
     def delete(self, record_id: str) -> Record:
@@ -768,6 +772,35 @@ class Store:
         for row in rows:
             yield json.loads(row[0])
 
+    # ------------------------------------------------------------ identity and a fresh start
+
+    def renew_device_id(self) -> str:
+        """Give this database a new random device id and return it."""
+        device_id = uuid.uuid4().hex
+        self.set_state("device_id", device_id)
+        return device_id
+
+    def record_count(self) -> int:
+        """Every record this device holds, deleted ones and conflicts too."""
+        with self.lock:
+            return self.conn.execute("SELECT count(*) FROM records").fetchone()[0]
+
+    def backup_to(self, target: Path) -> int:
+        """A consistent copy of this database as the one new file `target`; its size."""
+        from fieldrm.safe_copy import copy_sqlite
+
+        with self.lock:
+            return copy_sqlite(self.conn, target)
+
+    def start_empty(self) -> str:
+        """Forget every record, queued change and setting, as a new database would hold
+        none, under a new device id (returned).  Back the database up first."""
+        with self.transaction() as conn:
+            for table in ("records", "outbox", "search", "state"):
+                conn.execute(f"DELETE FROM {table}")
+            self._clock = None
+            return self.renew_device_id()
+
 
 def _check_values(kind: str, values: dict[str, Any]) -> None:
     """The check the server runs on every value (SPEC §5.14), before anything is written:
@@ -775,3 +808,24 @@ def _check_values(kind: str, values: dict[str, Any]) -> None:
     reason = values_reason(kind, {name: v for name, v in values.items() if name != "kind"})
     if reason is not None:
         raise InvalidInput(f"{kind}: {reason}")
+
+
+_BASE_FIELDS = frozenset(Record.model_fields)
+_KNOWN = {kind: frozenset(model.model_fields) for kind, model in KINDS.items()}
+
+
+def _bounded(record: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A stored record as it can be shown, and the stored values it had to hide.
+
+    A field this version does not know whose value breaks the limits every value keeps
+    (nested too deep, say: stored before validation existed, or written into the file by
+    hand) shows as a short note naming why; the stored value stays in the file and an
+    edit writes it back as it was.
+    """
+    unknown = record.keys() - _KNOWN.get(record.get("kind"), _BASE_FIELDS)
+    reasons = {name: bounds_reason(record[name]) for name in unknown}
+    hidden = {name: record[name] for name, reason in reasons.items() if reason is not None}
+    if not hidden:
+        return record, {}
+    shown = {**record, **{name: f"(not shown: {reasons[name]})" for name in hidden}}
+    return shown, hidden

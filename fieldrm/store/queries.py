@@ -61,6 +61,8 @@ class ListFilter:
     statuses: tuple[str, ...] = ()
     text: str = ""
     overdue_before: str | None = None  # ISO date: only actions due before it
+    site_id: str | None = None  # only records at this site (contacts by site)
+    role: str | None = None  # only contacts in this role
 
 
 def _filter_sql(flt: ListFilter) -> tuple[str, list[Any]]:
@@ -76,6 +78,11 @@ def _filter_sql(flt: ListFilter) -> tuple[str, list[Any]]:
     if flt.overdue_before:
         clauses.append("json_extract(data, '$.due') < ?")
         params.append(flt.overdue_before)
+    for field_name in ("site_id", "role"):
+        value = getattr(flt, field_name)
+        if value:
+            clauses.append(f"json_extract(data, '$.{field_name}') = ?")
+            params.append(value)
     return " AND ".join(clauses), params
 
 

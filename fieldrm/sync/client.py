@@ -26,7 +26,7 @@ from fieldrm import jsonio
 from fieldrm.errors import FieldrmError
 from fieldrm.models import format_timestamp, now_utc
 from fieldrm.store import Store
-from fieldrm.sync import replica
+from fieldrm.sync import replica, workspace
 from fieldrm.sync.protocol import (
     MAX_BATCH_BYTES,
     MAX_BATCH_OPS,
@@ -181,9 +181,18 @@ def _session(store: Store, http: httpx.Client) -> _Session:
 
 
 def login(
-    store: Store, server: str, token: str, *, client: httpx.Client | None = None
+    store: Store,
+    server: str,
+    token: str,
+    *,
+    client: httpx.Client | None = None,
+    fresh: bool = False,
 ) -> dict[str, str]:
-    """Check `token` against `server`, then keep both and the user name it returns."""
+    """Check `token` against `server`, then keep both and the user name it returns.
+
+    Refused (`workspace.WorkspaceSwitchRefused`) when the device holds another workspace's
+    data, or another user's queued changes, unless `fresh`: then the database is backed up
+    beside itself (the result's `backup`) and starts empty.  See sync/workspace.py."""
     server = server.strip().rstrip("/")
     if not server.startswith(("http://", "https://")):
         raise Refused(f"not a server address: {server!r} (use http://host:port)")
@@ -193,16 +202,23 @@ def login(
     finally:
         if client is None:
             http.close()
+    plan = workspace.plan_login(store, me["workspace"], me["user"], fresh=fresh)
+    backup = workspace.start_fresh(store) if plan is workspace.Plan.FRESH else None
     with store.transaction():
-        if store.get_state(replica.SERVER) != server:
-            # Another server: its history is not ours, start from its snapshot.
+        if plan in (workspace.Plan.NEW_USER, workspace.Plan.NEW_WORKSPACE):
+            store.renew_device_id()  # a device id belongs to one user of one workspace
+        if store.get_state(replica.SERVER) != server or plan is workspace.Plan.NEW_WORKSPACE:
+            # Another server or workspace: its history is not ours, start from its snapshot.
             for key in (replica.PULL_CURSOR, replica.SNAPSHOT_AFTER, replica.SNAPSHOT_SEQ):
                 store.set_state(key, None)
         store.set_state(replica.SERVER, server)
         store.set_state(replica.TOKEN, token)
         store.set_state(replica.USER, me["user"])
-        store.set_state("workspace", me["workspace"])
-    return {"user": me["user"], "workspace": me["workspace"]}
+        store.set_state(workspace.WORKSPACE, me["workspace"])
+    who = {"user": me["user"], "workspace": me["workspace"]}
+    if backup is not None:
+        who["backup"] = str(backup)
+    return who
 
 
 def sync_once(store: Store, *, client: httpx.Client | None = None) -> SyncResult:

@@ -22,7 +22,15 @@ devices whose adds keep them) in `info`.
   add and the adds up to the version it had seen, and the element goes when none is left;
 - `updated_at` merges as the latest, `created_*` keep the first write;
 - delete against a concurrent edit (either arrival order): the record stays deleted and a
-  conflict with `field="deleted"` keeps the edit's values.
+  conflict with `field="deleted"` keeps the edit's values;
+- a chain of one device's edits counts as one edit (SPEC §5.14): a scalar register (and
+  `deleted`) remembers, in `info[reg][3]`, the open conflict kept for each device whose
+  value lost there (device -> conflict id).  A later clash of that device on the register
+  updates that conflict (its `other` side: the chain's newer value) instead of making
+  another; when the chain's later value wins, its conflict is turned around to keep the
+  value that now lost; when the register's value changes, the other open conflicts on it
+  show the new `current`.  Whether a conflict is still open is the caller's to say
+  (`Conflicts.find`): one resolved in between leaves the next clash a new conflict.
 
 The device applies server register states with `take_register` (newer version wins) so
 both sides share one notion of a register.
@@ -30,11 +38,12 @@ both sides share one notion of a register.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from fieldrm.clock import wall_ms, wall_time
-from fieldrm.models import format_timestamp
+from fieldrm.models import format_timestamp, new_id
 
 SEP = "\x00"
 DELETED = "deleted"
@@ -63,11 +72,32 @@ class RecordState:
 
 @dataclass
 class ConflictNote:
-    """A clash the merge kept: `current` won, `other` lost; each `{value, by, device, at}`."""
+    """A clash the merge kept: `current` won, `other` lost; each `{value, by, device, at}`.
+
+    `conflict_id` names the conflict record; `reused` says it is an open one to update
+    (its sides are then what it should now hold), not a new one to make.
+    """
 
     field: str
     current: dict[str, Any]
     other: dict[str, Any]
+    conflict_id: str = ""
+    reused: bool = False
+
+
+@dataclass(frozen=True)
+class Conflicts:
+    """What the merge asks of the conflict records it remembers on registers.
+
+    `find(conflict_id)` gives an open conflict's data (`record_data`), None once it is
+    resolved or unknown; `new_id()` names a new conflict record.
+    """
+
+    find: Callable[[str], dict[str, Any] | None]
+    new_id: Callable[[], str] = new_id
+
+
+NO_CONFLICTS = Conflicts(lambda _conflict_id: None)
 
 
 @dataclass
@@ -89,8 +119,18 @@ def element_register(field_name: str, item: Any) -> str:
     return f"{field_name}{SEP}{item}"
 
 
-def merge_op(state: RecordState, op: dict[str, Any], device: str, seq: int) -> MergeOutcome:
-    """Apply `op` from `device`, numbered `seq` by the server, to `state` (in place)."""
+def merge_op(
+    state: RecordState,
+    op: dict[str, Any],
+    device: str,
+    seq: int,
+    known: Conflicts = NO_CONFLICTS,
+) -> MergeOutcome:
+    """Apply `op` from `device`, numbered `seq` by the server, to `state` (in place).
+
+    `known` answers for the open conflicts remembered on the registers (see the module
+    docstring); without it every clash makes a new conflict.
+    """
     hlc: str = op["hlc"]
     user: str = op.get("by") or ""
     seen: int = op.get("seen") or 0
@@ -105,15 +145,23 @@ def merge_op(state: RecordState, op: dict[str, Any], device: str, seq: int) -> M
     was_deleted_reg = vals.get(DELETED)
     was_deleted_info = info.get(DELETED)
 
-    def write(reg: str, value: Any) -> None:
+    def write(reg: str, value: Any, kept: str = "") -> None:
+        """Write the register; its open conflicts (but `kept`, just made) follow the value."""
+        before, was = info.get(reg), vals.get(reg)
         vals[reg] = [value, seq]
         info[reg] = [device, hlc, user]
+        if before is not None and len(before) > 3 and was is not None:
+            info[reg].append(before[3])  # the open conflicts remembered here stay
+            if reg != DELETED and not silent:
+                now = side(value, device, hlc, user)
+                replaced = side(was[0], *before[:2], before[2])
+                conflicts.extend(_follow(info, reg, now, replaced, known, kept))
 
     def concurrent(reg: str, base: int) -> bool:
         return vals[reg][1] > base and info[reg][0] != device
 
     def incoming_wins(reg: str) -> bool:
-        writer, stamp, _user = info[reg]
+        writer, stamp, _user = info[reg][:3]
         return (hlc, device) > (stamp, writer)
 
     for name, value in (op.get("set") or {}).items():
@@ -139,8 +187,11 @@ def merge_op(state: RecordState, op: dict[str, Any], device: str, seq: int) -> M
                 mine = side(value, device, hlc, user)
                 theirs = side(current[0], *info[name][:2], info[name][2])
                 winner, loser = (mine, theirs) if wins else (theirs, mine)
-                conflicts.append(ConflictNote(name, winner, loser))
-            if wins:
+                note = _keep(info, ConflictNote(name, winner, loser), known)
+                conflicts.append(note)
+                if wins:
+                    write(name, value, note.conflict_id)
+            elif wins:
                 write(name, value)
 
     for name, items in (op.get("add") or {}).items():
@@ -181,24 +232,136 @@ def merge_op(state: RecordState, op: dict[str, Any], device: str, seq: int) -> M
             unseen = _unseen_edits(state, seen, device)
             if unseen is not None and vals[DELETED][0]:
                 values, editor = unseen
-                conflicts.append(
-                    ConflictNote(
-                        DELETED,
-                        side(True, device, hlc, user),
-                        side(values, editor[0], editor[1], editor[2]),
-                    )
+                note = ConflictNote(
+                    DELETED,
+                    side(True, device, hlc, user),
+                    side(values, editor[0], editor[1], editor[2]),
                 )
+                conflicts.append(_keep(info, note, known))
     elif edited and not silent and was_deleted_reg and was_deleted_reg[0]:
         assert was_deleted_info is not None
         if was_deleted_reg[1] > seen and was_deleted_info[0] != device:
-            conflicts.append(
-                ConflictNote(
-                    DELETED,
-                    side(True, *was_deleted_info[:2], was_deleted_info[2]),
-                    side(edited, device, hlc, user),
-                )
+            note = ConflictNote(
+                DELETED,
+                side(True, *was_deleted_info[:2], was_deleted_info[2]),
+                side(edited, device, hlc, user),
             )
+            conflicts.append(_keep(info, note, known))
     return MergeOutcome(touched, conflicts)
+
+
+def unseen_by_resolver(
+    before: RecordState | None,
+    conflict: RecordState,
+    op: dict[str, Any],
+    target: RecordState | None,
+    known: Conflicts,
+) -> ConflictNote | None:
+    """A resolution made before its device saw the conflict's latest `other` (a chain's
+    later value that lost, kept there by the server meanwhile): that value, unless the
+    record holds it now, stays open in a new conflict on the record (`target`)."""
+    if before is None or target is None or (op.get("set") or {}).get("status") != "resolved":
+        return None
+    status, other = before.vals.get("status"), conflict.vals.get("other")
+    if status is None or status[0] != "open" or other is None or other[1] <= (op.get("seen") or 0):
+        return None
+    field_name = conflict.vals["field"][0]
+    current = target.vals.get(field_name)
+    if current is None:
+        return None
+    if field_name == DELETED:
+        if not current[0]:
+            return None  # restored: the edits are the record's values again
+    elif current[0] == other[0]["value"]:
+        return None
+    writer = target.info[field_name]
+    note = ConflictNote(field_name, side(current[0], *writer[:3]), other[0])
+    return _keep(target.info, note, known)
+
+
+def _remembered(info: dict[str, list[Any]], reg: str) -> dict[str, str]:
+    """The open conflicts remembered on a register: losing device -> conflict id."""
+    writer = info.get(reg)
+    return dict(writer[3]) if writer is not None and len(writer) > 3 else {}
+
+
+def _remember(info: dict[str, list[Any]], reg: str, kept: dict[str, str]) -> None:
+    info[reg] = [*info[reg][:3], kept] if kept else info[reg][:3]
+
+
+def _keep(info: dict[str, list[Any]], note: ConflictNote, known: Conflicts) -> ConflictNote:
+    """The conflict a clash keeps: the losing device's open one on this register, updated
+    (a chain counts as one edit), else the winner's own (its chain's earlier value lost
+    there, and now its later value wins: the conflict turns around), else a new one."""
+    reg = note.field
+    loser, winner = note.other["device"], note.current["device"]
+    kept = _remembered(info, reg)
+    found = {}
+    for device in (loser, winner) if kept else ():
+        conflict_id = kept.pop(device, None)  # back below only while it is open
+        data = known.find(conflict_id) if conflict_id else None
+        if data is not None:
+            found[device] = (conflict_id, data)
+            kept[device] = conflict_id
+    mine = found.get(loser)
+    if mine is None and reg != DELETED and winner in found:
+        mine = found[winner]
+        del kept[winner]
+    if mine is None:
+        note.conflict_id = known.new_id()
+    else:
+        note.conflict_id, data = mine
+        note.reused = True
+        if reg == DELETED:
+            note.other = {**note.other, "value": _chained(data["other"]["value"], note.other)}
+    kept[loser] = note.conflict_id
+    _remember(info, reg, kept)
+    return note
+
+
+def _chained(earlier: Any, later: dict[str, Any]) -> dict[str, Any]:
+    """The edits a delete conflict keeps after a chain's later edits: the latest value of
+    each field, set elements added by any of them."""
+    values = dict(earlier) if isinstance(earlier, dict) else {}
+    for name, value in later["value"].items():
+        before = values.get(name)
+        if isinstance(value, list) and isinstance(before, list):
+            value = sorted(set(before) | set(value))
+        values[name] = value
+    return values
+
+
+def _follow(
+    info: dict[str, list[Any]],
+    reg: str,
+    current: dict[str, Any],
+    replaced: dict[str, Any],
+    known: Conflicts,
+    made: str,
+) -> list[ConflictNote]:
+    """The register's value changed: its open conflicts (but `made` by this clash) show it
+    as `current`.  The writer's own one (its value had lost here) turns around, as when its
+    chain later wins a clash: it keeps the value this write replaced."""
+    kept = _remembered(info, reg)
+    found = {}
+    for loser, conflict_id in list(kept.items()):
+        data = None if conflict_id == made else known.find(conflict_id)
+        if data is not None:
+            found[loser] = (conflict_id, data)
+        elif conflict_id != made:
+            del kept[loser]
+    notes = []
+    writer, was = current["device"], replaced["device"]
+    for loser, (conflict_id, data) in found.items():
+        if loser != writer:
+            if data["current"] != current:
+                notes.append(ConflictNote(reg, current, data["other"], conflict_id, reused=True))
+        elif was != writer and was not in kept and replaced["value"] != current["value"]:
+            notes.append(ConflictNote(reg, current, replaced, conflict_id, reused=True))
+            del kept[writer]
+            kept[was] = conflict_id
+    _remember(info, reg, kept)
+    return notes
 
 
 def _first_write(state: RecordState, op: dict[str, Any], device: str, seq: int) -> MergeOutcome:

@@ -38,6 +38,7 @@ PULL_PAGE = 1000
 SNAPSHOT_PAGE = 2000
 MAX_CLOCK_AHEAD_MS = 5 * 60 * 1000
 MAX_SEQ = 2**63 - 1  # sequence numbers and cursors are 64-bit integers in both databases
+MAX_DEVICE_SEQ = 2**53 - 1  # a device's numbering: exact in every JSON reader, floats too
 
 _HLC = re.compile(r"^[0-9a-f]{16}$")
 
@@ -79,15 +80,15 @@ def parse_push(body: Any) -> tuple[str, list[tuple[int, dict[str, Any]]]]:
         if (
             not isinstance(entry, list)
             or len(entry) != 2
-            or type(entry[0]) is not int
+            or not _integral(entry[0])
             or not isinstance(entry[1], dict)
         ):
             raise ProtocolError(422, "bad_request", f"ops[{index}]: expected [seq, op]")
-        if not 1 <= entry[0] <= MAX_SEQ:
+        if not 1 <= entry[0] <= MAX_DEVICE_SEQ:
             raise ProtocolError(
-                422, "bad_request", f"ops[{index}]: seq must be from 1 to {MAX_SEQ}"
+                422, "bad_request", f"ops[{index}]: seq must be from 1 to {MAX_DEVICE_SEQ}"
             )
-        seq, op = entry
+        seq, op = int(entry[0]), entry[1]
         if previous is not None and seq != previous + 1:
             raise ProtocolError(422, "bad_request", f"ops[{index}]: seq {seq} out of order")
         previous = seq
@@ -100,9 +101,16 @@ def parse_push(body: Any) -> tuple[str, list[tuple[int, dict[str, Any]]]]:
     return device, parsed
 
 
+def _integral(value: Any) -> bool:
+    """An integer as JSON Schema counts one: `3` or `3.0`, never `true` or `3.5`."""
+    return type(value) is int or (type(value) is float and value.is_integer())
+
+
 # ---------------------------------------------------------------- one op's shape
 
-OP_KEYS = frozenset(("id", "kind", "hlc", "by", "seen", "new", "set", "base", "add", "rem", "del"))
+OP_KEYS = frozenset(
+    ("id", "kind", "hlc", "by", "seen", "new", "set", "base", "add", "rem", "del", "too_large")
+)  # too_large: the stand-in for a change too large to travel (sync/replica.py)
 RESOLUTION_FIELDS = frozenset(("status", "resolution", "resolved_by", "resolved_at", "updated_at"))
 _NOT_SET = ("id", "kind", "deleted")
 
@@ -114,9 +122,12 @@ def _version(value: Any) -> bool:
 def op_reason(op: dict[str, Any]) -> str | None:
     """Why the server refuses one op (kind known, envelope checked), or None (SPEC §5.14).
 
-    The op's shape (store/changelog.py) and every value in it, checked by the same
+    The op's keys and shape (store/changelog.py) and every value in it, checked by the same
     `validation.field_reason` the device runs before it writes.
     """
+    unknown = op.keys() - OP_KEYS
+    if unknown:
+        return f"unknown op key {min(unknown)!r} (an op has only {', '.join(sorted(OP_KEYS))})"
     kind = op["kind"]
     fields = kind_info(kind).fields
     if (reason := field_reason(kind, "id", op["id"])) is not None:
@@ -219,19 +230,41 @@ class ErrorResponse(BaseModel):
     detail: str
 
 
+# What `parse_push` checks, as JSON Schema for the OpenAPI document (one place: a new
+# envelope field is one line in PUSH_FIELDS, a new element of a push item one line in
+# PUSH_ITEM).  Values inside an op are checked op by op: a bad one is refused alone in the
+# 200 answer (SPEC §5.8), so the document gives the op's keys and the envelope's types.
+OP_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["id", "kind", "hlc"],
+    "properties": {
+        "id": {"type": "string"},
+        "kind": {"type": "string"},
+        "hlc": {"type": "string", "pattern": "^[0-9a-f]{16}$"},
+    },
+    "description": "an op as stored in the device's outbox (store/changelog.py); keys: "
+    + ", ".join(sorted(OP_KEYS)),
+}
+PUSH_ITEM: list[dict[str, Any]] = [
+    {"type": "integer", "minimum": 1, "maximum": MAX_DEVICE_SEQ, "description": "device seq"},
+    OP_SCHEMA,
+]
+PUSH_FIELDS: dict[str, Any] = {
+    "device": {"type": "string", "minLength": 1, "maxLength": 64},
+    "ops": {
+        "type": "array",
+        "maxItems": MAX_BATCH_OPS,
+        "items": {
+            "type": "array",
+            "prefixItems": PUSH_ITEM,
+            "minItems": len(PUSH_ITEM),
+            "maxItems": len(PUSH_ITEM),
+            "description": "[device seq, op]; the seqs of one push are consecutive",
+        },
+    },
+}
 PUSH_REQUEST_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["device", "ops"],
-    "properties": {
-        "device": {"type": "string"},
-        "ops": {
-            "type": "array",
-            "maxItems": MAX_BATCH_OPS,
-            "items": {
-                "type": "array",
-                "prefixItems": [{"type": "integer"}, {"type": "object"}],
-                "description": "[device seq, op as stored in the device's outbox]",
-            },
-        },
-    },
+    "properties": PUSH_FIELDS,
 }

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import pytest
 from textual.worker import WorkerCancelled
@@ -67,6 +68,28 @@ async def wait_until(
         if condition():
             return
     raise AssertionError(f"timed out waiting until {what}")
+
+
+@dataclass(frozen=True)
+class Noted:
+    message: str
+    title: str
+    severity: str
+
+
+def record_notifications(app) -> list[Noted]:
+    """Every notification `app` shows, kept for the test.  Textual forgets a notification
+    once its timeout passes (5 s), which a loaded machine can spend before the test looks;
+    what was said is a fact that does not expire."""
+    noted: list[Noted] = []
+    show = app.notify
+
+    def notify(message, *, title="", severity="information", timeout=None, markup=True):
+        noted.append(Noted(str(message), str(title), str(severity)))
+        show(message, title=title, severity=severity, timeout=timeout, markup=markup)
+
+    app.notify = notify
+    return noted
 
 
 async def type_text(pilot, text: str) -> None:

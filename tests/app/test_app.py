@@ -12,7 +12,13 @@ from fieldrm.app import FieldrmApp
 from fieldrm.screens.floor_walk import CaptureInput
 from fieldrm.screens.widgets import StatusLine
 from fieldrm.store.queries import PAGE_SIZE
-from tests.app.conftest import add_conflict, contact_id, type_text, wait_until
+from tests.app.conftest import (
+    add_conflict,
+    contact_id,
+    record_notifications,
+    type_text,
+    wait_until,
+)
 
 pytestmark = pytest.mark.anyio
 SIZE = (120, 40)
@@ -135,13 +141,14 @@ async def test_arrow_up_edits_the_last_entry_in_place(store):
 async def test_a_line_that_cannot_be_saved_is_given_back_with_the_reason(store):
     count = store.count("observation")
     app = FieldrmApp(store, start_mode="floor")
+    noted = record_notifications(app)
     async with app.run_test(size=SIZE, notifications=True) as pilot:
         await type_text(pilot, "#training !concern")
         await pilot.press("enter")
         capture_line = app.screen.query_one(CaptureInput)
-        await wait_until(pilot, lambda: bool(app._notifications), "a notification appears")
+        await wait_until(pilot, lambda: bool(noted), "a notification appears")
         assert capture_line.value == "#training !concern"
-        assert "nothing to save" in list(app._notifications)[-1].message
+        assert "nothing to save" in noted[-1].message
     assert store.count("observation") == count
 
 
@@ -247,6 +254,7 @@ async def test_status_line_after_a_failed_sync(store):
     pending = store.pending_count()
     # Long retry delays: this test looks at the state after one failure.
     app = FieldrmApp(store, start_mode="today", retry_delays=(3600.0,))
+    noted = record_notifications(app)
     async with app.run_test(size=SIZE, notifications=True) as pilot:
         status_line = app.screen.query_one(StatusLine)
         await wait_until(pilot, lambda: status_line.has_class("-offline"), "the sync fails")
@@ -254,8 +262,8 @@ async def test_status_line_after_a_failed_sync(store):
         assert "offline" in text
         assert f"{pending} pending changes" in text
         assert app.sync_status.error
-        notes = list(app._notifications)
-        assert notes and notes[-1].title == "Offline"
+        notes = [note for note in noted if note.title == "Offline"]
+        assert len(notes) == 1, noted  # one notification per outage
         assert "Traceback" not in notes[-1].message
         assert "retrying" in notes[-1].message
     assert store.pending_count() == pending  # nothing was lost or dropped
@@ -440,13 +448,14 @@ async def test_contacts_search_org_chart_and_timeline(store):
         assert "reverse" in str(ravi.label.style) and "reverse" not in str(priya.label.style)
 
 
-async def test_the_other_screens_are_built_unseen_after_the_first_frame(store):
+@pytest.mark.parametrize("delay", [0.05, 0.0])
+async def test_the_other_screens_are_built_unseen_after_the_first_frame(store, delay):
     import gc
 
     from fieldrm.screens.navigation import NAVIGATION
     from fieldrm.screens.prewarm import is_built
 
-    app = FieldrmApp(store, start_mode="today", prewarm_delay=0.05)
+    app = FieldrmApp(store, start_mode="today", prewarm_delay=delay)  # 0: no Timer(0) crash
     async with app.run_test(size=SIZE) as pilot:
 
         def built() -> bool:

@@ -8,7 +8,7 @@ from textual.widgets import DataTable, Static
 
 from fieldrm.app import FieldrmApp
 from fieldrm.screens.contact_tools import ImportPreviewScreen
-from tests.app.conftest import contact_id, type_text, wait_until
+from tests.app.conftest import contact_id, record_notifications, type_text, wait_until
 
 pytestmark = pytest.mark.anyio
 SIZE = (120, 40)
@@ -76,12 +76,13 @@ async def test_a_bad_file_is_one_notification_and_writes_nothing(store, tmp_path
     bad.write_text("name,role\nA,chief wizard\n", encoding="utf-8")
     before = store.pending_count()
     app = FieldrmApp(store, start_mode="contacts")
+    noted = record_notifications(app)
     async with app.run_test(size=SIZE, notifications=True) as pilot:
         await pilot.press("i")
         await wait_until(pilot, lambda: app.screen.query("#prompt-input"), "the file prompt")
         await type_text(pilot, str(bad))
         await pilot.press("enter")
-        await wait_until(pilot, lambda: any("unknown role" in str(n.message)
-                                            for n in app._notifications), "the error")  # fmt: skip
+        await wait_until(pilot, lambda: any("unknown role" in n.message for n in noted),
+                         "the error")  # fmt: skip
         assert not isinstance(app.screen, ImportPreviewScreen)
     assert store.pending_count() == before

@@ -70,3 +70,27 @@ def test_login_form(store, snap_compare):
         await settled(lambda app: bool(app.screen.query("#login-server")))(pilot)
 
     assert snap_compare(app, terminal_size=NARROW, run_before=run_before)
+
+
+def test_sync_at_80_by_24(store, snap_compare):
+    """Every conflict key, F1 and `^p palette` on the bar (it was cut at `^p`)."""
+    app = FieldrmApp(store, start_mode="sync")
+    assert snap_compare(app, terminal_size=NARROW, run_before=settled())
+
+
+def test_contacts_narrowed_to_a_site_and_a_role(store, snap_compare):
+    app = FieldrmApp(store, start_mode="contacts")
+    kolkata = store.resolve("Kolkata Salt Lake", ["site"])
+
+    async def run_before(pilot) -> None:
+        screen = pilot.app.screen
+        await settled(lambda app: screen.query_one("#contact-table").row_count > 10)(pilot)
+        screen.set_scope(kolkata.id, kolkata.name, "team_leader")
+        await settled(
+            lambda app: (
+                screen.query_one("#contact-table").row_count == 2
+                and str(screen.query_one("#contact-card").render()).startswith("Arjun Das")
+            )
+        )(pilot)
+
+    assert snap_compare(app, terminal_size=(120, 36), run_before=run_before)

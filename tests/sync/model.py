@@ -495,6 +495,7 @@ class Model:
             check_device_equals_server(store, server, known_bugs=True)
             check_nothing_pending(store, self.refused[number])
         check_nothing_typed_is_lost(server, self.written, self.overwritten)
+        check_one_conflict_per_competing_device(server)
 
 
 # Device files live in memory where the system offers it (a crash test needs files, not
@@ -641,3 +642,14 @@ def check_nothing_typed_is_lost(
     kept = kept_values(server)
     lost = sorted(item for item in written - overwritten if item not in kept)
     assert not lost, lost
+
+
+def check_one_conflict_per_competing_device(server: dict[str, dict[str, Any]]) -> None:
+    """A chain of one device's edits counts as one edit (SPEC §5.14): at most one open
+    conflict per record, field and competing (losing) device."""
+    competing = [
+        (record["record_id"], record["field"], record["other"]["device"])
+        for record in server.values()
+        if record["kind"] == "conflict" and record["status"] == "open"
+    ]
+    assert len(competing) == len(set(competing)), competing

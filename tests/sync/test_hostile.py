@@ -184,6 +184,9 @@ def _bad_ops() -> dict[str, dict[str, Any]]:
         "a bad timestamp": edit(existing, set={"updated_at": "noon"}),
         "unknown kind": create(kind="meeting"),
         "a new conflict": create(kind="conflict"),
+        "an unknown op key": edit(existing, set={"text": "y"}, force=True),
+        "a misspelt op key": edit(existing, sets={"text": "y"}),
+        "an unknown key on a create": {**create(), "nonce": "n-1"},
     }
 
 

@@ -11,7 +11,8 @@ responses are gzip-compressed.  The push body is read raw and checked by hand
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Query, Request
@@ -46,6 +47,10 @@ JSON = "application/json"
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorResponse, "description": "missing, invalid or revoked token"},
     426: {"model": ErrorResponse, "description": "another protocol version"},
+}
+QUERY_ERRORS: dict[int | str, dict[str, Any]] = {
+    **ERRORS,
+    422: {"model": ErrorResponse, "description": "a parameter out of its range"},
 }
 
 
@@ -103,7 +108,16 @@ def create_app(
     The OpenAPI document and its pages (`/openapi.json`, `/docs`, `/redoc`) need a token
     like every endpoint but health, unless the operator publishes them (`publish_docs`).
     """
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        # Stopping (SIGTERM, Ctrl+C): uvicorn ends by raising the signal again, so nothing
+        # after `uvicorn.run` runs; the checkpoint happens here, once requests are done.
+        storage.checkpoint()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="fieldrm sync server",
         version=str(PROTOCOL_VERSION),
         description="Push device changes, pull the workspace's changes (SPEC §5, §6).",
@@ -168,7 +182,7 @@ def create_app(
         content = jsonio.dumps_bytes({"results": results})
         return Response(content, media_type=JSON)
 
-    @app.get("/v1/pull", response_model=PullResponse, responses=ERRORS)
+    @app.get("/v1/pull", response_model=PullResponse, responses=QUERY_ERRORS)
     def pull(
         request: Request,
         device: Annotated[str, Query(max_length=64)] = "",
@@ -178,7 +192,7 @@ def create_app(
         page = storage.pull(_account(request), device, cursor, limit)
         return Response(page.to_json(), media_type=JSON)
 
-    @app.get("/v1/snapshot", response_model=SnapshotResponse, responses=ERRORS)
+    @app.get("/v1/snapshot", response_model=SnapshotResponse, responses=QUERY_ERRORS)
     def snapshot(
         request: Request,
         after: Annotated[str | None, Query(max_length=64)] = None,

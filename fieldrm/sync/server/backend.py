@@ -43,3 +43,8 @@ class Backend(ABC):
 
     @abstractmethod
     def close(self) -> None: ...
+
+    @abstractmethod
+    def checkpoint(self) -> None:
+        """Make the database file whole (SQLite merges its write-ahead log); run when the
+        server stops, so that a plain copy of the file holds every commit."""

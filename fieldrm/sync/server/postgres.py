@@ -30,14 +30,18 @@ from __future__ import annotations
 
 import functools
 import re
+import shutil
+import subprocess
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from fieldrm.errors import StoreError
+from fieldrm.safe_copy import write_new_file
 from fieldrm.sync.server.backend import Backend, Tx
 
 
@@ -164,6 +168,9 @@ class PostgresBackend(Backend):
             self.pool.check()
             raise
 
+    def checkpoint(self) -> None:
+        """Nothing to do: PostgreSQL's files are never copied by hand (pg_dump, README)."""
+
     def close(self) -> None:
         self.pool.close()
 
@@ -176,3 +183,30 @@ def redacted_url(url: str) -> str:
         return "postgresql://…"
     where = f"{info.get('host', 'localhost')}:{info.get('port', 5432)}"
     return f"postgresql://{info.get('user', '')}@{where}/{info.get('dbname', '')}"
+
+
+PG_DUMP_ROUTE = "pg_dump --format=custom --file FILE URL"
+
+
+def dump_database(url: str, target: Path, *, replace: bool = False) -> int:
+    """`fieldrm server backup` on PostgreSQL: pg_dump's custom format (one consistent
+    snapshot, restored with pg_restore), written safely; its size.  StoreError when pg_dump
+    is not on PATH or fails; FileExistsError as `write_new_file`."""
+    program = shutil.which("pg_dump")
+    if program is None:
+        raise StoreError(
+            f"pg_dump is not on PATH: back PostgreSQL up with `{PG_DUMP_ROUTE}` (README: Operators)"
+        )
+
+    def dump(temporary: Path) -> None:
+        done = subprocess.run(
+            [program, "--format=custom", "--file", str(temporary), "--dbname", url],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            reason = " ".join(done.stderr.split()) or f"exit {done.returncode}"
+            raise StoreError(f"pg_dump could not back up {redacted_url(url)}: {reason}")
+
+    return write_new_file(target, dump, replace=replace)

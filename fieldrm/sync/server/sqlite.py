@@ -11,10 +11,12 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
+from fieldrm.errors import StoreError
+from fieldrm.safe_copy import copy_sqlite
 from fieldrm.sync.server.backend import Backend, Tx
 
 
@@ -67,6 +69,35 @@ class SqliteBackend(Backend):
                 raise
             self.conn.execute("COMMIT")
 
+    def checkpoint(self) -> None:
+        # TRUNCATE: every commit into the main file and the log emptied, so the .db file
+        # alone (what an operator copies) holds everything.
+        with self.lock:
+            self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
     def close(self) -> None:
         with self.lock:
             self.conn.close()
+
+
+def backup_database(url: str, target: Path, *, replace: bool = False) -> tuple[int, int]:
+    """`fieldrm server backup`: a consistent copy of a server's SQLite database as one file,
+    while the server runs or not; returns (records, bytes).  FileExistsError as
+    `copy_sqlite`; StoreError for a missing file or one that is not a server database."""
+    from urllib.request import pathname2url
+
+    path = sqlite_path(url)
+    if path == ":memory:" or not Path(path).is_file():
+        raise StoreError(f"no server database at {path}")
+    # Read-only: the backup must never create, migrate or lock the operator's database.
+    uri = f"file:{pathname2url(str(Path(path).resolve()))}?mode=ro"
+    with closing(sqlite3.connect(uri, uri=True, isolation_level=None)) as source:
+        source.execute("PRAGMA busy_timeout=10000")
+        try:
+            source.execute("SELECT version FROM server_schema").fetchall()
+        except sqlite3.DatabaseError:
+            raise StoreError(f"{path} is not a fieldrm server database") from None
+        size = copy_sqlite(source, target, replace=replace)
+    with closing(sqlite3.connect(target)) as copy:
+        records = copy.execute("SELECT count(*) FROM records").fetchone()[0]
+    return records, size

@@ -33,16 +33,18 @@ from pydantic import ValidationError
 
 from fieldrm import jsonio
 from fieldrm.clock import now_ms, pack, wall_ms, wall_time
-from fieldrm.errors import StoreError, describe_validation_error
+from fieldrm.errors import Ambiguous, NotFound, StoreError, describe_validation_error
 from fieldrm.models import KINDS, Conflict, chunks, format_timestamp, new_id, parse_timestamp
 from fieldrm.sync.merge import (
     ConflictNote,
+    Conflicts,
     RecordState,
     merge_op,
     op_registers,
     record_data,
     stamp_time,
     touched_registers,
+    unseen_by_resolver,
 )
 from fieldrm.sync.protocol import MAX_CLOCK_AHEAD_MS, ProtocolError, op_reason
 from fieldrm.sync.server.backend import Backend, Tx
@@ -175,6 +177,10 @@ class Storage:
     def close(self) -> None:
         self.backend.close()
 
+    def checkpoint(self) -> None:
+        """Make the database file whole (see `Backend.checkpoint`); the server stopping."""
+        self.backend.checkpoint()
+
     # ------------------------------------------------------------ accounts
 
     def add_user(self, name: str, workspace: str) -> str:
@@ -200,6 +206,87 @@ class Storage:
                 "SELECT name, workspace FROM users WHERE token_hash = ?", [hash_token(token)]
             )
         return Account(rows[0][0], rows[0][1]) if rows else None
+
+    # ------------------------------------------------------------ operators
+
+    def users(self) -> list[dict[str, Any]]:
+        """Every user (with a token or revoked but known by a device), for `server users`:
+        workspace, first token's date, tokens, devices registered, and the last push's
+        time (the `updated_at` of the newest change from one of their devices)."""
+        with self.backend.transaction(write=False) as tx:
+            accounts = tx.query(
+                "SELECT workspace, name, MIN(created_at), COUNT(*) FROM users "
+                "GROUP BY workspace, name"
+            )
+            registered = tx.query(
+                "SELECT workspace, user_name, COUNT(*) FROM devices GROUP BY workspace, user_name"
+            )
+            newest = tx.query(
+                "SELECT d.workspace, d.user_name, MAX(c.seq) FROM devices d JOIN changes c "
+                "ON c.workspace = d.workspace AND c.origin = d.device "
+                "GROUP BY d.workspace, d.user_name"
+            )
+            bodies = {
+                (workspace, name): tx.query(
+                    "SELECT body FROM changes WHERE workspace = ? AND seq = ?", [workspace, seq]
+                )
+                for workspace, name, seq in newest
+            }
+        found: dict[tuple[str, str], dict[str, Any]] = {}
+
+        def entry(workspace: str, name: str) -> dict[str, Any]:
+            return found.setdefault(
+                (workspace, name),
+                {
+                    "user": name,
+                    "workspace": workspace,
+                    "created_at": None,
+                    "tokens": 0,
+                    "devices": 0,
+                    "last_push": None,
+                },
+            )
+
+        for workspace, name, created_at, tokens in accounts:
+            entry(workspace, name).update(created_at=created_at, tokens=tokens)
+        for workspace, name, count in registered:
+            entry(workspace, name)["devices"] = count
+        for key, rows in bodies.items():
+            registers = jsonio.loads(rows[0][0]).get("r", {}) if rows else {}
+            stamp = registers.get("updated_at") or registers.get("created_at")
+            entry(*key)["last_push"] = stamp[0] if stamp else None
+        return [found[key] for key in sorted(found)]
+
+    def revoke(self, name: str, workspace: str | None = None) -> tuple[str, int]:
+        """Remove every token of `name` (in `workspace`); returns the workspace and how many.
+
+        Raises NotFound for no such user, Ambiguous when the name is in several workspaces
+        and none was given.  The user's devices stay known: a new token (`add-user`) and a
+        new `fieldrm login` let them push their kept queues."""
+        with self.backend.transaction(write=True) as tx:
+            places = [
+                row[0]
+                for row in tx.query(
+                    "SELECT DISTINCT workspace FROM users WHERE name = ? ORDER BY workspace",
+                    [name],
+                )
+            ]
+            if workspace is not None:
+                if workspace not in places:
+                    raise NotFound(f"no user {name!r} with a token in workspace {workspace!r}")
+                places = [workspace]
+            if not places:
+                raise NotFound(f"no user {name!r} with a token on this server")
+            if len(places) > 1:
+                raise Ambiguous(
+                    f"{name!r} is a user in workspaces {', '.join(places)}: "
+                    "say which with --workspace"
+                )
+            rows = tx.query(
+                "SELECT COUNT(*) FROM users WHERE name = ? AND workspace = ?", [name, places[0]]
+            )
+            tx.execute("DELETE FROM users WHERE name = ? AND workspace = ?", [name, places[0]])
+        return places[0], rows[0][0]
 
     # ------------------------------------------------------------ push
 
@@ -261,6 +348,7 @@ class Storage:
             results: list[dict[str, Any]] = []
             stamp = pack(server_now, 0)
             at = format_timestamp(wall_time(server_now))
+            known = self._open_conflicts(tx, workspace, states, server_now)
             for device_seq, op in ops:
                 record_id = op["id"]
                 state = states.get(record_id)
@@ -284,7 +372,7 @@ class Storage:
                     sent = op.get("set") or {}
                     op = _authored(op, account.user, state is None)
                     merged = state.copy() if state else RecordState(op["kind"])
-                    outcome = merge_op(merged, op, device, seq + 1)
+                    outcome = merge_op(merged, op, device, seq + 1, known)
                     reason = _validate(record_id, merged)
                 if reason is not None or merged is None:
                     rejected.append((workspace, device, device_seq, reason, _op_text(op)))
@@ -328,17 +416,36 @@ class Storage:
                 if differs:
                     result["r"] = differs
                 results.append(result)
-                for note in outcome.conflicts:
-                    seq += 1
-                    conflict_id = new_id(server_now)
-                    conflict = RecordState("conflict")
-                    for name, value in _conflict_values(merged.kind, record_id, note, at).items():
-                        conflict.vals[name] = [value, seq]
-                        conflict.info[name] = [SERVER, stamp, SERVER]
-                    states[conflict_id] = conflict
+                notes = [(merged.kind, record_id, note) for note in outcome.conflicts]
+                if merged.kind == "conflict":
+                    reopened = self._unseen_by_resolver(tx, workspace, states, state, op, known)
+                    if reopened is not None:
+                        notes.append(reopened)
+                        dirty.add(reopened[1])
+                for kind, clashed_id, note in notes:
+                    conflict_id = note.conflict_id
+                    if note.reused:
+                        # A chain's later clash: the open conflict is updated, not repeated.
+                        conflict = states[conflict_id]
+                        update = {"current": note.current, "other": note.other, "updated_at": at}
+                        update = {k: v for k, v in update.items() if conflict.vals[k][0] != v}
+                        if set(update) <= {"updated_at"}:
+                            continue
+                        seq += 1
+                        registers = {name: [value, seq] for name, value in update.items()}
+                        texts.pop(conflict_id, None)
+                    else:
+                        seq += 1
+                        conflict = states[conflict_id] = RecordState("conflict")
+                        values = _conflict_values(kind, clashed_id, note, at)
+                        registers = {name: [value, seq] for name, value in values.items()}
+                    conflict.vals.update(registers)
+                    conflict.info.update({name: [SERVER, stamp, SERVER] for name in registers})
                     dirty.add(conflict_id)
-                    texts[conflict_id] = _dumps(conflict.vals)
-                    body_text = _change_text(conflict_id, "conflict", seq, texts[conflict_id])
+                    body = _dumps(registers)
+                    if not note.reused:
+                        texts[conflict_id] = body
+                    body_text = _change_text(conflict_id, "conflict", seq, body)
                     # Origin "" so that every device, the pusher too, pulls the conflict.
                     changes.append((workspace, seq, conflict_id, "", body_text))
             self._save(tx, workspace, states, dirty, seq, texts)
@@ -379,6 +486,48 @@ class Storage:
             ):
                 states[record_id] = RecordState(kind, jsonio.loads(vals), jsonio.loads(info))
         return states
+
+    def _open_conflicts(
+        self, tx: Tx, workspace: str, states: dict[str, RecordState], server_now: int
+    ) -> Conflicts:
+        """The merge's view of conflict records: this push's states, else the database."""
+
+        def find(conflict_id: str) -> dict[str, Any] | None:
+            if conflict_id not in states:
+                states.update(self._load(tx, workspace, {conflict_id}))
+            state = states.get(conflict_id)
+            if state is None or state.kind != "conflict":
+                return None
+            status = state.vals.get("status")
+            if status is None or status[0] != "open":
+                return None
+            return record_data(conflict_id, "conflict", state.vals)
+
+        return Conflicts(find, lambda: new_id(server_now))
+
+    def _unseen_by_resolver(
+        self,
+        tx: Tx,
+        workspace: str,
+        states: dict[str, RecordState],
+        before: RecordState | None,
+        op: dict[str, Any],
+        known: Conflicts,
+    ) -> tuple[str, str, ConflictNote] | None:
+        """The new conflict a resolution calls for when it had not seen the conflict's latest
+        value (`merge.unseen_by_resolver`): (record kind, record id, note), or None."""
+        conflict = states[op["id"]]
+        target_reg = conflict.vals.get("record_id")
+        if target_reg is None:
+            return None
+        target_id = target_reg[0]
+        if target_id not in states:
+            states.update(self._load(tx, workspace, {target_id}))
+        target = states.get(target_id)
+        note = unseen_by_resolver(before, conflict, op, target, known)
+        if note is None or target is None:
+            return None
+        return target.kind, target_id, note
 
     def _rejections(
         self,
