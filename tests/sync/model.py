@@ -151,6 +151,8 @@ class Model:
         self.counter = 0
         self.written: set[tuple[str, str, str]] = set()  # (record, field, value as JSON)
         self.overwritten: set[tuple[str, str, str]] = set()  # seen, then replaced
+        # (device, record, field) -> what that device wrote there: its chain (§5.14).
+        self.chains: dict[tuple[int, str, str], set[str]] = {}
         self.refused: list[list[str]] = [[] for _ in range(count)]  # records of bad writes
 
     # ------------------------------------------------------------ set-up and tear-down
@@ -217,15 +219,22 @@ class Model:
         return f"v{self.counter}"
 
     def wrote(self, store: Store, record_id: str, names: Any) -> None:
-        """Remember the values this device now shows in `names` as typed by a person."""
+        """Remember the values this device now shows in `names` as typed by a person.
+
+        A device's later value of a field replaces its own earlier ones (a chain of one
+        device's edits counts as one edit, SPEC §5.14: a conflict holds the chain's last)."""
         record = store.get_raw(record_id) or {}
         info = kind_info(record["kind"]).fields
+        number = self.devices.index(store)
         for name in names:
             value = record.get(name)
             if name in info and info[name].is_set:
                 continue  # set elements are remembered one by one, as added
+            chain = self.chains.setdefault((number, record_id, name), set())
+            self.overwritten.update((record_id, name, earlier) for earlier in chain)
             if value is not None:
                 self.written.add((record_id, name, _dumps(value)))
+                chain.add(_dumps(value))
 
     def replaced(self, record: dict[str, Any], name: str) -> None:
         """The value this device showed in `name` is replaced by an informed edit."""
@@ -433,6 +442,12 @@ class Model:
         if info is not None and not info.is_set:
             self.replaced(target, name)
             self.wrote(store, target["id"], [name])
+            # The resolver saw both values: the one not kept is an informed overwrite (the
+            # conflict may later hold the chain's newer value instead, SPEC §5.14).
+            chosen = (store.get_raw(target["id"]) or {}).get(name)
+            for side in ("current", "other"):
+                if conflict[side].get("value") not in (None, chosen):
+                    self.replaced({"id": target["id"], name: conflict[side]["value"]}, name)
 
     def step_refused(self, number: int, pick: int, choice: int) -> None:
         """A write the server refuses, on purpose: a device with a bad value (an older or
