@@ -348,7 +348,11 @@ PUSH_ITEM: list[dict[str, Any]] = [
     OP_SCHEMA,
     NONCE_SCHEMA,
 ]
-COUNTER_SCHEMA: dict[str, Any] = {"type": "integer", "minimum": 0, "maximum": MAX_DEVICE_SEQ}
+COUNTER_SCHEMA: dict[str, Any] = {
+    "type": ["integer", "null"],
+    "minimum": 0,
+    "maximum": MAX_DEVICE_SEQ,
+}
 MARK_SCHEMA: dict[str, Any] = {"type": ["string", "null"], "maxLength": 64}
 PUSH_FIELDS: dict[str, Any] = {
     "device": {"type": "string", "minLength": 1, "maxLength": 64},

@@ -53,13 +53,6 @@ def test_devices_converge_and_nothing_typed_is_lost(storage, http, transport, de
 # ---------------------------------------------------------------- what the model found
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="sync bug found by the model: two devices making the same derived-id record "
-    "(§11: a cadence, KPI value or ladder step) keep their own created_by/created_at; the "
-    "server keeps the first (FIRST_WINS) and never tells the second device, which differs "
-    "from the server for good",
-)
 def test_same_derived_record_on_two_devices_ends_equal(new_workspace, device, storage, http):
     workspace = "ws-derived"
     alice = device(new_workspace("alice", workspace))
