@@ -225,7 +225,9 @@ def server_users(db: DbOption = None, as_json: JsonFlag = False) -> None:
     if not users:
         print("no users (fieldrm server add-user NAME --workspace W)")
     for user in users:
-        tokens = "revoked" if user["tokens"] == 0 else f"{user['tokens']} token(s)"
+        tokens = f"{user['tokens']} token(s)"
+        if user["tokens"] == 0:
+            tokens = f"revoked {(user['revoked_at'] or '')[:10]}".rstrip()
         print(
             f"{user['user']:<16} {user['workspace']:<16} created {user['created_at'] or '-'}  "
             f"{tokens}, {user['devices']} device(s), last push {user['last_push'] or 'never'}"

@@ -96,6 +96,27 @@ def test_server_backup_while_devices_push_is_a_consistent_copy(server, tmp_path)
     assert consistent_state(backups / "one.db") == {"changes": count, "records": count}
 
 
+@pytest.mark.parametrize("server_db_url", ["sqlite"], indirect=True)
+def test_server_backup_onto_the_database_itself_is_refused(server, tmp_path):
+    [laptop] = devices(tmp_path, server, server.add_user("alice", "acme"), "laptop")
+    laptop.add("vendor", "--name", "One")
+    laptop.sync()
+    itself = Path(server.db_url)
+    for target in (itself, itself.parent / "." / itself.name):
+        done = fieldrm(
+            None, "server", "backup", str(target), "--db", server.db_url, "--force", check=False
+        )
+        assert done.returncode != 0 and len(done.stderr.strip().splitlines()) == 1
+        assert "itself" in done.stderr
+    laptop.add("vendor", "--name", "Two")
+    laptop.sync()
+    server.stop()
+    server.start()
+    [fresh] = devices(tmp_path, server, server.add_user("bob", "acme"), "fresh")
+    fresh.sync()
+    assert sorted(v["name"] for v in fresh.json("list", "vendor", "--json")) == ["One", "Two"]
+
+
 def test_server_backup_of_a_missing_database_says_so_and_makes_nothing(tmp_path):
     missing = tmp_path / "nowhere.db"
     done = fieldrm(
@@ -158,10 +179,26 @@ def test_server_revoke_refuses_ambiguity_and_a_revoked_device_keeps_its_queue(se
     listed = json.loads(fieldrm(None, "server", "users", "--db", server.db_url, "--json").stdout)
     tokens = {(user["user"], user["workspace"]): user["tokens"] for user in listed}
     assert tokens == {("alice", "acme"): 0, ("alice", "globex"): 1}
+    first = {(user["user"], user["workspace"]): user for user in listed}[("alice", "acme")]
+    assert first["created_at"] and first["revoked_at"]
 
     # A new token for the same user: the queue kept while revoked goes through.
     laptop.run("login", "--server", server.url, "--token", server.add_user("alice", "acme"))
     assert laptop.sync()["pushed"] == 1 and laptop.pending() == 0
+    listed = json.loads(fieldrm(None, "server", "users", "--db", server.db_url, "--json").stdout)
+    again = {(user["user"], user["workspace"]): user for user in listed}[("alice", "acme")]
+    assert again["created_at"] == first["created_at"]  # the account's first day, kept
+    assert again["tokens"] == 1 and again["revoked_at"] is None
+
+
+def test_a_revoked_user_who_never_pushed_is_still_listed(server, tmp_path):
+    server.add_user("dora", "acme")
+    fieldrm(None, "server", "revoke", "dora", "--db", server.db_url)
+    listed = json.loads(fieldrm(None, "server", "users", "--db", server.db_url, "--json").stdout)
+    [dora] = [user for user in listed if user["user"] == "dora"]
+    assert dora["tokens"] == 0 and dora["created_at"] and dora["revoked_at"]
+    text = fieldrm(None, "server", "users", "--db", server.db_url).stdout
+    assert "dora" in text and "revoked" in text
 
 
 def test_users_and_revoke_on_a_missing_database_make_none(tmp_path):

@@ -89,6 +89,10 @@ def backup_database(url: str, target: Path, *, replace: bool = False) -> tuple[i
     path = sqlite_path(url)
     if path == ":memory:" or not Path(path).is_file():
         raise StoreError(f"no server database at {path}")
+    if target.exists() and target.samefile(path):
+        # Over itself the copy would replace what the server is serving, dropping every
+        # change it acknowledged since: a backup must be another file.
+        raise StoreError(f"{target} is the server's database itself: back it up to another file")
     # Read-only: the backup must never create, migrate or lock the operator's database.
     uri = f"file:{pathname2url(str(Path(path).resolve()))}?mode=ro"
     with closing(sqlite3.connect(uri, uri=True, isolation_level=None)) as source:

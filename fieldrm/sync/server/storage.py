@@ -121,6 +121,21 @@ MIGRATIONS: list[list[str]] = [
             PRIMARY KEY (workspace, seq)
         )""",
     ],
+    [
+        # Accounts outlive their tokens: `server users` lists a revoked user, with the day
+        # the account was first made and when it was revoked.
+        """CREATE TABLE IF NOT EXISTS accounts (
+            workspace TEXT NOT NULL,
+            name TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            revoked_at TEXT,
+            PRIMARY KEY (workspace, name)
+        )""",
+        """INSERT INTO accounts(workspace, name, created_at)
+            SELECT workspace, name, MIN(created_at) FROM users WHERE true
+            GROUP BY workspace, name
+            ON CONFLICT (workspace, name) DO NOTHING""",
+    ],
 ]
 
 
@@ -237,9 +252,15 @@ class Storage:
                 "INSERT INTO workspaces(name, seq) VALUES (?, 0) ON CONFLICT (name) DO NOTHING",
                 [workspace],
             )
+            now = format_timestamp(wall_time(now_ms()))
             tx.execute(
                 "INSERT INTO users(token_hash, name, workspace, created_at) VALUES (?, ?, ?, ?)",
-                [hash_token(token), name, workspace, format_timestamp(wall_time(now_ms()))],
+                [hash_token(token), name, workspace, now],
+            )
+            tx.execute(
+                "INSERT INTO accounts(workspace, name, created_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (workspace, name) DO UPDATE SET revoked_at = NULL",
+                [workspace, name, now],
             )
         return token
 
@@ -257,7 +278,8 @@ class Storage:
         workspace, first token's date, tokens, devices registered, and the last push's
         time (the `updated_at` of the newest change from one of their devices)."""
         with self.backend.transaction(write=False) as tx:
-            accounts = tx.query(
+            accounts = tx.query("SELECT workspace, name, created_at, revoked_at FROM accounts")
+            tokens = tx.query(
                 "SELECT workspace, name, MIN(created_at), COUNT(*) FROM users "
                 "GROUP BY workspace, name"
             )
@@ -284,14 +306,19 @@ class Storage:
                     "user": name,
                     "workspace": workspace,
                     "created_at": None,
+                    "revoked_at": None,
                     "tokens": 0,
                     "devices": 0,
                     "last_push": None,
                 },
             )
 
-        for workspace, name, created_at, tokens in accounts:
-            entry(workspace, name).update(created_at=created_at, tokens=tokens)
+        for workspace, name, created_at, revoked_at in accounts:
+            entry(workspace, name).update(created_at=created_at, revoked_at=revoked_at)
+        for workspace, name, created_at, count in tokens:
+            found_entry = entry(workspace, name)
+            found_entry["tokens"] = count
+            found_entry["created_at"] = found_entry["created_at"] or created_at
         for workspace, name, count in registered:
             entry(workspace, name)["devices"] = count
         for key, rows in bodies.items():
@@ -329,6 +356,10 @@ class Storage:
                 "SELECT COUNT(*) FROM users WHERE name = ? AND workspace = ?", [name, places[0]]
             )
             tx.execute("DELETE FROM users WHERE name = ? AND workspace = ?", [name, places[0]])
+            tx.execute(
+                "UPDATE accounts SET revoked_at = ? WHERE workspace = ? AND name = ?",
+                [format_timestamp(wall_time(now_ms())), places[0], name],
+            )
         return places[0], rows[0][0]
 
     # ------------------------------------------------------------ push
