@@ -197,6 +197,7 @@ class Model:
         self.server_file = sqlite_file(storage)
         self.backups: list[Path] = []
         self.offsets: dict[int, int] = {}
+        self.cloned: set[int] = set()  # devices cloned, and their clones
 
     # ------------------------------------------------------------ set-up and tear-down
 
@@ -577,7 +578,11 @@ class Model:
 
     def step_restore(self, number: int, pick: int) -> None:
         """The device's disk is lost; it comes back from one of its images (same device id,
-        older numbering).  What was typed on the lost disk and never sent is gone with it."""
+        older numbering).  What was typed on the lost disk and never sent is gone with it.
+        A device without images: the next one with some."""
+        count = len(self.devices)
+        numbers = [(number + step) % count for step in range(count)]
+        number = next((one for one in numbers if self.images.get(one)), number)
         images = self.images.get(number)
         if not images:
             return
@@ -618,10 +623,15 @@ class Model:
         self.paths.append(path)
         self.devices.append(Store.open(path))
         self.refused.append(list(self.refused[number]))
+        self.cloned.update((number, len(self.devices) - 1))
         self.note("device cloned")
 
     def step_clock(self, number: int, offset: int) -> None:
         """The device's wall clock is `offset` seconds off from now on (0: right again)."""
+        if self.known_bugs and offset > 0 and number in self.cloned:
+            # test_clone_of_a_device_with_a_clock_ahead_ends_equal (xfail).
+            self.note("clock ahead left out: a cloned device")
+            return
         self.offsets[number] = offset
         self.note(f"clock {offset // 3600:+d} h")
 
