@@ -131,7 +131,6 @@ SERVER_DISASTERS = [
     st.tuples(st.just("rewind"), DEVICE, PICK),
 ]
 MAX_DEVICES = 7  # clones stop here
-step = st.one_of(*STEPS)
 
 # Fields whose value is part of a derived id (§11: the same KPI value, ladder level or
 # cadence made on two devices is one record): set at creation, not edited afterwards.

@@ -3,10 +3,13 @@
 Devices create records of every kind with references, edit every kind of field, add and
 remove elements of every set field, delete and restore, resolve conflicts with every choice,
 write values the server refuses, crash, and sync on a random schedule (tests/sync/model.py).
-After a final full sync every device must equal the server, nothing may be pending, exactly
-the refusals caused on purpose are reported, and every value any device wrote must be a
-current value, be kept in a conflict, or have been overwritten by a device that showed it
-(an informed overwrite).
+Disasters too: devices restored from their disk images, cloned, with clocks a day ahead or
+behind and set right again, and (SQLite) the server restored from backups taken during the
+run.  Values typed on a lost disk and never sent are not counted.  After a final full
+sync every device must equal the server, nothing may be pending, exactly the refusals
+caused on purpose are reported, and every value any device wrote must be a current value,
+be kept in a conflict, or have been overwritten by a device that showed it (an informed
+overwrite).
 """
 
 from __future__ import annotations
