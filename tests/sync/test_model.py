@@ -102,17 +102,21 @@ def test_clone_with_a_refused_op_queued_ends_equal(storage, http, transport):
 
 @pytest.mark.xfail(
     strict=True,
-    reason="sync bug found by the model: device 0 is cloned (device 2), creates an action, "
-    "its clock goes a day ahead; it edits a record's name and is refused (clock), the clone "
-    "edits the same name and syncs; once the clock is right everything settles except that "
-    "the clone, now under a new device id, never receives the action the original created",
+    reason="sync bug found by the model: device 0 is cloned (device 2) and creates an "
+    "action; both clocks go a day ahead, both edit the vendor's name and are refused "
+    "(clock); once the clocks are right everything settles except that the clone, now "
+    "under a new device id, never receives the action the original created",
 )
 def test_clone_of_a_device_with_a_clock_ahead_ends_equal(storage, http, transport):
     steps = [
         ("clone", 0),
         ("create", 0, "action", 0),
         ("clock", 0, 24 * 3600),
-        ("clash", 0, 2, 0, 1, 1, None),
+        ("clock", 2, 24 * 3600),
+        ("edit", 0, "vendor", 0, 1, 1),
+        ("edit", 2, "vendor", 0, 1, 2),
+        ("sync", 0, []),
+        ("sync", 2, []),
     ]
     _model_run(storage, http, transport, 2, steps)
 
