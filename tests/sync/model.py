@@ -568,6 +568,10 @@ class Model:
     def step_image(self, number: int) -> None:
         """A disk image of the device (a consistent copy of its file, as a backup tool's)."""
         store = self.devices[number]
+        if self.known_bugs and len(rejections(store)) < len(self.refused[number]):
+            # test_restore_with_a_refused_op_queued_ends_equal (xfail), as for a clone.
+            self.note("image left out: a refused op queued")
+            return
         images = self.images.setdefault(number, [])
         path = self.home / f"image{number}-{len(images)}.db"
         with store.lock:
