@@ -325,6 +325,13 @@ def _recover(store: Store, session: _Session, code: str) -> None:
             pairs = [[seq, nonce] for seq, _id, _op, nonce in entries if nonce]
             answer = session.call("POST", "/v1/held", json={"device": device, "ops": pairs})
             held += [int(seq) for seq in answer["held"]]
+            refused = answer.get("refused") or []
+            if refused:
+                # Refused when the other copy sent them: this copy is told, as that one was.
+                batch = [
+                    replica.OutboxEntry(seq, record_id, op) for seq, record_id, op, _n in entries
+                ]
+                replica.apply_push_results(store, batch, refused)
         replica.forget_held(store, held)
         return
     kept = replica.checkpoints(store)[-MAX_MARKS:]

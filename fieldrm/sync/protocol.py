@@ -310,6 +310,7 @@ class SnapshotResponse(BaseModel):
 
 class HeldResponse(BaseModel):
     held: list[int]
+    refused: list[PushResult] = []  # the held ones the server refused, as a push answers
 
 
 class MarksResponse(BaseModel):

@@ -37,6 +37,7 @@ from fieldrm.sync.merge import (
     take_register,
     touched_registers,
 )
+from fieldrm.sync.protocol import RESOLUTION_FIELDS
 
 # The device's sync settings and progress, kept in the store's `state` table.
 SERVER = "server"
@@ -541,6 +542,10 @@ def _restore_op(
     newer = [
         name for name, v in versions.items() if v > point and name not in (DELETED, *FIRST_WINS)
     ]
+    if kind == "conflict":
+        # The server writes a conflict's sides; a device only its resolution, when made.
+        resolved = data.get("status") != "open"
+        newer = [name for name in newer if resolved and name in RESOLUTION_FIELDS]
     if newer:
         op["set"] = {name: data.get(name) for name in newer}
         if point:

@@ -305,6 +305,8 @@ def test_a_conflict_changes_only_through_a_resolution(api):
     }
     [result] = api.results(resolution)
     assert result["status"] == "applied"
+    # The answer tells the device the name the server kept, so it does not keep "mallory".
+    assert result["r"]["resolved_by"][0] == "alice"
     held = api.record(conflict_id)
     assert held["status"] == "resolved"
     assert held["resolved_by"] == "alice"

@@ -221,8 +221,10 @@ def create_app(
     async def held(request: Request) -> dict[str, Any]:
         """Which of a device's queued changes (seq, nonce) the server acknowledged."""
         device, pairs = parse_held(await _json_body(request))
-        held = await run_in_threadpool(lambda: storage.held(_account(request), device, pairs))
-        return {"held": held}
+        held, refused = await run_in_threadpool(
+            lambda: storage.held(_account(request), device, pairs)
+        )
+        return {"held": held, "refused": refused}
 
     @app.post(
         "/v1/marks",

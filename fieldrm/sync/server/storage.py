@@ -463,7 +463,7 @@ class Storage:
                 if reason is None:
                     reason = _op_reason(op)
                 if reason is None:
-                    sent = op.get("set") or {}
+                    sent_op, sent = op, op.get("set") or {}
                     op = _authored(op, account.user, state is None)
                     merged = state.copy() if state else RecordState(op["kind"])
                     outcome = merge_op(merged, op, device, seq + 1, known)
@@ -502,7 +502,9 @@ class Storage:
                         if name in touched and sent.get(name) != touched[name][0]
                     }
                 else:
-                    written = op_registers(op, seq)
+                    # Against the op as sent: where the server put its own authorship (a
+                    # resolution's `resolved_by`), the device is told.
+                    written = op_registers(sent_op, seq)
                     differs = {
                         name: reg for name, reg in touched.items() if written.get(name) != reg
                     }
@@ -683,20 +685,46 @@ class Storage:
             if seq in replayed and replayed[seq] != nonce:
                 raise _forked(device, last_seq, f"its change {seq} is not the one acknowledged")
 
-    def held(self, account: Account, device: str, pairs: list[tuple[int, str]]) -> list[int]:
+    def held(
+        self, account: Account, device: str, pairs: list[tuple[int, str]]
+    ) -> tuple[list[int], list[dict[str, Any]]]:
         """Which of these (seq, nonce) the server acknowledged from `device` (a restored or
-        cloned copy drops those from its queue before it takes a new id)."""
+        cloned copy drops those from its queue before it takes a new id), and for those it
+        refused, the answer a push gave (reason, and the server's registers the op touched:
+        the copy still shows the refused value and must be told, as the original was)."""
         if not pairs:
-            return []
+            return [], []
+        low, high = min(s for s, _n in pairs), max(s for s, _n in pairs)
         with self.backend.transaction(write=False) as tx:
             self._check_device(tx, account, device)
             rows = tx.query(
                 "SELECT seq, nonce FROM acks WHERE workspace = ? AND device = ? "
                 "AND seq >= ? AND seq <= ?",
-                [account.workspace, device, min(s for s, _n in pairs), max(s for s, _n in pairs)],
+                [account.workspace, device, low, high],
             )
-        stored = dict(rows)
-        return [seq for seq, nonce in pairs if stored.get(seq) == nonce]
+            stored = dict(rows)
+            held = [seq for seq, nonce in pairs if stored.get(seq) == nonce]
+            refusals = tx.query(
+                "SELECT seq, reason, op FROM rejected WHERE workspace = ? AND device = ? "
+                "AND seq >= ? AND seq <= ?",
+                [account.workspace, device, low, high],
+            )
+            refused_ops = {
+                seq: (reason, jsonio.loads(op)) for seq, reason, op in refusals if seq in held
+            }
+            states = self._load(
+                tx, account.workspace, {op.get("id") for _r, op in refused_ops.values()}
+            )
+        refused = [
+            {
+                "seq": seq,
+                "status": "rejected",
+                "reason": reason,
+                "r": _registers(states.get(op.get("id")), _touched(op)),
+            }
+            for seq, (reason, op) in sorted(refused_ops.items())
+        ]
+        return held, refused
 
     def known_mark(self, account: Account, marks: list[tuple[int, str]]) -> int:
         """The highest of these (cursor, mark) this server's history still holds, or 0."""
