@@ -441,6 +441,9 @@ class Storage:
             stamp = pack(server_now, 0)
             at = format_timestamp(wall_time(server_now))
             known = self._open_conflicts(tx, workspace, states, server_now)
+            # Each conflict's sides before this push rewrote them: a resolution that saw a
+            # value there has seen it, whichever side it is on now.
+            seen_sides: dict[str, list[tuple[Any, int]]] = {}
             for (device_seq, op), nonce in zip(ops, nonces, strict=True):
                 record_id = op["id"]
                 state = states.get(record_id)
@@ -514,7 +517,9 @@ class Storage:
                 results.append(result)
                 notes = [(merged.kind, record_id, note) for note in outcome.conflicts]
                 if merged.kind == "conflict":
-                    reopened = self._unseen_by_resolver(tx, workspace, states, state, op, known)
+                    reopened = self._unseen_by_resolver(
+                        tx, workspace, states, state, op, known, seen_sides.get(record_id, [])
+                    )
                     if reopened is not None:
                         notes.append(reopened)
                         dirty.add(reopened[1])
@@ -523,12 +528,20 @@ class Storage:
                     if note.reused:
                         # A chain's later clash: the open conflict is updated, not repeated.
                         conflict = states[conflict_id]
+                        seen_sides.setdefault(conflict_id, []).extend(
+                            (reg[0].get("value"), reg[1])
+                            for reg in (conflict.vals["current"], conflict.vals["other"])
+                            if isinstance(reg[0], dict)
+                        )
                         update = {"current": note.current, "other": note.other, "updated_at": at}
                         update = {k: v for k, v in update.items() if conflict.vals[k][0] != v}
                         if set(update) <= {"updated_at"}:
                             continue
                         seq += 1
-                        registers = {name: [value, seq] for name, value in update.items()}
+                        registers = {
+                            name: [value, _side_version(conflict.vals[name], value, seq)]
+                            for name, value in update.items()
+                        }
                         texts.pop(conflict_id, None)
                     else:
                         seq += 1
@@ -621,6 +634,7 @@ class Storage:
         before: RecordState | None,
         op: dict[str, Any],
         known: Conflicts,
+        earlier_sides: list[tuple[Any, int]],
     ) -> tuple[str, str, ConflictNote] | None:
         """The new conflict a resolution calls for when it had not seen the conflict's latest
         value (`merge.unseen_by_resolver`): (record kind, record id, note), or None."""
@@ -635,6 +649,11 @@ class Storage:
         note = unseen_by_resolver(before, conflict, op, target, known)
         if note is None or target is None:
             return None
+        seen = op.get("seen") or 0
+        if any(
+            value == note.other.get("value") and version <= seen for value, version in earlier_sides
+        ):
+            return None  # its sides were turned around in this push: the resolver saw it
         return target.kind, target_id, note
 
     @staticmethod
@@ -954,6 +973,15 @@ def _rewound(why: str) -> ProtocolError:
 
 def _change_text(record_id: str, kind: str, seq: int, registers: str) -> str:
     return f'{{"id":{_dumps(record_id)},"kind":{_dumps(kind)},"seq":{seq},"r":{registers}}}'
+
+
+def _side_version(register: list[Any], value: Any, seq: int) -> int:
+    """A conflict side's version moves only when its value does: who and when may be
+    rewritten (a chain's later write of the same value), but a resolution made after seeing
+    that value has seen the side (`merge.unseen_by_resolver` compares versions)."""
+    before = register[0]
+    same = isinstance(before, dict) and isinstance(value, dict) and "value" in value
+    return register[1] if same and before.get("value") == value["value"] else seq
 
 
 def _registers(state: RecordState | None, names: Any) -> dict[str, list[Any]]:
