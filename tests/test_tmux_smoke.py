@@ -54,7 +54,7 @@ class Tmux:
         while time.monotonic() < deadline:
             if condition():
                 return
-            time.sleep(0.1)
+            time.sleep(0.1)  # wait-ok: the poll interval of a deadline-bounded wait
         raise AssertionError(f"timed out waiting until {what}; the pane shows:\n{self.screen()}")
 
 
