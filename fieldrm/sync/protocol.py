@@ -148,22 +148,12 @@ def push_identity(body: dict[str, Any]) -> tuple[list[str | None], dict[str, Any
 def parse_held(body: Any) -> tuple[str, list[tuple[int, str]]]:
     """`/v1/held`'s body: a device and up to MAX_BATCH_OPS (seq, nonce) pairs."""
     device = body.get("device") if isinstance(body, dict) else None
-    pairs = body.get("ops") if isinstance(body, dict) else None
     if not isinstance(device, str) or not 1 <= len(device) <= 64:
         raise ProtocolError(422, "bad_request", "device: a device id (text) is required")
-    if not isinstance(pairs, list) or len(pairs) > MAX_BATCH_OPS:
-        raise ProtocolError(422, "bad_request", f"ops: a list of at most {MAX_BATCH_OPS}")
-    for pair in pairs:
-        if not (
-            isinstance(pair, list)
-            and len(pair) == 2
-            and _integral(pair[0])
-            and 1 <= pair[0] <= MAX_DEVICE_SEQ
-            and isinstance(pair[1], str)
-            and _nonce(pair[1])
-        ):
-            raise ProtocolError(422, "bad_request", "ops: expected [seq, nonce] pairs")
-    return device, [(int(seq), nonce) for seq, nonce in pairs]
+    pairs = _pairs(body, "ops", MAX_BATCH_OPS, 1, "[seq, nonce]")
+    if not all(_nonce(nonce) for _seq, nonce in pairs):
+        raise ProtocolError(422, "bad_request", "ops: expected [seq, nonce] pairs")
+    return device, pairs
 
 
 MAX_MARKS = 64
@@ -171,20 +161,25 @@ MAX_MARKS = 64
 
 def parse_marks(body: Any) -> list[tuple[int, str]]:
     """`/v1/marks`'s body: up to MAX_MARKS (cursor, mark) pairs."""
-    pairs = body.get("marks") if isinstance(body, dict) else None
-    if not isinstance(pairs, list) or len(pairs) > MAX_MARKS:
-        raise ProtocolError(422, "bad_request", f"marks: a list of at most {MAX_MARKS}")
+    return _pairs(body, "marks", MAX_MARKS, 0, "[cursor, mark]")
+
+
+def _pairs(body: Any, key: str, most: int, low: int, shape: str) -> list[tuple[int, str]]:
+    """`body[key]`: a list of at most `most` [number from `low`, text of ≤ 64] pairs."""
+    pairs = body.get(key) if isinstance(body, dict) else None
+    if not isinstance(pairs, list) or len(pairs) > most:
+        raise ProtocolError(422, "bad_request", f"{key}: a list of at most {most}")
     for pair in pairs:
         if not (
             isinstance(pair, list)
             and len(pair) == 2
             and _integral(pair[0])
-            and 0 <= pair[0] <= MAX_DEVICE_SEQ
+            and low <= pair[0] <= MAX_DEVICE_SEQ
             and isinstance(pair[1], str)
             and len(pair[1]) <= 64
         ):
-            raise ProtocolError(422, "bad_request", "marks: expected [cursor, mark] pairs")
-    return [(int(cursor), mark) for cursor, mark in pairs]
+            raise ProtocolError(422, "bad_request", f"{key}: expected {shape} pairs")
+    return [(int(number), text) for number, text in pairs]
 
 
 # ---------------------------------------------------------------- one op's shape
