@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import gzip
 import time
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -88,6 +90,11 @@ class Refused(SyncError):
         self.code = code  # the server's error code (`forked`, `rewound`, …), if it gave one
 
 
+class StartedAfresh(Refused):
+    """The device was emptied or logged in again while a sync travelled: its answers were
+    for the device as it was, and are dropped."""
+
+
 RECOVERABLE = ("forked", "rewound")
 MAX_RECOVERIES = 2  # per sync: a fork and a rewind at once at most
 
@@ -106,6 +113,7 @@ class _Session:
     def __init__(self, http: httpx.Client, server: str, token: str) -> None:
         self.http = http
         self.server = server.rstrip("/")
+        self.identity = (server, token)
         self.headers = {
             "Authorization": f"Bearer {token}",
             PROTOCOL_HEADER: str(PROTOCOL_VERSION),
@@ -169,6 +177,23 @@ class _Session:
             return jsonio.loads(response.content)
         except ValueError:
             raise Refused(f"{self.server} did not answer like a fieldrm server") from None
+
+    def check(self, store: Store) -> None:
+        """Refused when the device was started afresh, or logged in elsewhere, since this
+        sync began (the app's login form runs beside its background sync)."""
+        if (store.get_state(replica.SERVER), store.get_state(replica.TOKEN)) != self.identity:
+            raise StartedAfresh(
+                "this device was started afresh or logged in again while it synced; "
+                "nothing from that sync was kept"
+            )
+
+    @contextmanager
+    def landing(self, store: Store) -> Iterator[None]:
+        """The transaction an answer is written in, refused as `check` is: nothing meant
+        for the device as it was lands in the device as it is now."""
+        with store.transaction():
+            self.check(store)
+            yield
 
 
 def _reason(problem: httpx.RequestError) -> str:
@@ -264,6 +289,8 @@ def sync_once(store: Store, *, client: httpx.Client | None = None) -> SyncResult
         refusal = _push_and_pull(store, session, result)
         if refusal is not None:
             raise refusal
+    except StartedAfresh:
+        raise  # the device it would be noted on is gone
     except SyncError as error:
         store.set_state(replica.LAST_ERROR, str(error))
         raise
@@ -275,7 +302,7 @@ def sync_once(store: Store, *, client: httpx.Client | None = None) -> SyncResult
     finally:
         if client is None:
             http.close()
-    with store.transaction():
+    with session.landing(store):
         store.set_state(replica.LAST_SYNC, format_timestamp(now_utc()))
         store.set_state(replica.LAST_ERROR, None)
     return result
@@ -331,14 +358,17 @@ def _recover(store: Store, session: _Session, code: str) -> None:
                 batch = [
                     replica.OutboxEntry(seq, record_id, op) for seq, record_id, op, _n in entries
                 ]
-                replica.apply_push_results(store, batch, refused)
-        replica.forget_held(store, held)
+                with session.landing(store):
+                    replica.apply_push_results(store, batch, refused)
+        with session.landing(store):
+            replica.forget_held(store, held)
         return
     kept = replica.checkpoints(store)[-MAX_MARKS:]
     answer = session.call("POST", "/v1/marks", json={"marks": kept})
     point = int(answer["known"])
     marks = {cursor: mark for cursor, mark in kept}
-    replica.rebase_on(store, point, marks.get(point, "") if point else "")
+    with session.landing(store):
+        replica.rebase_on(store, point, marks.get(point, "") if point else "")
 
 
 def _push_all(store: Store, session: _Session, result: SyncResult) -> None:
@@ -351,6 +381,7 @@ def _push_all(store: Store, session: _Session, result: SyncResult) -> None:
     device = store.device_id
 
     def send(batch: list[replica.OutboxEntry]) -> Any:
+        session.check(store)  # never send a fresh start's changes under the old login
         body = replica.push_body(device, batch, replica.push_history(store))
         headers = {"Content-Type": "application/json"}
         if len(body) > GZIP_OVER:
@@ -369,7 +400,8 @@ def _push_all(store: Store, session: _Session, result: SyncResult) -> None:
             batch = replica.next_batch(store, MAX_BATCH_OPS, MAX_BATCH_BYTES, after=sent[-1].seq)
             in_flight = pool.submit(send, batch) if batch else None
             try:
-                outcome = replica.apply_push_results(store, sent, answer.get("results", []))
+                with session.landing(store):
+                    outcome = replica.apply_push_results(store, sent, answer.get("results", []))
             except BaseException:
                 if in_flight is not None:
                     in_flight.cancel()
@@ -405,7 +437,8 @@ def _pull_all(store: Store, session: _Session, result: SyncResult) -> None:
                 state = {replica.PULL_CURSOR: str(next_cursor)}
                 if isinstance(next_mark, str):
                     state = replica.position_state(store, next_cursor, next_mark)
-                stats = replica.apply_changes(store, changes, state)
+                with session.landing(store):
+                    stats = replica.apply_changes(store, changes, state)
                 result.pulled += stats.records
                 result.conflicts += stats.new_conflicts
             cursor, mark = next_cursor, next_mark
@@ -439,7 +472,8 @@ def _snapshot(store: Store, session: _Session, result: SyncResult) -> None:
             }
             if done and isinstance(page.get("mark"), str):
                 state.update(replica.position_state(store, int(seq), page["mark"]))
-            stats = replica.apply_changes(store, page.get("records", []), state)
+            with session.landing(store):
+                stats = replica.apply_changes(store, page.get("records", []), state)
             result.pulled += stats.records
             result.conflicts += stats.new_conflicts
 

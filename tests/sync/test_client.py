@@ -335,3 +335,30 @@ def test_a_device_is_configured_once_it_has_logged_in(new_workspace, http):
     assert sync_client.is_configured(store)
     store.set_state(replica.TOKEN, None)
     assert not sync_client.is_configured(store)
+
+
+@pytest.mark.parametrize("path", ["/v1/push", "/v1/pull"])
+def test_a_fresh_start_while_an_answer_travels_keeps_none_of_it(team, http, transport, path):
+    """The app's login form can start the device afresh while its background sync waits
+    for an answer: that answer was meant for the old device and must not land in the empty
+    one (the old workspace's records came back after a fresh start)."""
+    one, other, _bob = team
+    contact(other, name="Ravi Menon")
+    sync_once(other, client=http)
+    contact(one)
+    from fieldrm.sync import workspace
+
+    started: list[str] = []
+
+    class FreshMidway(httpx.BaseTransport):
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            response = transport.handle_request(request)
+            if request.url.path == path and not started:
+                started.append(workspace.start_fresh(one) or "started")
+            return response
+
+    with pytest.raises(Refused, match="started afresh"):
+        sync_once(one, client=httpx.Client(transport=FreshMidway()))
+    assert started
+    assert one.record_count() == 0 and one.pending_count() == 0
+    assert one.list("contact") == []
