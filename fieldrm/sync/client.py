@@ -358,8 +358,7 @@ def _recover(store: Store, session: _Session, code: str) -> None:
                 batch = [
                     replica.OutboxEntry(seq, record_id, op) for seq, record_id, op, _n in entries
                 ]
-                with session.landing(store):
-                    replica.apply_push_results(store, batch, refused)
+                replica.apply_push_results(store, batch, refused, session.check)
         with session.landing(store):
             replica.forget_held(store, held)
         return
@@ -400,8 +399,8 @@ def _push_all(store: Store, session: _Session, result: SyncResult) -> None:
             batch = replica.next_batch(store, MAX_BATCH_OPS, MAX_BATCH_BYTES, after=sent[-1].seq)
             in_flight = pool.submit(send, batch) if batch else None
             try:
-                with session.landing(store):
-                    outcome = replica.apply_push_results(store, sent, answer.get("results", []))
+                results = answer.get("results", [])
+                outcome = replica.apply_push_results(store, sent, results, session.check)
             except BaseException:
                 if in_flight is not None:
                     in_flight.cancel()
@@ -437,8 +436,7 @@ def _pull_all(store: Store, session: _Session, result: SyncResult) -> None:
                 state = {replica.PULL_CURSOR: str(next_cursor)}
                 if isinstance(next_mark, str):
                     state = replica.position_state(store, next_cursor, next_mark)
-                with session.landing(store):
-                    stats = replica.apply_changes(store, changes, state)
+                stats = replica.apply_changes(store, changes, state, session.check)
                 result.pulled += stats.records
                 result.conflicts += stats.new_conflicts
             cursor, mark = next_cursor, next_mark
@@ -472,8 +470,8 @@ def _snapshot(store: Store, session: _Session, result: SyncResult) -> None:
             }
             if done and isinstance(page.get("mark"), str):
                 state.update(replica.position_state(store, int(seq), page["mark"]))
-            with session.landing(store):
-                stats = replica.apply_changes(store, page.get("records", []), state)
+            records = page.get("records", [])
+            stats = replica.apply_changes(store, records, state, session.check)
             result.pulled += stats.records
             result.conflicts += stats.new_conflicts
 

@@ -22,6 +22,7 @@ while it waits to be pushed.  Taking a register also records its version in the 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -92,6 +93,12 @@ class PushOutcome:
     rejections: list[str] = field(default_factory=list)
 
 
+# A check run first inside the transaction that writes a server's answer; it raises to
+# keep the answer out (the device was started afresh while the answer travelled).  One
+# transaction, no savepoint: a savepoint per page copies every page it writes at 100k.
+Guard = Callable[[Store], None] | None
+
+
 # ---------------------------------------------------------------- outbox
 
 
@@ -145,9 +152,10 @@ def acknowledged(store: Store) -> int:
 
 
 def apply_push_results(
-    store: Store, batch: list[OutboxEntry], results: list[dict[str, Any]]
+    store: Store, batch: list[OutboxEntry], results: list[dict[str, Any]], guard: Guard = None
 ) -> PushOutcome:
-    """Acknowledge a pushed batch: drop acked ops, keep refusals, take server states."""
+    """Acknowledge a pushed batch: drop acked ops, keep refusals, take server states
+    (`guard`, called first in the transaction, may refuse: see `Guard`)."""
     by_seq = {entry.seq: entry for entry in batch}
     outcome = PushOutcome()
     items: list[Item] = []
@@ -190,6 +198,8 @@ def apply_push_results(
         shadowed.update(touched)
     outcome.rejections.reverse()
     with store.transaction():
+        if guard is not None:
+            guard(store)
         store.drop_ops(acked)
         if batch:
             store.set_state(ACKED, f"{store.device_id}:{batch[-1].seq}")
@@ -243,11 +253,13 @@ def _data(entry: list[Any]) -> dict[str, Any]:
 
 
 def apply_changes(
-    store: Store, changes: list[dict[str, Any]], state: dict[str, str | None]
+    store: Store, changes: list[dict[str, Any]], state: dict[str, str | None], guard: Guard = None
 ) -> ApplyStats:
     """Apply a pull or snapshot page and write `state` (cursor keys) in one transaction."""
     items: list[Item] = [(change["id"], change["kind"], change["r"], False) for change in changes]
     with store.transaction():
+        if guard is not None:
+            guard(store)
         stats = _apply(store, items)
         for key, value in state.items():
             store.set_state(key, value)
