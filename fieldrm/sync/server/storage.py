@@ -391,17 +391,6 @@ class Storage:
         if nonces is None:
             nonces = [None] * len(ops)
         server_now = now_ms() if now is None else now
-        for _seq, op in ops:
-            ahead = wall_ms(op["hlc"]) - server_now
-            if ahead > MAX_CLOCK_AHEAD_MS:
-                raise ProtocolError(
-                    422,
-                    "clock_skew",
-                    f"device {device} has a clock {_describe_offset(ahead)} ahead of the "
-                    "server's; set its clock right, then sync again",
-                    device=device,
-                    offset_ms=ahead,
-                )
         workspace = account.workspace
         with self.backend.transaction(write=True) as tx:
             lock = self.backend.lock_clause
@@ -430,6 +419,9 @@ class Storage:
                     expected=last_seq + 1,
                 )
             self._check_replays(tx, workspace, device, ops, nonces, last_seq)
+            # After the replay check: a clone refused for its clock would still pull under
+            # its original's id, skipping the original's changes as its own.
+            _check_clock(device, ops, server_now)
             states = self._load(tx, workspace, {op["id"] for _s, op in ops})
             earlier_rejections = self._rejections(tx, workspace, device, ops, last_seq)
             acks: list[tuple[Any, ...]] = []
@@ -938,6 +930,20 @@ def _conflict_values(kind: str, record_id: str, note: ConflictNote, at: str) -> 
         updated_at=at,
     )
     return values
+
+
+def _check_clock(device: str, ops: list[tuple[int, dict[str, Any]]], server_now: int) -> None:
+    for _seq, op in ops:
+        ahead = wall_ms(op["hlc"]) - server_now
+        if ahead > MAX_CLOCK_AHEAD_MS:
+            raise ProtocolError(
+                422,
+                "clock_skew",
+                f"device {device} has a clock {_describe_offset(ahead)} ahead of the "
+                "server's; set its clock right, then sync again",
+                device=device,
+                offset_ms=ahead,
+            )
 
 
 def _check_identity(device: str, user: str, owner: str | None) -> None:
