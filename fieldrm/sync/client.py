@@ -371,33 +371,38 @@ def _recover(store: Store, session: _Session, code: str) -> None:
 
 
 def _push_all(store: Store, session: _Session, result: SyncResult) -> None:
-    """Push batch after batch; the next batch travels while this one's answer is applied.
+    """Push batch after batch; while one travels, the next is read and encoded, and the
+    answer before it is applied.
 
-    Overlapping is safe: batches are numbered in order, the server acknowledges each in
-    its own transaction, and answers are applied here in the order they were sent.
+    One request at a time (the server needs a device's batches in order), answers applied
+    in the order they were sent; each is acknowledged by the server in its own transaction.
     """
     replica.restamp(store, now_ms())
     device = store.device_id
 
-    def send(batch: list[replica.OutboxEntry]) -> Any:
-        session.check(store)  # never send a fresh start's changes under the old login
+    def encode(batch: list[replica.OutboxEntry]) -> tuple[bytes, dict[str, str]]:
         body = replica.push_body(device, batch, replica.push_history(store))
         headers = {"Content-Type": "application/json"}
         if len(body) > GZIP_OVER:
             body = gzip.compress(body, compresslevel=1)
             headers["Content-Encoding"] = "gzip"
+        return body, headers
+
+    def send(body: bytes, headers: dict[str, str]) -> Any:
+        session.check(store)  # never send a fresh start's changes under the old login
         return session.call("POST", "/v1/push", content=body, headers=headers)
 
     batch = replica.next_batch(store, MAX_BATCH_OPS, MAX_BATCH_BYTES)
     if not batch:
         return
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="fieldrm-push") as pool:
-        in_flight: Future[Any] | None = pool.submit(send, batch)
+        in_flight: Future[Any] | None = pool.submit(send, *encode(batch))
         while in_flight is not None:
-            answer = in_flight.result()
             sent = batch
             batch = replica.next_batch(store, MAX_BATCH_OPS, MAX_BATCH_BYTES, after=sent[-1].seq)
-            in_flight = pool.submit(send, batch) if batch else None
+            encoded = encode(batch) if batch else None
+            answer = in_flight.result()
+            in_flight = pool.submit(send, *encoded) if encoded else None
             try:
                 results = answer.get("results", [])
                 outcome = replica.apply_push_results(store, sent, results, session.check)
