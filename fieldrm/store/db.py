@@ -706,6 +706,11 @@ class Store:
         with self.lock:
             self.conn.executemany("DELETE FROM outbox WHERE seq = ?", [(seq,) for seq in seqs])
 
+    def drop_op_range(self, first: int, last: int) -> None:
+        """Forget every op numbered `first` to `last` (a batch acknowledged whole)."""
+        with self.lock:
+            self.conn.execute("DELETE FROM outbox WHERE seq BETWEEN ? AND ?", [first, last])
+
     def top_seq(self) -> int:
         """The highest number this device has ever given a change (sent or not)."""
         with self.lock:
@@ -751,6 +756,10 @@ class Store:
     def sync_rows(self, record_ids: list[str]) -> list[tuple[int, str, str, str]]:
         """(rowid, id, data JSON, meta JSON) of those of `record_ids` this device has."""
         return self._select_in("SELECT rowid, id, data, meta FROM records WHERE id IN", record_ids)
+
+    def sync_metas(self, record_ids: list[str]) -> list[tuple[int, str, str]]:
+        """(rowid, id, meta JSON) of those of `record_ids` this device has."""
+        return self._select_in("SELECT rowid, id, meta FROM records WHERE id IN", record_ids)
 
     def _select_in(self, sql: str, values: list[str]) -> list[Any]:
         """The rows of `sql … IN (values)`, asked in chunks (SQLite bounds the parameters)."""

@@ -160,6 +160,7 @@ def apply_push_results(
     outcome = PushOutcome()
     items: list[Item] = []
     acked: list[int] = []
+    creates: dict[str, list[Any]] = {}  # record id -> [op, version]: a create acked as sent
     # A register a later op of this batch wrote shows that op's value here: the answers to
     # earlier ops must not overwrite it (the later answer speaks for it), so walk backwards.
     later: dict[str, set[str]] = {}
@@ -173,6 +174,11 @@ def apply_push_results(
         else:
             outcome.pushed += 1
         op = jsonio.loads(entry.op)
+        if "v" in result and "r" not in result and op.get("new") and entry.record_id not in later:
+            # The common ack: a create, applied as sent, nothing later in this batch on it.
+            creates[entry.record_id] = [op, result["v"]]
+            later[entry.record_id] = set()
+            continue
         shadowed = later.setdefault(entry.record_id, set())
         answered = result.get("r") or {}
         if "v" in result:
@@ -200,7 +206,12 @@ def apply_push_results(
     with store.transaction():
         if guard is not None:
             guard(store)
-        store.drop_ops(acked)
+        if len(acked) == len(batch):
+            store.drop_op_range(batch[0].seq, batch[-1].seq)  # the batch is consecutive rows
+        else:
+            store.drop_ops(acked)
+        if creates:
+            items += _acknowledge_creates(store, creates)
         if batch:
             store.set_state(ACKED, f"{store.device_id}:{batch[-1].seq}")
         if outcome.rejections:
@@ -209,6 +220,31 @@ def apply_push_results(
             store.set_state(REJECTED, _dumps(kept))
         _apply(store, items)
     return outcome
+
+
+def _acknowledge_creates(store: Store, creates: dict[str, list[Any]]) -> list[Item]:
+    """Record the versions of records this device created and the server took as sent:
+    their metadata is written straight from the op (caller's transaction).  A record
+    with a pending edit, or metadata already (a pull reached it), goes the general way:
+    returned as items for `_apply`."""
+    record_ids = list(creates)
+    waiting = {record_id for record_id, _op in store.pending_ops(record_ids)}
+    general: list[Item] = []
+    metas: list[tuple[int, dict[str, Any]]] = []
+    for rowid, record_id, meta_text in store.sync_metas(record_ids):
+        op, version = creates[record_id]
+        if record_id in waiting or jsonio.loads(meta_text).get("seen"):
+            general.append((record_id, None, op_registers(op, version), True))
+            continue
+        meta: dict[str, Any] = {
+            "v": {name: version for name in op.get("set") or () if name not in FIRST_WINS},
+            "seen": version,
+        }
+        if op.get("add"):
+            meta["e"] = {name: dict.fromkeys(items, version) for name, items in op["add"].items()}
+        metas.append((rowid, meta))
+    store.write_records(versions=metas)
+    return general
 
 
 def rejections(store: Store) -> list[str]:
