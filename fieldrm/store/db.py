@@ -16,7 +16,7 @@ import os
 import sqlite3
 import threading
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,7 @@ _SQLITE_HEADER = b"SQLite format 3\x00"
 DISK_FULL = "the disk is full: nothing was saved; free some space (your records can still be read)"
 _SQLITE_FULL = 13
 SEARCH_WINDOW = 1000  # newest matches ranked by Store.search
+IMPORT_PROGRESS_EVERY = 500  # records between two calls of import_records' progress
 
 # Compact JSON (orjson, with the standard library for what it cannot write): records and
 # their metadata are written as `json.dumps(..., separators=(",", ":"), ensure_ascii=False)`
@@ -759,10 +760,15 @@ class Store:
 
     # ------------------------------------------------------------ bulk
 
-    def import_records(self, records: list[dict[str, Any]]) -> tuple[int, int]:
+    def import_records(
+        self,
+        records: list[dict[str, Any]],
+        progress: Callable[[int, int], None] | None = None,
+    ) -> tuple[int, int]:
         """Create or update each record through the normal write path; all or nothing.
 
         Returns (created, updated).  Raises FieldrmError naming the first bad record.
+        `progress(done, total)` is called every IMPORT_PROGRESS_EVERY records and at the end.
         """
         created = updated = 0
         with self.transaction():
@@ -783,6 +789,10 @@ class Store:
                         updated += 1
                 except FieldrmError as error:
                     raise type(error)(f"record {number}: {error}") from None
+                if progress is not None and (
+                    number % IMPORT_PROGRESS_EVERY == 0 or number == len(records)
+                ):
+                    progress(number, len(records))
         return created, updated
 
     def _import_update(self, existing: dict[str, Any], data: dict[str, Any]) -> None:
