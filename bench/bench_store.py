@@ -43,8 +43,8 @@ from fieldrm.store.text import search_body  # noqa: E402
 
 TARGETS = {
     "write": 1.0,
-    "search": 20.0,
-    "capture": 300.0,
+    "search": 15.0,
+    "capture": 200.0,
     "relationships": 50.0,
 }  # milliseconds (SPEC §10)
 

@@ -12,6 +12,7 @@ from fieldrm.errors import Ambiguous, InvalidInput, NotFound
 from fieldrm.models import new_id
 from fieldrm.store import Store
 from fieldrm.store import db as store_db
+from fieldrm.store import text as store_text
 
 
 @pytest.fixture
@@ -25,13 +26,14 @@ def ops(store: Store) -> list[tuple[int, dict]]:
     return [(seq, json.loads(op)) for seq, op in rows]
 
 
-def snapshot(store: Store) -> tuple[list, list, list]:
-    """Everything a write touches: records, the outbox and the search index."""
+def snapshot(store: Store) -> tuple[list, ...]:
+    """Everything a write touches: records, the outbox, the search index and its keys."""
     conn = store.conn
     return (
         conn.execute("SELECT id, data, meta, deleted FROM records ORDER BY rowid").fetchall(),
         conn.execute("SELECT seq, op FROM outbox ORDER BY seq").fetchall(),
         conn.execute("SELECT rowid, body FROM search ORDER BY rowid").fetchall(),
+        conn.execute("SELECT record, key FROM search_keys ORDER BY record").fetchall(),
     )
 
 
@@ -69,7 +71,7 @@ def test_a_write_that_fails_midway_leaves_nothing(store, monkeypatch, write, fai
     if failing_step == "change log":
         monkeypatch.setattr(Store, "_append_op", explode)
     else:
-        monkeypatch.setattr(store_db, "search_body", explode)
+        monkeypatch.setattr(store_text, "search_body", explode)  # the index writer's
     with pytest.raises(Boom):
         _writes(store, contact.id)[write]()
     assert snapshot(store) == before
@@ -77,7 +79,7 @@ def test_a_write_that_fails_midway_leaves_nothing(store, monkeypatch, write, fai
     # The same write succeeds once nothing fails, with its record, op and search row.
     monkeypatch.undo()
     _writes(store, contact.id)[write]()
-    records, outbox, search_rows = snapshot(store)
+    records, outbox, search_rows, _keys = snapshot(store)
     assert len(outbox) == len(before[1]) + 1
     assert records != before[0]
     assert len(search_rows) == len(records)
@@ -354,3 +356,42 @@ def test_search_ranks_best_first_and_finds_old_records_past_the_window(store, mo
     assert best.id not in {r.id for r in results}  # only the newest 5 matches are ranked
     monkeypatch.setattr(store_db, "SEARCH_WINDOW", 1000)
     assert store.search("coaching", limit=3)[0].id == best.id
+
+
+def test_search_window_is_the_newest_by_creation_on_a_device_filled_out_of_order(
+    store, monkeypatch
+):
+    """A snapshot pull lands records in the server's order, not creation's (issue 14)."""
+    from fieldrm.sync import replica
+
+    monkeypatch.setattr(store_db, "SEARCH_WINDOW", 3)
+    made = []
+    for day in range(8):
+        stamp = f"2026-03-{day + 10:02d}T09:00:00.000Z"
+        registers = {
+            "text": "coaching note on the floor",
+            "created_at": stamp,
+            "updated_at": stamp,
+            "created_by": "alice",
+        }
+        made.append(
+            {"id": new_id(), "kind": "observation", "r": {k: [v, 1] for k, v in registers.items()}}
+        )
+    arrival = [3, 7, 0, 5, 1, 6, 2, 4]  # the order a snapshot's pages delivered them
+    for index in arrival:
+        replica.apply_changes(store, [made[index]], {})
+    newest_first = [made[day]["id"] for day in (7, 6, 5)]
+    assert [r.id for r in store.search("coaching", limit=10)] == newest_first
+    assert [r.id for r in store.search("floor coach", limit=2)] == newest_first[:2]
+
+
+def test_records_whose_search_keys_collide_are_all_found(store, monkeypatch):
+    monkeypatch.setattr(store_text, "search_key", lambda data: 42)
+    first = store.create("observation", {"text": "headsets missing"})
+    with store.transaction():
+        second = store.create("observation", {"text": "headsets broken"})
+        third = store.create("observation", {"text": "headsets again"})
+    store.update(first.id, set={"text": "headsets found"})
+    assert found(store, "headsets") == {first.id, second.id, third.id}
+    assert found(store, "found") == {first.id}
+    assert found(store, "missing") == set()

@@ -475,8 +475,12 @@ def import_records(
             f"cannot read {file}: {getattr(error, 'strerror', None) or error}"
         ) from None
     records = parse_records(text)
-    with open_store() as store:
-        created, updated = store.import_records(records)
+    from fieldrm.cli.progress import progress_bar
+
+    with open_store() as store, progress_bar(as_json=as_json) as bar:
+        created, updated = store.import_records(
+            records, progress=lambda done, total: bar("import", done, total)
+        )
     total = created + updated
     print(
         f"imported {total} record{'' if total == 1 else 's'}: {created} created, {updated} updated"

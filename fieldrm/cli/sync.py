@@ -68,10 +68,15 @@ def login(
 
 def sync(as_json: JsonFlag = False) -> None:
     """Push this device's changes, then pull everyone else's."""
+    from fieldrm.cli.progress import progress_bar
     from fieldrm.sync.client import sync_once
 
-    with open_store() as store, _stop_on_interrupt(store.path):
-        result = sync_once(store)
+    with (
+        open_store() as store,
+        _stop_on_interrupt(store.path),
+        progress_bar(as_json=as_json) as bar,
+    ):
+        result = sync_once(store, progress=bar)
     for reason in result.rejections:
         warn(f"refused by the server: {reason}")
     if as_json:

@@ -14,6 +14,13 @@ class SyncStarted(Message):
 
 
 @dataclass
+class SyncProgress(Message):
+    """How far a long sync has got, as the status line says it ("pulled 1,500")."""
+
+    line: str
+
+
+@dataclass
 class SyncCompleted(Message):
     """A sync finished: what went up, what came down, what was refused."""
 

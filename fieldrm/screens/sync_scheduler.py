@@ -8,6 +8,7 @@ SyncCompleted, SyncFailed, SyncSkipped, CountsRead) and its handlers, on the UI 
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +23,7 @@ from fieldrm.screens.messages import (
     OutsideWrite,
     SyncCompleted,
     SyncFailed,
+    SyncProgress,
     SyncSkipped,
     SyncStarted,
 )
@@ -50,6 +52,8 @@ WATCH_EVERY = 1.0
 """Seconds between looks for writes by another process (the CLI) on this device."""
 HISTORY_LINES = 200
 """Sync log lines kept for the Sync screen."""
+PROGRESS_AFTER = 1.0
+"""Seconds a sync runs before the status line shows how far it has got."""
 SOONEST = 0.05
 """The shortest delay a sync is scheduled with: Textual's Timer divides by its interval, so
 a zero delay raises (and would end background sync for good)."""
@@ -65,6 +69,7 @@ class SyncStatus:
     conflicts: int = 0
     error: str | None = None  # the last failure's readable reason
     server: str | None = None
+    progress: str | None = None  # a long sync's "pushed 500 of 2,000" while it runs
     history: tuple[str, ...] = field(default=(), compare=False)
 
     def logged(self, line: str) -> tuple[str, ...]:
@@ -151,6 +156,8 @@ class SyncScheduler(_AppBase):
         )
 
     def _replace_status(self, **changes: Any) -> None:
+        if changes.get("connection", "syncing") != "syncing":
+            changes.setdefault("progress", None)  # a sync's progress ends with it
         self.sync_status = replace(self.sync_status, **changes)
 
     # ------------------------------------------------------------ when to sync
@@ -204,8 +211,16 @@ class SyncScheduler(_AppBase):
         from fieldrm.sync import client
 
         self.post_message(SyncStarted())
+        started = time.monotonic()
+
+        def progress(phase: str, done: int, total: int | None) -> None:
+            if time.monotonic() - started >= PROGRESS_AFTER:
+                verb = "pushed" if phase == "push" else "pulled"
+                of = f" of {total:,}" if total is not None else ""
+                self.post_message(SyncProgress(f"{verb} {done:,}{of}"))
+
         try:
-            result = client.sync_once(self.store)
+            result = client.sync_once(self.store, progress=progress)
         except client.Offline as error:
             self.post_message(SyncFailed(str(error), offline=True, title="Offline"))
             return
@@ -233,6 +248,10 @@ class SyncScheduler(_AppBase):
 
     def on_sync_started(self) -> None:
         self._replace_status(connection="syncing")
+
+    def on_sync_progress(self, message: SyncProgress) -> None:
+        if self.sync_status.connection == "syncing":
+            self._replace_status(progress=message.line)
 
     def on_sync_completed(self, message: SyncCompleted) -> None:
         self._failed_syncs = 0

@@ -111,6 +111,8 @@ def status_text(status: SyncStatus) -> Text:
     marks = {"online": "●", "syncing": "◌", "offline": "○", "no server": "·"}
     text = Text(no_wrap=True, overflow="ellipsis")
     text.append(f" {marks.get(status.connection, '·')} {status.connection}")
+    if status.progress and status.connection == "syncing":
+        text.append(f" ({status.progress})")
     text.append(f"  │  last sync {ago(status.last_sync)}")
     pending = status.pending
     text.append(f"  │  {pending} pending change{'s' if pending != 1 else ''}")

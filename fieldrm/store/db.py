@@ -16,7 +16,7 @@ import os
 import sqlite3
 import threading
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -30,13 +30,14 @@ from fieldrm.errors import describe_validation_error as _describe
 from fieldrm.models import KINDS, USER_KINDS, Record, chunks, kind_info, now_utc, set_delta
 from fieldrm.store.changelog import build_op
 from fieldrm.store.schema import SCHEMA_VERSION
-from fieldrm.store.text import fts_query, search_body
+from fieldrm.store.text import fts_query, index_new, reindex
 from fieldrm.validation import bounds_reason, values_reason
 
 _SQLITE_HEADER = b"SQLite format 3\x00"
 DISK_FULL = "the disk is full: nothing was saved; free some space (your records can still be read)"
 _SQLITE_FULL = 13
 SEARCH_WINDOW = 1000  # newest matches ranked by Store.search
+IMPORT_PROGRESS_EVERY = 500  # records between two calls of import_records' progress
 
 # Compact JSON (orjson, with the standard library for what it cannot write): records and
 # their metadata are written as `json.dumps(..., separators=(",", ":"), ensure_ascii=False)`
@@ -381,17 +382,19 @@ class Store:
         return " AND ".join(clauses), params
 
     def search(self, text: str, *, limit: int = 50, kinds: list[str] | None = None) -> list[Record]:
-        """Records matching every word (the last as a prefix), best match first.
+        """Records matching every word (the last as a prefix), best match first, then newest.
 
-        Ranking is over the newest SEARCH_WINDOW matches: ranking every match of a common
-        word in 100,000 records costs ~20 ms, ranking the newest thousand ~5 (SPEC §10).
+        Ranking is over the newest SEARCH_WINDOW matches by creation time (the index is
+        keyed by it, `text.search_key`): ranking every match of a common word in 100,000
+        records costs ~20 ms, ranking the newest thousand ~5 (SPEC §10).
         """
         query = fts_query(text)
         if query is None:
             return []
         sql = (
-            "SELECT search.rowid AS hit, search.rank AS score FROM search "
-            "JOIN records ON records.rowid = search.rowid "
+            "SELECT search.rowid AS k, search.rank AS score, records.rowid AS hit FROM search "
+            "JOIN search_keys ON search_keys.key = search.rowid "
+            "JOIN records ON records.rowid = search_keys.record "
             "WHERE search MATCH ? AND records.deleted = 0"
         )
         params: list[Any] = [query]
@@ -400,7 +403,7 @@ class Store:
             params += kinds
         sql = (
             f"SELECT records.data FROM ({sql} ORDER BY search.rowid DESC LIMIT ?) "
-            "JOIN records ON records.rowid = hit ORDER BY score LIMIT ?"
+            "JOIN records ON records.rowid = hit ORDER BY score, k DESC LIMIT ?"
         )
         params += [SEARCH_WINDOW, limit]
         with self.lock:
@@ -629,9 +632,8 @@ class Store:
         (rowid, meta) of records whose sync metadata alone changed.
         """
         conn = self.conn
-        searches: list[tuple[int, str]] = []
         if new:
-            # Rowids are given, not looked up afterwards by id: the search rows take them
+            # Rowids are given, not looked up afterwards by id: the search keys take them
             # directly (inside this transaction nobody else inserts; max + 1 is what SQLite
             # would pick).  A first sync of 10,000 records saves ~0.2 s.
             top = conn.execute("SELECT coalesce(max(rowid), 0) FROM records").fetchone()[0]
@@ -650,12 +652,12 @@ class Store:
                         deleted,
                     )
                 )
-                searches.append((rowid, search_body(data)))
             conn.executemany(
                 "INSERT INTO records(rowid, id, kind, data, meta, updated_at, deleted) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
+            index_new(conn, [(row[0], data) for row, (data, _meta) in zip(rows, new, strict=True)])
         if changed:
             with_meta: list[tuple[Any, ...]] = []
             data_only: list[tuple[Any, ...]] = []
@@ -667,7 +669,6 @@ class Store:
                     data_only.append((text, updated_at, deleted, rowid))
                 else:
                     with_meta.append((text, _dumps(meta), updated_at, deleted, rowid))
-                searches.append((rowid, search_body(data)))
             if data_only:
                 conn.executemany(
                     "UPDATE records SET data = ?, updated_at = ?, deleted = ? WHERE rowid = ?",
@@ -679,16 +680,12 @@ class Store:
                     "WHERE rowid = ?",
                     with_meta,
                 )
-            conn.executemany(
-                "DELETE FROM search WHERE rowid = ?", [(rowid,) for rowid, _d, _m in changed]
-            )
+            reindex(conn, [(rowid, data) for rowid, data, _meta in changed])
         if versions:
             conn.executemany(
                 "UPDATE records SET meta = ? WHERE rowid = ?",
                 [(_dumps(meta), rowid) for rowid, meta in versions],
             )
-        if searches:
-            conn.executemany("INSERT INTO search(rowid, body) VALUES (?, ?)", searches)
 
     # ------------------------------------------------------------ sync's view (sync/replica.py)
 
@@ -772,10 +769,15 @@ class Store:
 
     # ------------------------------------------------------------ bulk
 
-    def import_records(self, records: list[dict[str, Any]]) -> tuple[int, int]:
+    def import_records(
+        self,
+        records: list[dict[str, Any]],
+        progress: Callable[[int, int], None] | None = None,
+    ) -> tuple[int, int]:
         """Create or update each record through the normal write path; all or nothing.
 
         Returns (created, updated).  Raises FieldrmError naming the first bad record.
+        `progress(done, total)` is called every IMPORT_PROGRESS_EVERY records and at the end.
         """
         created = updated = 0
         with self.transaction():
@@ -796,6 +798,10 @@ class Store:
                         updated += 1
                 except FieldrmError as error:
                     raise type(error)(f"record {number}: {error}") from None
+                if progress is not None and (
+                    number % IMPORT_PROGRESS_EVERY == 0 or number == len(records)
+                ):
+                    progress(number, len(records))
         return created, updated
 
     def _import_update(self, existing: dict[str, Any], data: dict[str, Any]) -> None:
@@ -853,7 +859,7 @@ class Store:
         """Forget every record, queued change and setting, as a new database would hold
         none, under a new device id (returned).  Back the database up first."""
         with self.transaction() as conn:
-            for table in ("records", "outbox", "search", "state"):
+            for table in ("records", "outbox", "search", "search_keys", "state"):
                 conn.execute(f"DELETE FROM {table}")
             self._clock = None
             return self.renew_device_id()

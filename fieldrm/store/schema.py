@@ -11,11 +11,14 @@ Tables:
 - `outbox`: the change log, one row per local change, numbered per device (`seq`), each
   with a random `nonce` (its identity for the server: a restored copy reuses numbers).
 - `state`: the device's own settings: device id, clock, user, server, pull cursor.
-- `search`: FTS5 over each record's text, rowid = records.rowid.
+- `search`: FTS5 over each record's text; its rowid is the record's search key (from its
+  creation time, `text.search_key`), so the index lists the newest first on every device.
+- `search_keys`: each record's search key (`record` = records.rowid).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -122,6 +125,31 @@ def m005_outbox_nonces(db: Database) -> None:
         UPDATE outbox SET nonce = lower(hex(randomblob(4))) WHERE nonce IS NULL;
         """
     )
+
+
+@_step
+def m006_search_by_creation(db: Database) -> None:
+    # SPEC §10: search ranks the newest matches by creation time.  Rows keyed by
+    # records.rowid followed arrival order, which on a device filled by a snapshot is the
+    # server's order; the index is rebuilt keyed by creation time.  Its prefix indexes of
+    # one and two letters make the first keys of a search as you type fast (at 100,000
+    # records "c" took 30 ms, "co" 8; both ~3 now) for ~130 bytes a record.
+    db.executescript(
+        """
+        CREATE TABLE search_keys (
+            record INTEGER PRIMARY KEY,
+            key INTEGER NOT NULL UNIQUE
+        );
+        DROP TABLE search;
+        CREATE VIRTUAL TABLE search USING fts5(
+            body, tokenize = 'unicode61 remove_diacritics 2', prefix = '1 2'
+        );
+        """
+    )
+    from fieldrm.store.text import index_new
+
+    rows = db.execute("SELECT rowid, data FROM records").fetchall()
+    index_new(db.conn, [(rowid, json.loads(data)) for rowid, data in rows])
 
 
 SCHEMA_VERSION = len(STEPS)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import gzip
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -107,6 +107,10 @@ def make_client() -> httpx.Client:
     return httpx.Client(timeout=TIMEOUT)
 
 
+Progress = Callable[[str, int, int | None], None]
+"""Called per pushed batch and pulled page: ("push" or "pull", done, total or None)."""
+
+
 class _Session:
     """One sync's calls: base URL, auth headers, retries and error mapping."""
 
@@ -120,6 +124,7 @@ class _Session:
             "Accept-Encoding": "gzip",
         }
         self.requests = 0
+        self.progress: Progress | None = None  # sync_once's callback, if any
 
     def call(self, method: str, path: str, **kwargs: Any) -> Any:
         error: SyncError | None = None
@@ -276,12 +281,17 @@ def login(
     return who
 
 
-def sync_once(store: Store, *, client: httpx.Client | None = None) -> SyncResult:
-    """Push every pending change, then pull everything new; see the module docstring."""
+def sync_once(
+    store: Store, *, client: httpx.Client | None = None, progress: Progress | None = None
+) -> SyncResult:
+    """Push every pending change, then pull everything new; see the module docstring.
+
+    `progress`, when given, is told how far the push and the pull have got (SPEC §10)."""
     http = client or make_client()
     try:
         session = _session(store, http)
         result = SyncResult(0, 0, 0, 0)
+        session.progress = progress
         if store.get_state(replica.PULL_CURSOR) is None:
             # A fresh device takes the server's snapshot first: pushed afterwards, its own
             # work never has to come back down (pull skips a device's own changes).
@@ -395,6 +405,7 @@ def _push_all(store: Store, session: _Session, result: SyncResult) -> None:
     batch = replica.next_batch(store, MAX_BATCH_OPS, MAX_BATCH_BYTES)
     if not batch:
         return
+    done, total = 0, store.pending_count()
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="fieldrm-push") as pool:
         in_flight: Future[Any] | None = pool.submit(send, *encode(batch))
         while in_flight is not None:
@@ -411,6 +422,9 @@ def _push_all(store: Store, session: _Session, result: SyncResult) -> None:
                     in_flight.cancel()
                 raise
             result.pushed += outcome.pushed
+            done += len(sent)
+            if session.progress is not None:
+                session.progress("push", done, total)
             result.rejected += len(outcome.rejections)
             result.rejections.extend(outcome.rejections)
 
@@ -444,6 +458,8 @@ def _pull_all(store: Store, session: _Session, result: SyncResult) -> None:
                 stats = replica.apply_changes(store, changes, state, session.check)
                 result.pulled += stats.records
                 result.conflicts += stats.new_conflicts
+                if session.progress is not None:
+                    session.progress("pull", result.pulled, None)
             cursor, mark = next_cursor, next_mark
 
 
@@ -479,6 +495,8 @@ def _snapshot(store: Store, session: _Session, result: SyncResult) -> None:
             stats = replica.apply_changes(store, records, state, session.check)
             result.pulled += stats.records
             result.conflicts += stats.new_conflicts
+            if session.progress is not None:
+                session.progress("pull", result.pulled, None)
 
 
 def sync_status(store: Store) -> dict[str, Any]:

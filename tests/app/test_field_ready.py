@@ -43,7 +43,7 @@ async def test_double_ctrl_r_during_a_sync_keeps_background_sync_alive(store, mo
     release = threading.Event()
     calls: list[float] = []
 
-    def held_sync(device, *, client=None):
+    def held_sync(device, *, client=None, progress=None):
         calls.append(time.monotonic())
         if len(calls) == 1:
             release.wait(10)  # the first sync hangs until both ctrl+r are pressed
