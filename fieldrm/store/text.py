@@ -69,9 +69,14 @@ def index_new(conn: sqlite3.Connection, rows: Sequence[tuple[int, dict[str, Any]
     conn.executemany("INSERT OR IGNORE INTO search_keys(record, key) VALUES (?, ?)", keyed)
     if conn.total_changes - before < len(keyed):  # a key was taken: claim the next free
         keyed = [(rowid, _claim(conn, rowid, key)) for rowid, key in keyed]
+    # In key order: FTS5 writes its pending terms out as a new segment whenever a rowid is
+    # not above the one before (a pull's records, several made in one millisecond, arrive
+    # in id order, not key order): a first sync of 10,000 records spent 0.5 s on that.
     conn.executemany(
         "INSERT INTO search(rowid, body) VALUES (?, ?)",
-        [(key, search_body(data)) for (_rowid, key), (_r, data) in zip(keyed, rows, strict=True)],
+        sorted(
+            (key, search_body(data)) for (_rowid, key), (_r, data) in zip(keyed, rows, strict=True)
+        ),
     )
 
 
