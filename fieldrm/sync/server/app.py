@@ -313,6 +313,19 @@ def _too_large() -> ProtocolError:
     )
 
 
+GC_THRESHOLD = 20_000  # young objects between collections (Python's default: 700)
+
+
+def _tune_gc() -> None:
+    """A push or pull makes tens of thousands of short-lived objects; the collector's
+    default pace spent ~20 % of a 10,000-record push walking them.  What is loaded at
+    start is frozen (never walked again), and young collections come less often."""
+    import gc
+
+    gc.freeze()
+    gc.set_threshold(GC_THRESHOLD, *gc.get_threshold()[1:])
+
+
 def run(
     db_url: str, host: str = "127.0.0.1", port: int = 8765, *, publish_docs: bool = False
 ) -> None:
@@ -322,6 +335,7 @@ def run(
     from fieldrm.sync.server import open_storage
 
     storage = open_storage(db_url)
+    _tune_gc()
     try:
         uvicorn.run(
             create_app(storage, publish_docs=publish_docs),
