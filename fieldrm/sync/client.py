@@ -20,6 +20,7 @@ stamped are re-stamped before each push once the clock is right (`replica.restam
 
 from __future__ import annotations
 
+import gc
 import gzip
 import time
 from collections.abc import Callable, Iterator
@@ -96,6 +97,7 @@ class StartedAfresh(Refused):
 
 
 RECOVERABLE = ("forked", "rewound")
+GC_THRESHOLD = 20_000  # young objects between collections while syncing (default 700)
 MAX_RECOVERIES = 2  # per sync: a fork and a rewind at once at most
 
 
@@ -287,6 +289,11 @@ def sync_once(
     """Push every pending change, then pull everything new; see the module docstring.
 
     `progress`, when given, is told how far the push and the pull have got (SPEC §10)."""
+    with _fewer_collections():
+        return _sync_once(store, client, progress)
+
+
+def _sync_once(store: Store, client: httpx.Client | None, progress: Progress | None) -> SyncResult:
     http = client or make_client()
     try:
         session = _session(store, http)
@@ -316,6 +323,19 @@ def sync_once(
         store.set_state(replica.LAST_SYNC, format_timestamp(now_utc()))
         store.set_state(replica.LAST_ERROR, None)
     return result
+
+
+@contextmanager
+def _fewer_collections() -> Iterator[None]:
+    """A sync makes tens of thousands of short-lived objects; at the collector's default
+    pace walking them took ~15 % of a first sync.  Young collections come less often
+    while it runs."""
+    before = gc.get_threshold()
+    gc.set_threshold(max(before[0], GC_THRESHOLD), *before[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
 
 
 def _push_and_pull(store: Store, session: _Session, result: SyncResult) -> Refused | None:
