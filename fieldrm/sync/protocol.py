@@ -191,7 +191,9 @@ def parse_marks(body: Any) -> list[tuple[int, str]]:
 
 OP_KEYS = frozenset(
     ("id", "kind", "hlc", "by", "seen", "new", "set", "base", "add", "rem", "del", "too_large")
-)  # too_large: the stand-in for a change too large to travel (sync/replica.py)
+    + ("was",)
+)  # too_large: the stand-in for a change too large to travel (sync/replica.py); was: a
+# re-send after a server restore, with each field's version in the lost history (merge.py)
 RESOLUTION_FIELDS = frozenset(("status", "resolution", "resolved_by", "resolved_at", "updated_at"))
 _NOT_SET = ("id", "kind", "deleted")
 
@@ -226,6 +228,9 @@ def op_reason(op: dict[str, Any]) -> str | None:
     bases = op.get("base", {})
     if not isinstance(bases, dict) or not all(_version(v) for v in bases.values()):
         return "base: must map fields to version numbers"
+    lost = op.get("was", {})
+    if not isinstance(lost, dict) or not all(_version(v) and k in values for k, v in lost.items()):
+        return "was: must map set fields to version numbers"
     for name in values:
         if name in _NOT_SET or SEP in name:
             return f"{name}: cannot be set"
@@ -259,7 +264,10 @@ def op_reason(op: dict[str, Any]) -> str | None:
 
 
 def _resolution_reason(op: dict[str, Any], values: dict[str, Any]) -> str | None:
-    """A conflict changes only through a resolution, which keeps both values (SPEC §5.3)."""
+    """A conflict changes only through a resolution, which keeps both values (SPEC §5.3);
+    one the server lost in a restore comes back whole, as a re-send (`was`)."""
+    if op.get("new") is True and "was" in op and not (op.get("add") or op.get("rem")):
+        return None
     if op.get("add") or op.get("rem") or "del" in op or op.get("new"):
         return "a conflict changes only through a resolution"
     changed = set(values) - RESOLUTION_FIELDS
