@@ -183,6 +183,8 @@ def merge_op(
         lost = resent.get(name)
         if lost is not None and current is not None and name not in NOT_EDITS:
             marker = _lost_marker(info.get(name))
+            if marker is None and silent and op.get("new"):
+                continue  # a re-sent conflict meets one the server made: that one stays
             if marker is not None and lost <= marker[0]:
                 continue  # the lost history's newer value, or what replaced it, stays
             if marker is not None and marker[1]:
@@ -288,6 +290,8 @@ def unseen_by_resolver(
     status, other = before.vals.get("status"), conflict.vals.get("other")
     if status is None or status[0] != "open" or other is None or other[1] <= (op.get("seen") or 0):
         return None
+    if conflict.vals["status"][0] != "resolved":
+        return None  # the resolution did not apply (a re-send the server's values outlived)
     field_name = conflict.vals["field"][0]
     current = target.vals.get(field_name)
     if current is None:

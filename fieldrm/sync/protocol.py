@@ -194,6 +194,7 @@ OP_KEYS = frozenset(
     + ("was",)
 )  # too_large: the stand-in for a change too large to travel (sync/replica.py); was: a
 # re-send after a server restore, with each field's version in the lost history (merge.py)
+SIDE_KEYS = frozenset(("value", "by", "device", "at"))  # a conflict's side (merge.side)
 RESOLUTION_FIELDS = frozenset(("status", "resolution", "resolved_by", "resolved_at", "updated_at"))
 _NOT_SET = ("id", "kind", "deleted")
 
@@ -267,6 +268,10 @@ def _resolution_reason(op: dict[str, Any], values: dict[str, Any]) -> str | None
     """A conflict changes only through a resolution, which keeps both values (SPEC §5.3);
     one the server lost in a restore comes back whole, as a re-send (`was`)."""
     if op.get("new") is True and "was" in op and not (op.get("add") or op.get("rem")):
+        for name in ("current", "other"):
+            side = values.get(name)
+            if not isinstance(side, dict) or not side.keys() >= SIDE_KEYS:
+                return f"{name}: must hold {', '.join(sorted(SIDE_KEYS))}"
         return None
     if op.get("add") or op.get("rem") or "del" in op or op.get("new"):
         return "a conflict changes only through a resolution"
