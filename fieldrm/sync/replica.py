@@ -522,8 +522,7 @@ def _restore_op(
     )
     op: dict[str, Any] = {"id": data["id"], "kind": kind, "hlc": hlc, "by": user}
     if not known:
-        if kind == "conflict":
-            return None  # the server makes conflicts; this one stays on this device
+        # A conflict the server lost goes back as a re-send too (it takes ids it never had).
         op["new"] = True
         op["set"] = {
             name: value
@@ -531,6 +530,7 @@ def _restore_op(
             if name not in ("id", "kind", "deleted") and name not in set_fields
             if value is not None
         }
+        op["was"] = _lost_versions(op["set"], versions)
         added = {name: list(data[name]) for name in set_fields if data.get(name)}
         if added:
             op["add"] = added
@@ -548,6 +548,7 @@ def _restore_op(
         newer = [name for name in newer if resolved and name in RESOLUTION_FIELDS]
     if newer:
         op["set"] = {name: data.get(name) for name in newer}
+        op["was"] = _lost_versions(newer, versions)
         if point:
             op["base"] = dict.fromkeys(newer, point)
     added: dict[str, list[str]] = {}
@@ -570,6 +571,12 @@ def _restore_op(
     if not (newer or added or removed or "del" in op):
         return None
     return op
+
+
+def _lost_versions(names: Any, versions: dict[str, int]) -> dict[str, int]:
+    """The version each re-sent field had in the lost history: the server keeps the newest
+    of a register's re-sends, whoever re-sends first (merge.py)."""
+    return {name: versions[name] for name in names if versions.get(name)}
 
 
 def _clamped(meta: dict[str, Any], point: int) -> dict[str, Any]:
