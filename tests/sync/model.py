@@ -639,19 +639,7 @@ class Model:
 
     def step_rewind(self, _number: int, pick: int) -> None:
         """The server is restored from one of the backups taken (everything after is gone)."""
-        # test_rewind_past_a_conflict_ends_equal (xfail): a server restored to before a
-        # conflict it made, that devices already hold, never makes it again; so only
-        # backups that hold every conflict the server holds now.
-        conflicts = {
-            record["id"]
-            for record in self.storage.records(self.workspace)
-            if record["kind"] == "conflict"
-        }
-        backups = [
-            path
-            for path in self.backups
-            if not self.known_bugs or conflicts <= self.conflicts_in(path)
-        ]
+        backups = self.backups
         if not backups:
             return
         backend = self.storage.backend
@@ -660,17 +648,6 @@ class Model:
         with contextlib.closing(backup), backend.lock:
             backup.backup(backend.conn)
         self.note("server restored from a backup")
-
-    def conflicts_in(self, backup: Path) -> set[str]:
-        """The ids of this workspace's conflicts a server backup holds."""
-        with contextlib.closing(sqlite3.connect(backup)) as copy:
-            rows = copy.execute(
-                "SELECT id FROM records WHERE workspace = ? AND kind = 'conflict'",
-                [self.workspace],
-            ).fetchall()
-        return {row[0] for row in rows}
-
-    # ------------------------------------------------------------ the end
 
     def settle(self) -> None:
         self.offsets.clear()  # every clock is right at the end

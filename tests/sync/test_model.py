@@ -71,13 +71,6 @@ def _model_run(storage, http, transport, devices: int, steps: list[tuple]) -> No
 
 
 @pytest.mark.parametrize("server_db_url", ["sqlite"], indirect=True)  # restores its file
-@pytest.mark.xfail(
-    strict=True,
-    reason="sync bug found by the model: the server is restored from a backup taken before "
-    "a conflict it made (device 0 edits a field of a record, device 1 deletes it, both "
-    "sync); the devices re-send their changes but the server never makes the conflict "
-    "again, and both devices keep the open conflict the server no longer has",
-)
 def test_rewind_past_a_conflict_ends_equal(storage, http, transport):
     steps = [("backup", 0), ("clash", 0, 0, 0, 0, 0, None), ("rewind", 0, 0)]
     _model_run(storage, http, transport, 2, steps)
