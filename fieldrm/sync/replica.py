@@ -478,7 +478,8 @@ def rebase_on(store: Store, point: int, mark: str) -> tuple[str, str]:
         op = _restore_op(data, meta, point, user, clock.tick())
         if op is not None:
             front.append((record_id, _dumps(op)))
-        metas.append((rowid, _clamped(meta, point)))
+        resent = set() if op is None else touched_registers(op)
+        metas.append((rowid, _clamped(meta, point, resent)))
     rewrite = {}
     for seq, _record_id, text, _nonce in store.outbox(0, 2**62):
         op = jsonio.loads(text)
@@ -579,10 +580,15 @@ def _lost_versions(names: Any, versions: dict[str, int]) -> dict[str, int]:
     return {name: versions[name] for name in names if versions.get(name)}
 
 
-def _clamped(meta: dict[str, Any], point: int) -> dict[str, Any]:
-    """Versions after `point` belong to the history the server lost: back to `point`."""
+def _clamped(meta: dict[str, Any], point: int, resent: set[str]) -> dict[str, Any]:
+    """Versions after `point` belong to the history the server lost: back to `point`.  A
+    register of that history this device does not send again (a conflict's sides: the
+    server writes them) goes back to 0: whatever the server says of it next is taken."""
     meta = dict(meta)
-    meta["v"] = {name: min(v, point) for name, v in meta.get("v", {}).items()}
+    meta["v"] = {
+        name: v if v <= point else point if name in resent else 0
+        for name, v in meta.get("v", {}).items()
+    }
     if "e" in meta:
         meta["e"] = {
             name: {item: min(v, point) for item, v in items.items()}

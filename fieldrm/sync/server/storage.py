@@ -511,6 +511,11 @@ class Storage:
                     differs = {
                         name: reg for name, reg in touched.items() if written.get(name) != reg
                     }
+                    if merged.kind == "conflict":
+                        # A resolution is told the sides it resolved as the server holds
+                        # them: a device re-sending one after a server restore may hold
+                        # sides from the history the server lost (replica.rebase_on).
+                        differs.update(_registers(merged, CONFLICT_SIDES))
                 result = {"seq": device_seq, "status": "applied", "v": seq}
                 if differs:
                     result["r"] = differs
@@ -1008,6 +1013,7 @@ def _precheck(op: dict[str, Any], state: RecordState | None) -> str | None:
 
 
 AUTHORSHIP = ("created_by", "created_at")
+CONFLICT_SIDES = ("current", "other")
 
 
 def _op_reason(op: dict[str, Any]) -> str | None:
