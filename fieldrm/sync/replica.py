@@ -33,6 +33,7 @@ from fieldrm.sync.merge import (
     DELETED,
     FIRST_WINS,
     SEP,
+    element_register,
     op_registers,
     take_register,
     touched_registers,
@@ -478,8 +479,7 @@ def rebase_on(store: Store, point: int, mark: str) -> tuple[str, str]:
         op = _restore_op(data, meta, point, user, clock.tick())
         if op is not None:
             front.append((record_id, _dumps(op)))
-        resent = set() if op is None else touched_registers(op)
-        metas.append((rowid, _clamped(meta, point, resent)))
+        metas.append((rowid, _clamped(meta, point, op)))
     rewrite = {}
     for seq, _record_id, text, _nonce in store.outbox(0, 2**62):
         op = jsonio.loads(text)
@@ -518,8 +518,9 @@ def _restore_op(
     versions: dict[str, int] = meta.get("v", {})
     elements: dict[str, dict[str, int]] = meta.get("e", {})
     set_fields = set(kind_info(kind).set_fields)
-    known = any(v <= point for v in versions.values()) or any(
-        v <= point for items in elements.values() for v in items.values()
+    # Version 0: a register of a lost history, forgotten by an earlier rebase (`_clamped`).
+    known = any(0 < v <= point for v in versions.values()) or any(
+        0 < v <= point for items in elements.values() for v in items.values()
     )
     op: dict[str, Any] = {"id": data["id"], "kind": kind, "hlc": hlc, "by": user}
     if not known:
@@ -580,18 +581,22 @@ def _lost_versions(names: Any, versions: dict[str, int]) -> dict[str, int]:
     return {name: versions[name] for name in names if versions.get(name)}
 
 
-def _clamped(meta: dict[str, Any], point: int, resent: set[str]) -> dict[str, Any]:
-    """Versions after `point` belong to the history the server lost: back to `point`.  A
-    register of that history this device does not send again (a conflict's sides: the
-    server writes them) goes back to 0: whatever the server says of it next is taken."""
+def _clamped(meta: dict[str, Any], point: int, op: dict[str, Any] | None) -> dict[str, Any]:
+    """Versions after `point` belong to the history the server lost: back to `point` when
+    `op` (the record's re-send) writes them again.  Others go back to 0, whatever the
+    server says of them next is taken: those of a record re-sent whole (the server cannot
+    have it), and those this device does not send again (a conflict's sides: the server
+    writes them)."""
+    resent = set() if op is None or op.get("new") else touched_registers(op)
+
+    def back(name: str, version: int) -> int:
+        return version if version <= point else point if name in resent else 0
+
     meta = dict(meta)
-    meta["v"] = {
-        name: v if v <= point else point if name in resent else 0
-        for name, v in meta.get("v", {}).items()
-    }
+    meta["v"] = {name: back(name, v) for name, v in meta.get("v", {}).items()}
     if "e" in meta:
         meta["e"] = {
-            name: {item: min(v, point) for item, v in items.items()}
+            name: {item: back(element_register(name, item), v) for item, v in items.items()}
             for name, items in meta["e"].items()
         }
     if "seen" in meta:

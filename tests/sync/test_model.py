@@ -76,6 +76,20 @@ def test_rewind_past_a_conflict_ends_equal(storage, http, transport):
     _model_run(storage, http, transport, 2, steps)
 
 
+@pytest.mark.parametrize("server_db_url", ["sqlite"], indirect=True)  # restores its file
+def test_two_rewinds_past_a_conflict_end_equal(storage, http, transport):
+    """Found by the model: the server is restored twice from one backup taken before a
+    conflict; every device still ends with the server's records."""
+    steps = [
+        ("backup", 0),
+        ("clash", 0, 0, 0, 0, 0, None),
+        ("rewind", 0, 0),
+        ("clash", 0, 0, 0, 0, 0, None),
+        ("rewind", 0, 0),
+    ]
+    _model_run(storage, http, transport, 2, steps)
+
+
 REWIND_AFTER_A_RESOLUTION = [
     ("remove", 4, 28, 563),
     ("remove", 4, 9, 935),
