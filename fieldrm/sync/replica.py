@@ -27,7 +27,7 @@ from typing import Any
 
 from fieldrm import jsonio
 from fieldrm.clock import HybridClock, now_ms, pack, wall_ms, wall_time
-from fieldrm.models import KINDS, format_timestamp, kind_info, parse_timestamp
+from fieldrm.models import KINDS, KindInfo, format_timestamp, kind_info, parse_timestamp
 from fieldrm.store import Store
 from fieldrm.sync.merge import (
     DELETED,
@@ -471,20 +471,22 @@ def rebase_on(store: Store, point: int, mark: str) -> tuple[str, str]:
     clock = store.clock()
     front: list[tuple[str, str]] = []
     metas: list[tuple[int, dict[str, Any]]] = []
+    rewrite = {}
+    queued: dict[str, set[str]] = {}  # record -> the registers its queued changes write
+    for seq, record_id, text, _nonce in store.outbox(0, 2**62):
+        op = jsonio.loads(text)
+        queued.setdefault(record_id, set()).update(touched_registers(op))
+        if _rebase(op, point):
+            rewrite[seq] = _dumps(op)
     for rowid, record_id, data_text, meta_text in store.all_sync_rows():
         meta = jsonio.loads(meta_text)
         if not _after(meta, point):
             continue
         data = jsonio.loads(data_text)
-        op = _restore_op(data, meta, point, user, clock.tick())
+        op = _restore_op(data, meta, point, user, clock.tick(), queued.get(record_id, set()))
         if op is not None:
             front.append((record_id, _dumps(op)))
         metas.append((rowid, _clamped(meta, point, op)))
-    rewrite = {}
-    for seq, _record_id, text, _nonce in store.outbox(0, 2**62):
-        op = jsonio.loads(text)
-        if _rebase(op, point):
-            rewrite[seq] = _dumps(op)
     with store.transaction():
         old = store.device_id
         store.requeue(front, rewrite)
@@ -509,15 +511,25 @@ def _after(meta: dict[str, Any], point: int) -> bool:
 
 
 def _restore_op(
-    data: dict[str, Any], meta: dict[str, Any], point: int, user: str, hlc: str
+    data: dict[str, Any],
+    meta: dict[str, Any],
+    point: int,
+    user: str,
+    hlc: str,
+    queued: set[str],
 ) -> dict[str, Any] | None:
-    """The op that gives a restored server this record's registers newer than `point`."""
+    """The op that gives a restored server this record's registers newer than `point`.
+
+    A register a queued change writes is left to that change (the device shows its value,
+    not the one the server lost; re-sending it would have it twice, a refused value twice
+    refused), but for a required field of a record re-sent whole."""
     kind = data.get("kind")
     if kind not in KINDS:
         return None  # a kind from a newer fieldrm: it cannot be written here
+    info = kind_info(kind)
     versions: dict[str, int] = meta.get("v", {})
     elements: dict[str, dict[str, int]] = meta.get("e", {})
-    set_fields = set(kind_info(kind).set_fields)
+    set_fields = set(info.set_fields)
     # Version 0: a register of a lost history, forgotten by an earlier rebase (`_clamped`).
     known = any(0 < v <= point for v in versions.values()) or any(
         0 < v <= point for items in elements.values() for v in items.values()
@@ -531,18 +543,27 @@ def _restore_op(
             for name, value in data.items()
             if name not in ("id", "kind", "deleted") and name not in set_fields
             if value is not None
+            if name not in queued or name in (*FIRST_WINS, "updated_at") or _required(info, name)
         }
         op["was"] = _lost_versions(op["set"], versions)
-        added = {name: list(data[name]) for name in set_fields if data.get(name)}
+        added = {}
+        for name in set_fields:
+            items = [
+                item for item in data.get(name) or [] if element_register(name, item) not in queued
+            ]
+            if items:
+                added[name] = items
         if added:
             op["add"] = added
-        if data.get("deleted"):
+        if data.get("deleted") and DELETED not in queued:
             op["del"] = True
         return op
     if point:
         op["seen"] = point
     newer = [
-        name for name, v in versions.items() if v > point and name not in (DELETED, *FIRST_WINS)
+        name
+        for name, v in versions.items()
+        if v > point and name not in (DELETED, *FIRST_WINS) and name not in queued
     ]
     if kind == "conflict":
         # The server writes a conflict's sides; a device only its resolution, when made.
@@ -558,7 +579,7 @@ def _restore_op(
     for name, items in elements.items():
         members = set(data.get(name) or [])
         for item, version in items.items():
-            if version <= point:
+            if version <= point or element_register(name, item) in queued:
                 continue
             if item in members:
                 added.setdefault(name, []).append(item)
@@ -568,11 +589,16 @@ def _restore_op(
         op["add"] = added
     if removed:
         op["rem"] = removed
-    if versions.get(DELETED, 0) > point:
+    if versions.get(DELETED, 0) > point and DELETED not in queued:
         op["del"] = bool(data.get("deleted"))
     if not (newer or added or removed or "del" in op):
         return None
     return op
+
+
+def _required(info: KindInfo, name: str) -> bool:
+    field_info = info.fields.get(name)
+    return field_info is not None and field_info.required
 
 
 def _lost_versions(names: Any, versions: dict[str, int]) -> dict[str, int]:

@@ -90,6 +90,14 @@ def test_two_rewinds_past_a_conflict_end_equal(storage, http, transport):
     _model_run(storage, http, transport, 2, steps)
 
 
+@pytest.mark.parametrize("server_db_url", ["sqlite"], indirect=True)  # restores its file
+def test_rewind_past_a_refusal_reports_it_once(storage, http, transport):
+    """Found by the model: a refusal the device was told of before the server was restored
+    is not reported a second time."""
+    steps = [("backup", 0), ("clash", 1, 0, 0, 0, 0, None), ("refused", 1, 0, 1), ("rewind", 0, 0)]
+    _model_run(storage, http, transport, 2, steps)
+
+
 REWIND_AFTER_A_RESOLUTION = [
     ("remove", 4, 28, 563),
     ("remove", 4, 9, 935),
