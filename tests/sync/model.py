@@ -587,6 +587,7 @@ class Model:
             return
         image, refused = images[pick % len(images)]
         self.forget_unsent(self.devices[number])
+        held = self.held()
         self.devices[number].close()
         path = self.paths[number]
         for stale in (path, path.with_name(f"{path.name}-wal"), path.with_name(f"{path.name}-shm")):
@@ -594,6 +595,7 @@ class Model:
         shutil.copyfile(image, path)
         self.devices[number] = Store.open(path)
         self.refused[number] = list(refused)
+        self.forget_unheld(held)
         self.note("device restored from an image")
 
     def forget_unsent(self, store: Store) -> None:
@@ -605,6 +607,21 @@ class Model:
             for name, items in (change.get("add") or {}).items():
                 for item in items:
                     self.written.discard((record_id, name, _dumps(item)))
+
+    def held(self) -> set[tuple[str, str, str]]:
+        """Every value some device or the server holds (a conflict's sides too)."""
+        held = kept_values(
+            {record["id"]: record for record in self.storage.records(self.workspace)}
+        )
+        for store in self.devices:
+            held |= kept_values({record["id"]: record for record in store.export_all()})
+        return held
+
+    def forget_unheld(self, before: set[tuple[str, str, str]]) -> None:
+        """A disaster took the last copy of these values (say, a device restored from an
+        image older than its create, after the server lost that create in a restore of its
+        own): nobody holds them any more, so nothing can bring them back."""
+        self.written -= before - self.held()
 
     def step_clone(self, number: int) -> None:
         """A new device made from a copy of this one's disk (same device id and token)."""
@@ -644,9 +661,11 @@ class Model:
             return
         backend = self.storage.backend
         assert isinstance(backend, SqliteBackend)
+        held = self.held()
         backup = sqlite3.connect(backups[pick % len(backups)])
         with contextlib.closing(backup), backend.lock:
             backup.backup(backend.conn)
+        self.forget_unheld(held)
         self.note("server restored from a backup")
 
     def settle(self) -> None:

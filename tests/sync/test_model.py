@@ -91,6 +91,23 @@ def test_two_rewinds_past_a_conflict_end_equal(storage, http, transport):
 
 
 @pytest.mark.parametrize("server_db_url", ["sqlite"], indirect=True)  # restores its file
+def test_rewind_past_a_conflict_keeps_a_restored_devices_create(storage, http, transport):
+    """Found by the model: a device pushes a new action, then its disk is restored from an
+    image older than the action and the server from a backup older than it: no copy of the
+    action is left anywhere (the other device never pulled it), so the model no longer
+    counts its values (`Model.forget_unheld`); everything else must still hold."""
+    steps = [
+        ("image", 0),
+        ("backup", 0),
+        ("create", 0, "action", 0),
+        ("clash", 1, 0, 0, 0, 0, None),
+        ("restore", 0, 0),
+        ("rewind", 0, 0),
+    ]
+    _model_run(storage, http, transport, 2, steps)
+
+
+@pytest.mark.parametrize("server_db_url", ["sqlite"], indirect=True)  # restores its file
 def test_rewind_past_a_refusal_reports_it_once(storage, http, transport):
     """Found by the model: a refusal the device was told of before the server was restored
     is not reported a second time."""
