@@ -92,10 +92,8 @@ def test_two_rewinds_past_a_conflict_end_equal(storage, http, transport):
 
 @pytest.mark.parametrize("server_db_url", ["sqlite"], indirect=True)  # restores its file
 def test_rewind_past_a_conflict_keeps_a_restored_devices_create(storage, http, transport):
-    """Found by the model: a device pushes a new action, then its disk is restored from an
-    image older than the action and the server from a backup older than it: no copy of the
-    action is left anywhere (the other device never pulled it), so the model no longer
-    counts its values (`Model.forget_unheld`); everything else must still hold."""
+    """Found by the model: a device restored from an image after it created an action, then
+    the server restored from a backup taken before a conflict: no value typed is lost."""
     steps = [
         ("image", 0),
         ("backup", 0),
@@ -112,6 +110,14 @@ def test_rewind_past_a_refusal_reports_it_once(storage, http, transport):
     """Found by the model: a refusal the device was told of before the server was restored
     is not reported a second time."""
     steps = [("backup", 0), ("clash", 1, 0, 0, 0, 0, None), ("refused", 1, 0, 1), ("rewind", 0, 0)]
+    _model_run(storage, http, transport, 2, steps)
+
+
+@pytest.mark.parametrize("server_db_url", ["sqlite"], indirect=True)  # restores its file
+def test_rewind_past_a_conflict_and_a_refusal_agrees_on_deleted(storage, http, transport):
+    """Found by the model: after a conflict, a refused write and a server restore, the
+    devices and the server agree on whether the record is deleted."""
+    steps = [("backup", 0), ("clash", 1, 0, 0, 0, 0, None), ("refused", 0, 0, 2), ("rewind", 0, 0)]
     _model_run(storage, http, transport, 2, steps)
 
 
