@@ -628,6 +628,10 @@ class Model:
         store = self.devices[number]
         if len(self.devices) >= MAX_DEVICES:
             return
+        if self.known_bugs and self.offsets.get(number, 0) > 0:
+            # test_clone_of_a_device_whose_clock_was_ahead_ends_equal (xfail).
+            self.note("clone left out: a device whose clock is ahead")
+            return
         path = self.home / f"device{len(self.devices)}.db"
         with store.lock:
             copy_sqlite(store.conn, path)
