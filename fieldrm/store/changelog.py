@@ -10,7 +10,9 @@ An op is numbered per device (`seq`, the outbox's AUTOINCREMENT key) and is JSON
      "base": {"title": 17},               # server version of each set field it replaced
      "add": {"tags": ["vip"]},            # set elements added
      "rem": {"tags": [["night", 12]]},    # set elements removed, with the version seen
-     "del": true}                         # tombstone (false restores)
+     "del": true,                         # tombstone (false restores)
+     "was": {"title": 31}}                # only on a re-send after a server restore: each
+                                          # field's version in the history it lost
 
 Bases that are 0 (never synced) are left out. The device id is not repeated per op: a
 push names its device once.  `updated_at` travels in `set` and merges as the latest.

@@ -30,7 +30,14 @@ devices whose adds keep them) in `info`.
   another; when the chain's later value wins, its conflict is turned around to keep the
   value that now lost; when the register's value changes, the other open conflicts on it
   show the new `current`.  Whether a conflict is still open is the caller's to say
-  (`Conflicts.find`): one resolved in between leaves the next clash a new conflict.
+  (`Conflicts.find`): one resolved in between leaves the next clash a new conflict;
+- re-sends after a server restore (SPEC §5.12): an op with `was` (field -> the version the
+  value had in the history the server lost) is a device's re-send.  A scalar register
+  remembers, in `info[reg][4]` = [lost version, whether its value is that re-send], the
+  newest lost version it holds or has replaced.  A re-send no newer than that is dropped
+  (the lost history's newer value, or what replaced it, stays); a newer one replaces a
+  re-sent value as an informed write; against a value written since the restore the
+  ordinary rules decide.
 
 The device applies server register states with `take_register` (newer version wins) so
 both sides share one notion of a register.
@@ -135,6 +142,7 @@ def merge_op(
     user: str = op.get("by") or ""
     seen: int = op.get("seen") or 0
     bases: dict[str, int] = op.get("base") or {}
+    resent: dict[str, int] = op.get("was") or {}
     silent = state.kind == "conflict"  # no conflicts about conflicts
     vals, info = state.vals, state.info
     if not vals:
@@ -145,9 +153,11 @@ def merge_op(
     was_deleted_reg = vals.get(DELETED)
     was_deleted_info = info.get(DELETED)
 
-    def write(reg: str, value: Any, kept: str = "") -> None:
-        """Write the register; its open conflicts (but `kept`, just made) follow the value."""
+    def write(reg: str, value: Any, kept: str = "", lost: int | None = None) -> None:
+        """Write the register; its open conflicts (but `kept`, just made) follow the value;
+        the newest lost version it held stays remembered (`lost`: this write re-sends one)."""
         before, was = info.get(reg), vals.get(reg)
+        marker = _lost_marker(before)
         vals[reg] = [value, seq]
         info[reg] = [device, hlc, user]
         if before is not None and len(before) > 3 and was is not None:
@@ -156,6 +166,9 @@ def merge_op(
                 now = side(value, device, hlc, user)
                 replaced = side(was[0], *before[:2], before[2])
                 conflicts.extend(_follow(info, reg, now, replaced, known, kept))
+        if lost is not None or marker is not None:
+            newest = max(lost or 0, marker[0] if marker else 0)
+            _mark_lost(info, reg, newest, lost is not None)
 
     def concurrent(reg: str, base: int) -> bool:
         return vals[reg][1] > base and info[reg][0] != device
@@ -167,20 +180,30 @@ def merge_op(
     for name, value in (op.get("set") or {}).items():
         touched.append(name)
         current = vals.get(name)
+        lost = resent.get(name)
+        if lost is not None and current is not None and name not in NOT_EDITS:
+            marker = _lost_marker(info.get(name))
+            if marker is None and silent and op.get("new"):
+                continue  # a re-sent conflict meets one the server made: that one stays
+            if marker is not None and lost <= marker[0]:
+                continue  # the lost history's newer value, or what replaced it, stays
+            if marker is not None and marker[1]:
+                write(name, value, lost=lost)  # a newer value of the lost history
+                continue
         if name not in NOT_EDITS:
             edited[name] = value
         if current is None:
-            write(name, value)
+            write(name, value, lost=lost)
         elif name in LATEST_WINS:
             if value is not None and (current[0] is None or value > current[0]):
                 write(name, value)
         elif name in FIRST_WINS:
             continue
         elif not concurrent(name, bases.get(name, 0)):
-            write(name, value)
+            write(name, value, lost=lost)
         elif current[0] == value:
             if incoming_wins(name):
-                write(name, value)  # the same value: keep the later stamp, as a clash would
+                write(name, value, lost=lost)  # the same value: keep the later stamp
         else:
             wins = incoming_wins(name)
             if not silent:
@@ -190,9 +213,11 @@ def merge_op(
                 note = _keep(info, ConflictNote(name, winner, loser), known)
                 conflicts.append(note)
                 if wins:
-                    write(name, value, note.conflict_id)
+                    write(name, value, note.conflict_id, lost)
+                elif lost is not None:
+                    _raise_lost(info, name, lost)  # its value is kept in the conflict
             elif wins:
-                write(name, value)
+                write(name, value, lost=lost)
 
     for name, items in (op.get("add") or {}).items():
         for item in items:
@@ -265,6 +290,8 @@ def unseen_by_resolver(
     status, other = before.vals.get("status"), conflict.vals.get("other")
     if status is None or status[0] != "open" or other is None or other[1] <= (op.get("seen") or 0):
         return None
+    if conflict.vals["status"][0] != "resolved":
+        return None  # the resolution did not apply (a re-send the server's values outlived)
     field_name = conflict.vals["field"][0]
     current = target.vals.get(field_name)
     if current is None:
@@ -286,7 +313,27 @@ def _remembered(info: dict[str, list[Any]], reg: str) -> dict[str, str]:
 
 
 def _remember(info: dict[str, list[Any]], reg: str, kept: dict[str, str]) -> None:
-    info[reg] = [*info[reg][:3], kept] if kept else info[reg][:3]
+    tail = info[reg][4:]  # the lost version remembered here stays
+    info[reg] = [*info[reg][:3], kept, *tail] if kept or tail else info[reg][:3]
+
+
+def _lost_marker(writer: list[Any] | None) -> list[Any] | None:
+    """[newest lost version, whether the value is that re-send] of a scalar register."""
+    return writer[4] if writer is not None and len(writer) > 4 else None
+
+
+def _mark_lost(info: dict[str, list[Any]], reg: str, lost: int, resent: bool) -> None:
+    entry = info[reg][:4]
+    if len(entry) < 4:
+        entry.append({})
+    info[reg] = [*entry, [lost, resent]]
+
+
+def _raise_lost(info: dict[str, list[Any]], reg: str, lost: int) -> None:
+    """A re-send lost a clash here (its value is in a conflict): older re-sends are stale."""
+    marker = _lost_marker(info[reg])
+    if marker is None or marker[0] < lost:
+        _mark_lost(info, reg, lost, bool(marker and marker[1]))
 
 
 def _keep(info: dict[str, list[Any]], note: ConflictNote, known: Conflicts) -> ConflictNote:
@@ -372,9 +419,12 @@ def _first_write(state: RecordState, op: dict[str, Any], device: str, seq: int) 
     writer = [device, op["hlc"], op.get("by") or ""]
     registers = op_registers(op, seq)
     state.vals.update(registers)
+    resent: dict[str, int] = op.get("was") or {}
     for name, (value, _version) in registers.items():
         if SEP in name and value is True:
             state.info[name] = [*writer, {device: seq}]
+        elif name in resent and name not in NOT_EDITS:
+            state.info[name] = [*writer, {}, [resent[name], True]]
         else:
             state.info[name] = writer
     return MergeOutcome(list(registers), [])

@@ -186,7 +186,10 @@ def _pairs(body: Any, key: str, most: int, low: int, shape: str) -> list[tuple[i
 
 OP_KEYS = frozenset(
     ("id", "kind", "hlc", "by", "seen", "new", "set", "base", "add", "rem", "del", "too_large")
-)  # too_large: the stand-in for a change too large to travel (sync/replica.py)
+    + ("was",)
+)  # too_large: the stand-in for a change too large to travel (sync/replica.py); was: a
+# re-send after a server restore, with each field's version in the lost history (merge.py)
+SIDE_KEYS = frozenset(("value", "by", "device", "at"))  # a conflict's side (merge.side)
 RESOLUTION_FIELDS = frozenset(("status", "resolution", "resolved_by", "resolved_at", "updated_at"))
 _NOT_SET = ("id", "kind", "deleted")
 
@@ -221,6 +224,9 @@ def op_reason(op: dict[str, Any]) -> str | None:
     bases = op.get("base", {})
     if not isinstance(bases, dict) or not all(_version(v) for v in bases.values()):
         return "base: must map fields to version numbers"
+    lost = op.get("was", {})
+    if not isinstance(lost, dict) or not all(_version(v) and k in values for k, v in lost.items()):
+        return "was: must map set fields to version numbers"
     for name in values:
         if name in _NOT_SET or SEP in name:
             return f"{name}: cannot be set"
@@ -254,7 +260,14 @@ def op_reason(op: dict[str, Any]) -> str | None:
 
 
 def _resolution_reason(op: dict[str, Any], values: dict[str, Any]) -> str | None:
-    """A conflict changes only through a resolution, which keeps both values (SPEC §5.3)."""
+    """A conflict changes only through a resolution, which keeps both values (SPEC §5.3);
+    one the server lost in a restore comes back whole, as a re-send (`was`)."""
+    if op.get("new") is True and "was" in op and not (op.get("add") or op.get("rem")):
+        for name in ("current", "other"):
+            side = values.get(name)
+            if not isinstance(side, dict) or not side.keys() >= SIDE_KEYS:
+                return f"{name}: must hold {', '.join(sorted(SIDE_KEYS))}"
+        return None
     if op.get("add") or op.get("rem") or "del" in op or op.get("new"):
         return "a conflict changes only through a resolution"
     changed = set(values) - RESOLUTION_FIELDS

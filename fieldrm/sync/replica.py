@@ -28,12 +28,13 @@ from typing import Any
 
 from fieldrm import jsonio
 from fieldrm.clock import HybridClock, now_ms, pack, wall_ms, wall_time
-from fieldrm.models import KINDS, format_timestamp, kind_info, parse_timestamp
+from fieldrm.models import KINDS, KindInfo, format_timestamp, kind_info, parse_timestamp
 from fieldrm.store import Store
 from fieldrm.sync.merge import (
     DELETED,
     FIRST_WINS,
     SEP,
+    element_register,
     op_registers,
     take_register,
     touched_registers,
@@ -518,20 +519,22 @@ def rebase_on(store: Store, point: int, mark: str) -> tuple[str, str]:
     clock = store.clock()
     front: list[tuple[str, str]] = []
     metas: list[tuple[int, dict[str, Any]]] = []
+    rewrite = {}
+    queued: dict[str, set[str]] = {}  # record -> the registers its queued changes write
+    for seq, record_id, text, _nonce in store.outbox(0, 2**62):
+        op = jsonio.loads(text)
+        queued.setdefault(record_id, set()).update(touched_registers(op))
+        if _rebase(op, point):
+            rewrite[seq] = _dumps(op)
     for rowid, record_id, data_text, meta_text in store.all_sync_rows():
         meta = jsonio.loads(meta_text)
         if not _after(meta, point):
             continue
         data = jsonio.loads(data_text)
-        op = _restore_op(data, meta, point, user, clock.tick())
+        op = _restore_op(data, meta, point, user, clock.tick(), queued.get(record_id, set()))
         if op is not None:
             front.append((record_id, _dumps(op)))
-        metas.append((rowid, _clamped(meta, point)))
-    rewrite = {}
-    for seq, _record_id, text, _nonce in store.outbox(0, 2**62):
-        op = jsonio.loads(text)
-        if _rebase(op, point):
-            rewrite[seq] = _dumps(op)
+        metas.append((rowid, _clamped(meta, point, op)))
     with store.transaction():
         old = store.device_id
         store.requeue(front, rewrite)
@@ -556,39 +559,59 @@ def _after(meta: dict[str, Any], point: int) -> bool:
 
 
 def _restore_op(
-    data: dict[str, Any], meta: dict[str, Any], point: int, user: str, hlc: str
+    data: dict[str, Any],
+    meta: dict[str, Any],
+    point: int,
+    user: str,
+    hlc: str,
+    queued: set[str],
 ) -> dict[str, Any] | None:
-    """The op that gives a restored server this record's registers newer than `point`."""
+    """The op that gives a restored server this record's registers newer than `point`.
+
+    A register a queued change writes is left to that change (the device shows its value,
+    not the one the server lost; re-sending it would have it twice, a refused value twice
+    refused), but for a required field of a record re-sent whole."""
     kind = data.get("kind")
     if kind not in KINDS:
         return None  # a kind from a newer fieldrm: it cannot be written here
+    info = kind_info(kind)
     versions: dict[str, int] = meta.get("v", {})
     elements: dict[str, dict[str, int]] = meta.get("e", {})
-    set_fields = set(kind_info(kind).set_fields)
-    known = any(v <= point for v in versions.values()) or any(
-        v <= point for items in elements.values() for v in items.values()
+    set_fields = set(info.set_fields)
+    # Version 0: a register of a lost history, forgotten by an earlier rebase (`_clamped`).
+    known = any(0 < v <= point for v in versions.values()) or any(
+        0 < v <= point for items in elements.values() for v in items.values()
     )
     op: dict[str, Any] = {"id": data["id"], "kind": kind, "hlc": hlc, "by": user}
     if not known:
-        if kind == "conflict":
-            return None  # the server makes conflicts; this one stays on this device
+        # A conflict the server lost goes back as a re-send too (it takes ids it never had).
         op["new"] = True
         op["set"] = {
             name: value
             for name, value in data.items()
             if name not in ("id", "kind", "deleted") and name not in set_fields
             if value is not None
+            if name not in queued or name in (*FIRST_WINS, "updated_at") or _required(info, name)
         }
-        added = {name: list(data[name]) for name in set_fields if data.get(name)}
+        op["was"] = _lost_versions(op["set"], versions)
+        added = {}
+        for name in set_fields:
+            items = [
+                item for item in data.get(name) or [] if element_register(name, item) not in queued
+            ]
+            if items:
+                added[name] = items
         if added:
             op["add"] = added
-        if data.get("deleted"):
+        if data.get("deleted") and DELETED not in queued:
             op["del"] = True
         return op
     if point:
         op["seen"] = point
     newer = [
-        name for name, v in versions.items() if v > point and name not in (DELETED, *FIRST_WINS)
+        name
+        for name, v in versions.items()
+        if v > point and name not in (DELETED, *FIRST_WINS) and name not in queued
     ]
     if kind == "conflict":
         # The server writes a conflict's sides; a device only its resolution, when made.
@@ -596,6 +619,7 @@ def _restore_op(
         newer = [name for name in newer if resolved and name in RESOLUTION_FIELDS]
     if newer:
         op["set"] = {name: data.get(name) for name in newer}
+        op["was"] = _lost_versions(newer, versions)
         if point:
             op["base"] = dict.fromkeys(newer, point)
     added: dict[str, list[str]] = {}
@@ -603,7 +627,7 @@ def _restore_op(
     for name, items in elements.items():
         members = set(data.get(name) or [])
         for item, version in items.items():
-            if version <= point:
+            if version <= point or element_register(name, item) in queued:
                 continue
             if item in members:
                 added.setdefault(name, []).append(item)
@@ -613,20 +637,40 @@ def _restore_op(
         op["add"] = added
     if removed:
         op["rem"] = removed
-    if versions.get(DELETED, 0) > point:
+    if versions.get(DELETED, 0) > point and DELETED not in queued:
         op["del"] = bool(data.get("deleted"))
     if not (newer or added or removed or "del" in op):
         return None
     return op
 
 
-def _clamped(meta: dict[str, Any], point: int) -> dict[str, Any]:
-    """Versions after `point` belong to the history the server lost: back to `point`."""
+def _required(info: KindInfo, name: str) -> bool:
+    field_info = info.fields.get(name)
+    return field_info is not None and field_info.required
+
+
+def _lost_versions(names: Any, versions: dict[str, int]) -> dict[str, int]:
+    """The version each re-sent field had in the lost history: the server keeps the newest
+    of a register's re-sends, whoever re-sends first (merge.py)."""
+    return {name: versions[name] for name in names if versions.get(name)}
+
+
+def _clamped(meta: dict[str, Any], point: int, op: dict[str, Any] | None) -> dict[str, Any]:
+    """Versions after `point` belong to the history the server lost: back to `point` when
+    `op` (the record's re-send) writes them again.  Others go back to 0, whatever the
+    server says of them next is taken: those of a record re-sent whole (the server cannot
+    have it), and those this device does not send again (a conflict's sides: the server
+    writes them)."""
+    resent = set() if op is None or op.get("new") else touched_registers(op)
+
+    def back(name: str, version: int) -> int:
+        return version if version <= point else point if name in resent else 0
+
     meta = dict(meta)
-    meta["v"] = {name: min(v, point) for name, v in meta.get("v", {}).items()}
+    meta["v"] = {name: back(name, v) for name, v in meta.get("v", {}).items()}
     if "e" in meta:
         meta["e"] = {
-            name: {item: min(v, point) for item, v in items.items()}
+            name: {item: back(element_register(name, item), v) for item, v in items.items()}
             for name, items in meta["e"].items()
         }
     if "seen" in meta:

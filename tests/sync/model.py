@@ -586,6 +586,7 @@ class Model:
             return
         image, refused = images[pick % len(images)]
         self.forget_unsent(self.devices[number])
+        held = self.held()
         self.devices[number].close()
         path = self.paths[number]
         for stale in (path, path.with_name(f"{path.name}-wal"), path.with_name(f"{path.name}-shm")):
@@ -593,6 +594,7 @@ class Model:
         shutil.copyfile(image, path)
         self.devices[number] = Store.open(path)
         self.refused[number] = list(refused)
+        self.forget_unheld(held)
         self.note("device restored from an image")
 
     def forget_unsent(self, store: Store) -> None:
@@ -605,10 +607,29 @@ class Model:
                 for item in items:
                     self.written.discard((record_id, name, _dumps(item)))
 
+    def held(self) -> set[tuple[str, str, str]]:
+        """Every value some device or the server holds (a conflict's sides too)."""
+        held = kept_values(
+            {record["id"]: record for record in self.storage.records(self.workspace)}
+        )
+        for store in self.devices:
+            held |= kept_values({record["id"]: record for record in store.export_all()})
+        return held
+
+    def forget_unheld(self, before: set[tuple[str, str, str]]) -> None:
+        """A disaster took the last copy of these values (say, a device restored from an
+        image older than its create, after the server lost that create in a restore of its
+        own): nobody holds them any more, so nothing can bring them back."""
+        self.written -= before - self.held()
+
     def step_clone(self, number: int) -> None:
         """A new device made from a copy of this one's disk (same device id and token)."""
         store = self.devices[number]
         if len(self.devices) >= MAX_DEVICES:
+            return
+        if self.known_bugs and self.offsets.get(number, 0) > 0:
+            # test_clone_of_a_device_whose_clock_was_ahead_ends_equal (xfail).
+            self.note("clone left out: a device whose clock is ahead")
             return
         path = self.home / f"device{len(self.devices)}.db"
         with store.lock:
@@ -633,38 +654,17 @@ class Model:
 
     def step_rewind(self, _number: int, pick: int) -> None:
         """The server is restored from one of the backups taken (everything after is gone)."""
-        # test_rewind_past_a_conflict_ends_equal (xfail): a server restored to before a
-        # conflict it made, that devices already hold, never makes it again; so only
-        # backups that hold every conflict the server holds now.
-        conflicts = {
-            record["id"]
-            for record in self.storage.records(self.workspace)
-            if record["kind"] == "conflict"
-        }
-        backups = [
-            path
-            for path in self.backups
-            if not self.known_bugs or conflicts <= self.conflicts_in(path)
-        ]
+        backups = self.backups
         if not backups:
             return
         backend = self.storage.backend
         assert isinstance(backend, SqliteBackend)
+        held = self.held()
         backup = sqlite3.connect(backups[pick % len(backups)])
         with contextlib.closing(backup), backend.lock:
             backup.backup(backend.conn)
+        self.forget_unheld(held)
         self.note("server restored from a backup")
-
-    def conflicts_in(self, backup: Path) -> set[str]:
-        """The ids of this workspace's conflicts a server backup holds."""
-        with contextlib.closing(sqlite3.connect(backup)) as copy:
-            rows = copy.execute(
-                "SELECT id FROM records WHERE workspace = ? AND kind = 'conflict'",
-                [self.workspace],
-            ).fetchall()
-        return {row[0] for row in rows}
-
-    # ------------------------------------------------------------ the end
 
     def settle(self) -> None:
         self.offsets.clear()  # every clock is right at the end

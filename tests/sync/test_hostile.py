@@ -185,6 +185,9 @@ def _bad_ops() -> dict[str, dict[str, Any]]:
         "unknown kind": create(kind="meeting"),
         "a new conflict": create(kind="conflict"),
         "an unknown op key": edit(existing, set={"text": "y"}, force=True),
+        "was not an object": edit(existing, set={"text": "y"}, was=[1]),
+        "was a field not set": edit(existing, set={"text": "y"}, was={"notes": 3}),
+        "was a bad version": edit(existing, set={"text": "y"}, was={"text": "x"}),
         "a misspelt op key": edit(existing, sets={"text": "y"}),
         "an unknown key on a create": {**create(), "nonce": "n-1"},
     }
@@ -272,11 +275,12 @@ def test_a_second_write_cannot_move_created_by_or_created_at(api):
 def _conflict(api: Api) -> tuple[str, dict[str, Any]]:
     """Two devices edit one field concurrently; returns the conflict's id and registers."""
     op = create()
-    api.results(op, device="writer-a")
+    writer_a, writer_b = api.device(), api.device()
+    api.results(op, device=writer_a)
     a = edit(op["id"], set={"text": "from a"}, base={"text": 0})
     b = edit(op["id"], set={"text": "from b"}, base={"text": 0})
-    api.raw_push(json.dumps({"device": "writer-a", "ops": [[2, a]]}))
-    api.raw_push(json.dumps({"device": "writer-b", "ops": [[1, b]]}))
+    api.raw_push(json.dumps({"device": writer_a, "ops": [[2, a]]}))
+    api.raw_push(json.dumps({"device": writer_b, "ops": [[1, b]]}))
     for entry in api.get("/v1/snapshot").json()["records"]:
         if entry["kind"] == "conflict" and entry["r"]["record_id"][0] == op["id"]:
             return entry["id"], {name: reg[0] for name, reg in entry["r"].items()}
@@ -311,6 +315,33 @@ def test_a_conflict_changes_only_through_a_resolution(api):
     assert held["status"] == "resolved"
     assert held["resolved_by"] == "alice"
     assert (held["current"], held["other"]) == (before["current"], before["other"])
+
+
+def test_a_resent_conflict_is_taken_only_for_an_id_the_server_never_had(api):
+    conflict_id, before = _conflict(api)
+    erased = {**before["other"], "value": "erased"}
+    forged = {**before, "other": erased, "status": "resolved"}
+    resend = {"id": conflict_id, "kind": "conflict", "hlc": hlc(), "by": "alice", "new": True}
+    resend["set"] = {name: value for name, value in forged.items() if name != "deleted"}
+    resend["was"] = dict.fromkeys(resend["set"], 10**6)
+    [result] = api.results(resend)
+    assert result["status"] == "applied"  # acknowledged, with the server's values
+    assert api.record(conflict_id) == before
+    lost = {**resend, "id": new_id(), "hlc": hlc()}
+    lost["set"] = {**resend["set"], "status": "open", "created_by": "alice"}
+    [result] = api.results(lost)
+    assert result["status"] == "applied", result
+    held = api.record(lost["id"])
+    assert (held["other"], held["created_by"]) == (erased, "server")
+    malformed = {**lost, "id": new_id(), "hlc": hlc()}
+    malformed["set"] = {**lost["set"], "other": {"value": "erased"}}
+    [result] = api.results(malformed)
+    assert result["status"] == "rejected" and "other: must hold" in result["reason"]
+    unflagged = {**lost, "id": new_id(), "hlc": hlc()}
+    del unflagged["was"]
+    [result] = api.results(unflagged)
+    assert result["status"] == "rejected"
+    assert "conflicts are made by the server" in result["reason"]
 
 
 # ---------------------------------------------------------------- documents

@@ -557,3 +557,43 @@ def test_the_losers_informed_edits_turn_its_open_conflict_around(storage):
     assert team.record()["title"] == "A6"
     [conflict] = team.conflicts()
     assert sides(conflict) == ("A6", "A", "B", "B")
+
+
+# ---------------------------------------------------------------- re-sends after a restore
+
+
+@settings(settings.get_profile(PROFILE))
+@given(
+    lost=st.lists(st.integers(2, 40), min_size=1, max_size=5, unique=True),
+    order=st.randoms(use_true_random=False),
+    edit_at=st.none() | st.integers(0, 5),
+)
+def test_resends_of_a_lost_history_keep_its_newest_value_whatever_the_order(lost, order, edit_at):
+    """Devices re-send, after a server restore (back to version 1), the values a register had
+    in the lost history, each at its lost version, stamped afresh in any order: the newest
+    lost value wins with no conflict.  An edit made since the restore (at `edit_at`, before
+    that many re-sends) still clashes with it: one conflict keeps both."""
+    state = created()
+    sends = [
+        op(set={"title": f"v{v}"}, base={"title": 1}, seen=1, was={"title": v}, by=f"u{v}")
+        for v in lost
+    ]
+    order.shuffle(sends)
+    if edit_at is not None:
+        edit = op(set={"title": "since"}, base={"title": 1}, seen=1, by="e")
+        sends.insert(min(edit_at, len(sends)), edit)
+    conflicts = []
+    for seq, send in enumerate(sends, start=2):
+        send["hlc"] = stamp(seq * 10)
+        device = "E" if send["by"] == "e" else f"D{send['by']}"
+        conflicts += merge_op(state, send, device, seq).conflicts
+    newest = f"v{max(lost)}"
+    if edit_at is None:
+        assert state.vals["title"][0] == newest
+        assert conflicts == []
+    else:
+        values = {state.vals["title"][0]}
+        for note in conflicts:
+            values |= {note.current["value"], note.other["value"]}
+        assert {"since", newest} <= values
+        assert state.vals["title"][0] in {"since", newest}  # never a stale re-send

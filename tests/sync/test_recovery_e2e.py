@@ -276,3 +276,96 @@ def test_a_clock_once_a_day_fast_heals_and_a_refused_push_still_pulls(server, tm
     assert names(reader) == ["From a good clock", "Stamped a day ahead", "Stamped after the fix"]
     shown = reader.json("list", "vendor")
     assert all(record["updated_at"] < "9" for record in shown)
+
+
+def _backed_up_contact(server, backups, tmp_path):
+    """alice's laptop and bob's desk share a contact titled T0; then the backup is taken."""
+    alice = server.add_user("alice", "acme")
+    bob = server.add_user("bob", "acme")
+    [laptop] = devices(tmp_path, server, alice, "laptop")
+    [desk] = devices(tmp_path, server, bob, "desk")
+    contact = laptop.add("contact", "--name", "Priya Nair", "--title", "T0")
+    laptop.sync()
+    desk.sync()
+    return alice, bob, laptop, desk, contact, backups.take()
+
+
+def _lost_history_title(server, backups, tmp_path):
+    """alice edits a title twice after a backup; bob pulled only the first edit; restore."""
+    alice, _bob, laptop, desk, contact, backup = _backed_up_contact(server, backups, tmp_path)
+    laptop.run("edit", contact, "--set", "title=T1")
+    laptop.sync()
+    desk.sync()  # the desk holds T1
+    laptop.run("edit", contact, "--set", "title=T2")
+    laptop.sync()  # the desk never pulls T2
+    backups.restore(backup)
+    return alice, laptop, desk, contact
+
+
+@pytest.mark.parametrize("first", ["laptop", "desk"])
+def test_after_a_restore_the_newest_value_of_the_lost_history_wins_whoever_resends_first(
+    server, backups, tmp_path, first
+):
+    alice, laptop, desk, contact = _lost_history_title(server, backups, tmp_path)
+    order = (laptop, desk) if first == "laptop" else (desk, laptop)
+    for device in (*order, *order):
+        device.sync()
+    [fresh] = devices(tmp_path, server, alice, "fresh")
+    fresh.sync()
+    for device in (laptop, desk, fresh):
+        assert device.show(contact)["title"] == "T2", device.home.name
+        assert device.json("conflicts") == [], device.home.name
+        assert device.pending() == 0
+
+
+def test_after_a_restore_a_resent_value_still_clashes_with_an_edit_made_since(
+    server, backups, tmp_path
+):
+    alice, laptop, desk, contact = _lost_history_title(server, backups, tmp_path)
+    [fresh] = devices(tmp_path, server, alice, "fresh")
+    fresh.sync()  # the restored server's T0
+    fresh.run("edit", contact, "--set", "title=Typed after the restore")
+    fresh.sync()
+    desk.sync()  # re-sends its stale T1: it clashes with the edit made since
+    laptop.sync()  # re-sends T2, newer in the lost history: it replaces T1
+    desk.sync()
+    fresh.sync()
+    for device in (laptop, desk, fresh):
+        assert device.show(contact)["title"] == "T2", device.home.name
+        [conflict] = device.json("conflicts")
+        values = {conflict["current"]["value"], conflict["other"]["value"]}
+        assert values == {"T2", "Typed after the restore"}, device.home.name
+
+
+def test_a_conflict_made_after_the_backup_is_kept_and_closes_everywhere(server, backups, tmp_path):
+    _alice, bob, laptop, desk, contact, backup = _backed_up_contact(server, backups, tmp_path)
+    laptop.run("edit", contact, "--set", "title=alice typed")
+    desk.run("edit", contact, "--set", "title=bob typed")
+    laptop.sync()
+    desk.sync()
+    laptop.sync()
+    [before] = laptop.json("conflicts")
+    backups.restore(backup)
+    for device in (laptop, desk, laptop, desk):
+        device.sync()
+    [fresh] = devices(tmp_path, server, bob, "fresh")
+    fresh.sync()
+    title = laptop.show(contact)["title"]
+    for device in (laptop, desk, fresh):
+        assert device.show(contact)["title"] == title, device.home.name
+        [conflict] = device.json("conflicts")
+        assert conflict["id"] == before["id"], device.home.name
+        values = {conflict["current"]["value"], conflict["other"]["value"]}
+        assert values == {"alice typed", "bob typed"}
+    resolved = laptop.run("resolve", before["id"], "--keep", "other")
+    assert resolved.returncode == 0
+    outcome = laptop.json("sync")
+    assert outcome.get("rejected", 0) == 0
+    desk.sync()
+    fresh.sync()
+    titles = set()
+    for device in (laptop, desk, fresh):
+        assert device.json("conflicts") == [], device.home.name
+        assert device.pending() == 0
+        titles.add(device.show(contact)["title"])
+    assert len(titles) == 1 and titles != {title}

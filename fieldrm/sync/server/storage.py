@@ -503,6 +503,11 @@ class Storage:
                     differs = {
                         name: reg for name, reg in touched.items() if written.get(name) != reg
                     }
+                    if merged.kind == "conflict":
+                        # A resolution is told the sides it resolved as the server holds
+                        # them: a device re-sending one after a server restore may hold
+                        # sides from the history the server lost (replica.rebase_on).
+                        differs.update(_registers(merged, CONFLICT_SIDES))
                 result = {"seq": device_seq, "status": "applied", "v": seq}
                 if differs:
                     result["r"] = differs
@@ -1034,12 +1039,14 @@ def _precheck(op: dict[str, Any], state: RecordState | None) -> str | None:
         return f"record {op['id']}: unknown kind {kind!r} (this server is older than the device)"
     if state is not None and state.kind != kind:
         return f"record {op['id']}: is a {state.kind} on the server, not a {kind}"
-    if kind == "conflict" and state is None:
+    if kind == "conflict" and state is None and not ("was" in op and op.get("new") is True):
+        # A re-send after a restore (SPEC §5.12) brings back one the server lost.
         return f"record {op['id']}: conflicts are made by the server, not by devices"
     return None
 
 
 AUTHORSHIP = ("created_by", "created_at")
+CONFLICT_SIDES = ("current", "other")
 
 
 def _op_reason(op: dict[str, Any]) -> str | None:
@@ -1055,7 +1062,8 @@ def _authored(op: dict[str, Any], user: str, new: bool) -> dict[str, Any]:
     authored = {**op, "by": user}
     values = op.get("set")
     if new:
-        values = {**(values or {}), "created_by": user}
+        maker = SERVER if op["kind"] == "conflict" else user  # a re-sent one: the server's
+        values = {**(values or {}), "created_by": maker}
         sent = values.get("created_at")
         if sent is None or _epoch_ms(sent) > wall_ms(op["hlc"]):
             values["created_at"] = stamp_time(op["hlc"])
