@@ -401,7 +401,10 @@ def _follow(
     writer, was = current["device"], replaced["device"]
     for loser, (conflict_id, data) in found.items():
         if loser != writer:
-            if data["current"] != current:
+            # A write of the value that lost there takes that side (a resolution keeping
+            # "other" writes it first): the conflict keeps both values as they were.
+            taken = data["other"].get("value") == current["value"]
+            if data["current"] != current and not taken:
                 notes.append(ConflictNote(reg, current, data["other"], conflict_id, reused=True))
         elif was != writer and was not in kept and replaced["value"] != current["value"]:
             notes.append(ConflictNote(reg, current, replaced, conflict_id, reused=True))

@@ -362,3 +362,33 @@ def test_a_fresh_start_while_an_answer_travels_keeps_none_of_it(team, http, tran
     assert started
     assert one.record_count() == 0 and one.pending_count() == 0
     assert one.list("contact") == []
+
+
+def test_taking_the_other_side_keeps_both_sides_in_the_conflict(team, http):
+    """Found by a tester: the device whose value won resolves by keeping the other; its
+    edit of the field (part of the resolution) rewrote the conflict's `current` side to
+    the kept value, so its own value vanished from every record and the kept one was
+    credited to it."""
+    alice, _alice2, bob = team
+    record_id = contact(alice)
+    for store in (alice, bob):
+        sync_once(store, client=http)
+    alice.update(record_id, set={"title": "a1"})
+    bob.update(record_id, set={"title": "b1"})
+    for store in (alice, bob, alice):
+        sync_once(store, client=http)
+    [conflict] = [conflict_json(c) for c in open_conflicts(bob)]
+    sides = {conflict["current"]["value"]: conflict["current"]["by"]}
+    sides[conflict["other"]["value"]] = conflict["other"]["by"]
+    assert sides == {"a1": "alice", "b1": "bob"}
+    winner = alice if conflict["current"]["by"] == "alice" else bob
+    resolve_conflict(winner, conflict["id"], "other")
+    for store in (winner, alice, bob):
+        sync_once(store, client=http)
+    for store in (alice, bob):
+        closed = store.get(conflict["id"]).to_json()
+        kept = {closed["current"]["value"]: closed["current"]["by"]}
+        kept[closed["other"]["value"]] = closed["other"]["by"]
+        assert kept == sides, kept
+        assert (closed["status"], closed["resolution"]) == ("resolved", "other")
+        assert store.get(record_id).title == conflict["other"]["value"]

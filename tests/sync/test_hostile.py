@@ -327,12 +327,24 @@ def test_a_resent_conflict_is_taken_only_for_an_id_the_server_never_had(api):
     [result] = api.results(resend)
     assert result["status"] == "applied"  # acknowledged, with the server's values
     assert api.record(conflict_id) == before
+    for was in ({}, {"status": 10**6}):  # found by a tester: it reopened and rewrote it
+        [result] = api.results({**resend, "hlc": hlc(), "was": was})
+        assert result["status"] == "applied"
+        assert api.record(conflict_id) == before, was
     lost = {**resend, "id": new_id(), "hlc": hlc()}
     lost["set"] = {**resend["set"], "status": "open", "created_by": "alice"}
     [result] = api.results(lost)
     assert result["status"] == "applied", result
     held = api.record(lost["id"])
     assert (held["other"], held["created_by"]) == (erased, "server")
+    phantom = {**lost, "id": new_id(), "hlc": hlc()}  # about a record nobody has
+    phantom["set"] = {**lost["set"], "record_id": new_id()}
+    [result] = api.results(phantom)
+    assert result["status"] == "rejected" and "about no record" in result["reason"], result
+    unknown_field = {**lost, "id": new_id(), "hlc": hlc()}
+    unknown_field["set"] = {**lost["set"], "field": "nosuch"}
+    [result] = api.results(unknown_field)
+    assert result["status"] == "rejected" and "no field" in result["reason"], result
     malformed = {**lost, "id": new_id(), "hlc": hlc()}
     malformed["set"] = {**lost["set"], "other": {"value": "erased"}}
     [result] = api.results(malformed)

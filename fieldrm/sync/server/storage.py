@@ -40,6 +40,7 @@ from fieldrm.clock import now_ms, pack, wall_ms, wall_time
 from fieldrm.errors import Ambiguous, NotFound, StoreError, describe_validation_error
 from fieldrm.models import KINDS, Conflict, chunks, format_timestamp, new_id, parse_timestamp
 from fieldrm.sync.merge import (
+    DELETED,
     ConflictNote,
     Conflicts,
     RecordState,
@@ -455,6 +456,15 @@ class Storage:
                     acks.append((workspace, device, device_seq, nonce))
                 reason = _precheck(op, state)
                 merged = None
+                if reason is None and state is not None and state.kind == "conflict":
+                    if op.get("new"):
+                        # A conflict re-sent whole (after a server restore) that the server
+                        # holds: the server's stands, and the device is told its values.
+                        registers = _registers(state, _touched(op))
+                        results.append({"seq": device_seq, "status": "applied", "r": registers})
+                        continue
+                elif reason is None and op["kind"] == "conflict" and state is None:
+                    reason = self._lost_conflict_reason(tx, workspace, states, op)
                 if reason is None:
                     reason = _op_reason(op)
                 if reason is None:
@@ -593,6 +603,25 @@ class Storage:
             if seq != start_seq:
                 tx.execute("UPDATE workspaces SET seq = ? WHERE name = ?", [seq, workspace])
         return results
+
+    def _lost_conflict_reason(
+        self, tx: Tx, workspace: str, states: dict[str, RecordState], op: dict[str, Any]
+    ) -> str | None:
+        """Why a conflict re-sent as lost in a restore cannot be taken: it must be about a
+        record this workspace holds, and a field that record's kind has."""
+        values = op.get("set") or {}
+        record_id = values.get("record_id")
+        if not isinstance(record_id, str):
+            return None  # the op's own checks say what is wrong
+        if record_id not in states:
+            states.update(self._load(tx, workspace, {record_id}))
+        about = states.get(record_id)
+        if about is None:
+            return f"record {op['id']}: a conflict about no record ({record_id})"
+        field = values.get("field")
+        if field != DELETED and field not in KINDS[about.kind].model_fields:
+            return f"record {op['id']}: a {about.kind} has no field {field!r}"
+        return None
 
     def _load(self, tx: Tx, workspace: str, ids: set[str]) -> dict[str, RecordState]:
         states: dict[str, RecordState] = {}
