@@ -51,7 +51,7 @@ from fieldrm.sync.merge import (
     touched_registers,
     unseen_by_resolver,
 )
-from fieldrm.sync.protocol import MAX_CLOCK_AHEAD_MS, ProtocolError, op_reason
+from fieldrm.sync.protocol import MAX_CLOCK_AHEAD_MS, RESOLUTION_FIELDS, ProtocolError, op_reason
 from fieldrm.sync.server.backend import Backend, Tx
 
 SERVER = "server"  # the device and user named on conflict records the server makes
@@ -456,13 +456,17 @@ class Storage:
                     acks.append((workspace, device, device_seq, nonce))
                 reason = _precheck(op, state)
                 merged = None
+                whole = None  # a conflict re-sent whole, taken as its resolution alone
                 if reason is None and state is not None and state.kind == "conflict":
                     if op.get("new"):
                         # A conflict re-sent whole (after a server restore) that the server
-                        # holds: the server's stands, and the device is told its values.
-                        registers = _registers(state, _touched(op))
-                        results.append({"seq": device_seq, "status": "applied", "r": registers})
-                        continue
+                        # holds: its sides are the server's; a resolution the server lacks
+                        # is taken as the resolution op it was, and nothing else is.
+                        whole, op = op, _resolution_of(op, state)
+                        if op is None:
+                            registers = _registers(state, _touched(whole))
+                            results.append({"seq": device_seq, "status": "applied", "r": registers})
+                            continue
                 elif reason is None and op["kind"] == "conflict" and state is None:
                     reason = self._lost_conflict_reason(tx, workspace, states, op)
                 if reason is None:
@@ -518,6 +522,14 @@ class Storage:
                         # them: a device re-sending one after a server restore may hold
                         # sides from the history the server lost (replica.rebase_on).
                         differs.update(_registers(merged, CONFLICT_SIDES))
+                    if whole is not None:
+                        # Everything else the re-send wrote that the server holds otherwise.
+                        values = whole.get("set") or {}
+                        differs.update(
+                            (name, reg)
+                            for name, reg in _registers(merged, _touched(whole)).items()
+                            if name not in values or values[name] != reg[0]
+                        )
                 result = {"seq": device_seq, "status": "applied", "v": seq}
                 if differs:
                     result["r"] = differs
@@ -1055,6 +1067,18 @@ def _registers(state: RecordState | None, names: Any) -> dict[str, list[Any]]:
     if state is None:
         return {}
     return {name: state.vals[name] for name in names if name in state.vals}
+
+
+def _resolution_of(op: dict[str, Any], state: RecordState) -> dict[str, Any] | None:
+    """The resolution a conflict re-sent whole carries, as a resolution op, when the
+    server's copy is still open (None: nothing to take from it)."""
+    values = op.get("set") or {}
+    status = state.vals.get("status")
+    if values.get("status") != "resolved" or status is None or status[0] != "open":
+        return None
+    resolution = {key: op[key] for key in ("id", "kind", "hlc", "by", "seen") if key in op}
+    resolution["set"] = {name: value for name, value in values.items() if name in RESOLUTION_FIELDS}
+    return resolution
 
 
 def _precheck(op: dict[str, Any], state: RecordState | None) -> str | None:
