@@ -326,11 +326,14 @@ def test_a_resent_conflict_is_taken_only_for_an_id_the_server_never_had(api):
     resend["was"] = dict.fromkeys(resend["set"], 10**6)
     [result] = api.results(resend)
     assert result["status"] == "applied"  # acknowledged, with the server's values
-    assert api.record(conflict_id) == before
-    for was in ({}, {"status": 10**6}):  # found by a tester: it reopened and rewrote it
-        [result] = api.results({**resend, "hlc": hlc(), "was": was})
+    held = api.record(conflict_id)
+    assert (held["current"], held["other"]) == (before["current"], before["other"])
+    assert held["status"] == "resolved"  # the resolution it carried, and nothing else
+    reopen = {**resend, "set": {**resend["set"], "status": "open"}}
+    for was in ({}, {"status": 10**6}, resend["was"]):  # found by a tester: it reopened
+        [result] = api.results({**reopen, "hlc": hlc(), "was": was})  # and rewrote one
         assert result["status"] == "applied"
-        assert api.record(conflict_id) == before, was
+        assert api.record(conflict_id) == held, was
     lost = {**resend, "id": new_id(), "hlc": hlc()}
     lost["set"] = {**resend["set"], "status": "open", "created_by": "alice"}
     [result] = api.results(lost)

@@ -247,3 +247,17 @@ def test_refused_value_in_a_field_the_server_holds_is_put_back(
     write_unchecked(store, contact.id, {"role": "astronaut"})
     _refused_then_settled(storage, http, store, "ws-refused-back")
     assert store.get_raw(contact.id)["role"] == "supervisor"
+
+
+@pytest.mark.parametrize("server_db_url", ["sqlite"], indirect=True)  # restores its file
+def test_rewind_past_a_chains_conflict_update_ends_equal(storage, http, transport):
+    """Found by the model: a chain's later clash updates the open conflict's `other` after
+    the backup; the server restored to the backup holds the older side, the device the
+    newer one it re-sends."""
+    steps = [
+        ("clash", 0, 0, 0, 0, 0, None),
+        ("backup", 0),
+        ("clash", 0, 0, 0, 0, 0, None),
+        ("rewind", 0, 0),
+    ]
+    _model_run(storage, http, transport, 2, steps)

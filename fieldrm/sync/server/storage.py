@@ -460,13 +460,18 @@ class Storage:
                 if reason is None and state is not None and state.kind == "conflict":
                     if op.get("new"):
                         # A conflict re-sent whole (after a server restore) that the server
-                        # holds: its sides are the server's; a resolution the server lacks
-                        # is taken as the resolution op it was, and nothing else is.
-                        whole, op = op, _resolution_of(op, state)
-                        if op is None:
-                            registers = _registers(state, _touched(whole))
+                        # holds.  Resolved here: it stays as it is (a re-send never reopens
+                        # or rewrites one), and the device is told.  Open here and resolved
+                        # in the re-send: taken as the resolution op it was.  Otherwise the
+                        # merge orders its sides by the lost history (`was`).
+                        status = state.vals.get("status")
+                        resolution = _resolution_of(op, state)
+                        if status is None or status[0] != "open":
+                            registers = _registers(state, _touched(op))
                             results.append({"seq": device_seq, "status": "applied", "r": registers})
                             continue
+                        if resolution is not None:
+                            whole, op = op, resolution
                 elif reason is None and op["kind"] == "conflict" and state is None:
                     reason = self._lost_conflict_reason(tx, workspace, states, op)
                 if reason is None:
