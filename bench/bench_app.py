@@ -313,7 +313,7 @@ async def measure_in_app(db: Path, prewarm: bool = True) -> dict[str, object]:
         figures["scroll"] = (
             statistics.median(steps),
             max(steps),
-            table.row_count,
+            len(table.loaded_keys()),
             statistics.median(steps_cpu),
         )
 

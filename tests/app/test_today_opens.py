@@ -5,12 +5,13 @@ or the review meeting's agenda; the open-questions panel lists all of them."""
 from __future__ import annotations
 
 import pytest
-from textual.widgets import DataTable, OptionList
+from textual.widgets import OptionList
 
 from fieldrm import notebook
 from fieldrm.app import FieldrmApp
 from fieldrm.models import OPEN_QUESTION_STATUSES
 from fieldrm.screens.agenda import AgendaScreen
+from fieldrm.screens.virtual_list import VirtualList
 from fieldrm.store.queries import today_summary
 from tests.app.conftest import wait_until
 
@@ -32,10 +33,7 @@ async def open_row(pilot, app, name: str, record_id: str) -> None:
 
 
 def cursor_key(app) -> str | None:
-    table = app.screen.query_one("#record-table", DataTable)
-    if table.row_count == 0:
-        return None
-    return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+    return app.screen.query_one("#record-table", VirtualList).current_key()
 
 
 async def test_the_open_questions_panel_lists_all_of_them(store):
