@@ -361,7 +361,9 @@ class Review(StrEnum):
 class Record(BaseModel):
     """What every record has (SPEC §2)."""
 
-    model_config = ConfigDict(extra="allow", use_enum_values=True, str_strip_whitespace=True)
+    model_config = ConfigDict(
+        extra="allow", use_enum_values=True, str_strip_whitespace=True, defer_build=True
+    )
 
     id: RecordId = Field(default_factory=new_id)
     kind: str
