@@ -212,7 +212,7 @@ class VirtualList(ScrollView, can_focus=True):
         loaded = self.WindowsLoaded(self._generation, len(rows), windows)
         self.on_virtual_list_windows_loaded(loaded)
 
-    @work(thread=True, exit_on_error=False, group="list-window")
+    @work(thread=True, exit_on_error=False, group="page")
     def _load(self, generation: int, wanted: list[int], count: bool = True) -> None:
         fetch, counter = self._fetch, self._count
         if fetch is None:
@@ -298,6 +298,10 @@ class VirtualList(ScrollView, can_focus=True):
         self._scroll_to_cursor()
         self.refresh()
         self._announce()
+        # The windows two pages on either side are fetched before the cursor gets there.
+        reach = self._page_rows * 2
+        self._want(min(row + reach, self.row_count - 1) // self.window)
+        self._want(max(row - reach, 0) // self.window)
 
     def _announce(self) -> None:
         """Post Highlighted once per cursor position whose row is in (else fetch it)."""
