@@ -197,7 +197,10 @@ class VirtualList(ScrollView, can_focus=True):
         self._fetch, self._count = fetch, count
         self._generation += 1
         self._asked, self._failed = set(), set()
-        self._keep = (select or (self.current_key() if keep else None), self.cursor_row)
+        self._keep = (
+            select or (self.current_key() if keep else None),
+            self.cursor_row if keep else 0,
+        )
         wanted = sorted({0, self.cursor_row // self.window if keep else 0})
         self._load(self._generation, wanted)
 
@@ -256,12 +259,10 @@ class VirtualList(ScrollView, can_focus=True):
             found = self._index.get(key) if key is not None else None
             if found is not None:
                 self.cursor_row = found
-            elif key is not None:
+            else:
                 # The row left the list (closed, answered): the cursor takes the next one,
                 # never the top, so a second key press never hits an unrelated row.
                 self.cursor_row = min(row, max(self.row_count - 1, 0))
-            else:
-                self.cursor_row = min(self.cursor_row, max(self.row_count - 1, 0))
             self.virtual_size = Size(self.size.width, self.row_count + 1)
             self._scroll_to_cursor()
             self.post_message(self.Reloaded(self))

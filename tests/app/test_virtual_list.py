@@ -115,3 +115,17 @@ async def test_a_reload_keeps_the_cursor_on_its_row_or_takes_the_next():
         listed.show([])  # an empty list: no key, nothing drawn but the header
         assert listed.current_key() is None and listed.row_count == 0
         assert [line for line in drawn(listed)[1:] if line] == []
+
+
+async def test_new_rows_shown_put_the_cursor_on_the_first():
+    """Search's results as you type: each new result list starts at its first row."""
+    app = ListApp(rows=0)
+    async with app.run_test(size=(60, 12)) as pilot:
+        listed = app.query_one(VirtualList)
+        listed.show([(f"a{n}", (str(n), "a"), None) for n in range(30)])
+        listed.move_cursor(row=20)
+        assert listed.current_key() == "a20"
+        listed.show([(f"b{n}", (str(n), "b"), None) for n in range(25)])
+        await pilot.pause()
+        assert listed.cursor_row == 0 and listed.current_key() == "b0"
+        assert drawn(listed)[1].split() == ["0", "b"]
