@@ -154,6 +154,7 @@ class VirtualList(ScrollView, can_focus=True):
         self._index: dict[str, int] = {}
         self._asked: set[int] = set()  # windows being fetched for this generation
         self._failed: set[int] = set()  # asked for again on the next cursor move, not drawing
+        self._counted = False  # this load's count is in (else a fetch asks for it again)
         self._announced: tuple[int, int, str] | None = None  # (generation, row, key)
         self._keep: tuple[str | None, int] = (None, 0)
 
@@ -197,11 +198,13 @@ class VirtualList(ScrollView, can_focus=True):
         self._fetch, self._count = fetch, count
         self._generation += 1
         self._asked, self._failed = set(), set()
+        self._counted = False
         self._keep = (
             select or (self.current_key() if keep else None),
             self.cursor_row if keep else 0,
         )
         wanted = sorted({0, self.cursor_row // self.window if keep else 0})
+        self._asked = set(wanted)
         self._load(self._generation, wanted)
 
     def show(self, rows: list[Row]) -> None:
@@ -236,6 +239,8 @@ class VirtualList(ScrollView, can_focus=True):
         if message.generation == self._generation:
             self._asked.discard(message.window)
             self._failed.add(message.window)
+            if not self._counted:
+                self._asked = set()  # the reload failed whole: the next key asks again
         app: FieldrmApp = self.app  # type: ignore[assignment]
         app.report_error(message.error)
 
@@ -247,6 +252,7 @@ class VirtualList(ScrollView, can_focus=True):
         if reload:
             self._windows, self._index, self.items = {}, {}, {}
             self.row_count = message.count or 0
+            self._counted = True
         for window, rows in message.windows.items():
             self._windows[window] = rows
             self._asked.discard(window)
@@ -279,12 +285,14 @@ class VirtualList(ScrollView, can_focus=True):
                 self.items.pop(key, None)
 
     def _want(self, window: int) -> None:
-        if self._fetch is None or window in self._windows or window in self._asked:
-            return
+        if self._fetch is None or window in self._asked or (self._asked and not self._counted):
+            return  # asked already, or a reload (count and rows) is on its way
+        if self._counted and window in self._windows:
+            return  # (before this load's count is in, the rows shown are the last load's)
         if window in self._failed:
             return  # asked for again when the cursor moves, never in a loop of redraws
         self._asked.add(window)
-        self._load(self._generation, [window], count=False)
+        self._load(self._generation, [window], count=not self._counted)
 
     # ------------------------------------------------------------ the cursor
 
@@ -308,7 +316,7 @@ class VirtualList(ScrollView, can_focus=True):
         """Post Highlighted once per cursor position whose row is in (else fetch it)."""
         row = self._row(self.cursor_row)
         if row is None:
-            if self.row_count:
+            if self.row_count or not self._counted:
                 self._want(self.cursor_row // self.window)
             return
         marker = (self._generation, self.cursor_row, row[0])

@@ -129,3 +129,29 @@ async def test_new_rows_shown_put_the_cursor_on_the_first():
         await pilot.pause()
         assert listed.cursor_row == 0 and listed.current_key() == "b0"
         assert drawn(listed)[1].split() == ["0", "b"]
+
+
+async def test_a_failed_first_load_is_reported_and_loaded_whole_on_the_next_key():
+    app = ListApp(rows=0)
+    reported: list[BaseException] = []
+    app.report_error = reported.append  # type: ignore[attr-defined]
+    async with app.run_test(size=(60, 12)) as pilot:
+        listed = app.query_one(VirtualList)
+        await wait_until(pilot, lambda: app.asked == [0], "the empty list loaded")
+        failing = {"left": 1}
+
+        def count() -> int:
+            if failing["left"]:
+                failing["left"] -= 1
+                raise OSError("disk I/O error")
+            return 300
+
+        app.rows = 300
+        listed.load(app.fetch, count)
+        await wait_until(pilot, lambda: bool(reported), "the failure is reported")
+        assert [str(error) for error in reported] == ["disk I/O error"]
+        assert listed.row_count == 0  # nothing half-loaded
+        await pilot.press("down")  # the next key asks again: count and rows together
+        await wait_until(pilot, lambda: listed.row_count == 300, "the list is loaded")
+        assert listed.current_key() is not None
+        assert len(reported) == 1
