@@ -28,6 +28,7 @@ from fieldrm.store.queries import (
     contact_detail,
     list_count,
     list_page,
+    list_position,
     names_for,
     sites_matching,
 )
@@ -196,7 +197,10 @@ class ContactsScreen(ContactTools):  # merge and import (SPEC §12): contact_too
             ]
 
         self.query_one("#contact-table", VirtualList).load(
-            fetch, lambda: list_count(store, flt), select=self._to_select
+            fetch,
+            lambda: list_count(store, flt),
+            select=self._to_select,
+            locate=lambda key: list_position(store, flt, key),
         )
 
     @on(Input.Changed, "#contact-filter")

@@ -18,7 +18,13 @@ from fieldrm.screens.base import FieldrmScreen
 from fieldrm.screens.messages import RecordSaved
 from fieldrm.screens.virtual_list import VirtualList
 from fieldrm.screens.widgets import SafeStatic
-from fieldrm.store.queries import ListFilter, list_count, list_page, names_for
+from fieldrm.store.queries import (
+    ListFilter,
+    list_count,
+    list_page,
+    list_position,
+    names_for,
+)
 
 
 class Names(dict[str, str]):
@@ -103,7 +109,12 @@ class RecordListScreen(FieldrmScreen):
                 (record.id, self.cells(record, names), Listed(record, names)) for record in records
             ]
 
-        self.table.load(fetch, lambda: list_count(store, flt), select=self._to_select)
+        self.table.load(
+            fetch,
+            lambda: list_count(store, flt),
+            select=self._to_select,
+            locate=lambda key: list_position(store, flt, key),
+        )
 
     def show_record(self, record: Record) -> None:
         """Put the cursor on `record` (opened from Search or Today): the first status

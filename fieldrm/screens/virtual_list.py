@@ -192,9 +192,11 @@ class VirtualList(ScrollView, can_focus=True):
         count: Callable[[], int],
         keep: bool = True,
         select: str | None = None,
+        locate: Callable[[str], int | None] | None = None,
     ) -> None:
         """Show the rows `fetch` returns (`count()` of them), keeping the cursor's row if
-        asked (or the next one if it left), or putting it on the row `select` names."""
+        asked (or the next one if it left), or putting it on the row `select` names
+        (`locate(key)` says where a row is, so one far down the list is fetched too)."""
         self._fetch, self._count = fetch, count
         self._generation += 1
         self._asked, self._failed = set(), set()
@@ -205,7 +207,7 @@ class VirtualList(ScrollView, can_focus=True):
         )
         wanted = sorted({0, self.cursor_row // self.window if keep else 0})
         self._asked = set(wanted)
-        self._load(self._generation, wanted)
+        self._load(self._generation, wanted, find=(select, locate) if select and locate else None)
 
     def show(self, rows: list[Row]) -> None:
         """Show `rows` (already in memory, such as search results), cursor on the first."""
@@ -219,13 +221,24 @@ class VirtualList(ScrollView, can_focus=True):
         self.on_virtual_list_windows_loaded(loaded)
 
     @work(thread=True, exit_on_error=False, group="page")
-    def _load(self, generation: int, wanted: list[int], count: bool = True) -> None:
+    def _load(
+        self,
+        generation: int,
+        wanted: list[int],
+        count: bool = True,
+        find: tuple[str, Callable[[str], int | None]] | None = None,
+    ) -> None:
         fetch, counter = self._fetch, self._count
         if fetch is None:
             return
         windows: dict[int, list[Row]] = {}
         window = wanted[0]
         try:
+            if find is not None:
+                key, locate = find
+                found = locate(key)
+                if found is not None and found // self.window not in wanted:
+                    wanted = [*wanted, found // self.window]
             total = counter() if count and counter is not None else None
             for window in wanted:
                 windows[window] = fetch(window * self.window, self.window)
