@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import uuid
 from datetime import UTC, date, datetime
 
@@ -281,3 +283,21 @@ def test_frozen_clock_sets_default_timestamps(monkeypatch) -> None:
     monkeypatch.setenv("FIELDRM_NOW", "2026-01-02T03:04:05Z")
     record = make("observation")
     assert record.created_at == datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+
+def test_importing_the_models_builds_no_validator():
+    """A `fieldrm capture` process loads the models; building every kind's pydantic schema
+    at import cost it ~40 ms, so each is built when first used (`defer_build`)."""
+    probe = (
+        "import fieldrm.models as m; "
+        "print(sum(k.__pydantic_complete__ for k in (m.Record, *m.KINDS.values())))"
+    )
+    built = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert built == "0"
+    # Used, a kind validates as before (and its schema is then built).
+    from fieldrm.models import KINDS
+
+    record = KINDS["observation"].model_validate({"kind": "observation", "text": " Queue "})
+    assert record.text == "Queue"

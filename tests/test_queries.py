@@ -96,3 +96,25 @@ def test_display_formats():
     assert short_date(local_today()) == local_today().isoformat()
     assert len(short_time(now.isoformat())) == 5
     assert short_time(None) == short_date(None) == ""
+
+
+def test_list_position_is_the_row_list_page_puts_a_record_on(store):
+    with store.transaction():
+        for number in range(40):
+            store.create("contact", {"name": f"Person {number % 7} {number:02d}"})
+            store.create(
+                "action", {"text": f"act {number}", "due": f"2030-01-{number % 28 + 1:02d}"}
+            )
+    for flt in (
+        queries.ListFilter("contact"),
+        queries.ListFilter("contact", text="person 3"),
+        queries.ListFilter("action", statuses=("open",)),
+    ):
+        listed = queries.list_page(store, flt, limit=1000)
+        assert listed
+        assert [queries.list_position(store, flt, r.id) for r in listed] == list(range(len(listed)))
+    left_out = next(c for c in store.list("contact") if "Person 3" not in c.name)
+    assert (
+        queries.list_position(store, queries.ListFilter("contact", text="person 3"), left_out.id)
+        is None
+    )

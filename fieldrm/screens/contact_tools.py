@@ -25,7 +25,8 @@ from fieldrm.screens.base import FieldrmScreen
 from fieldrm.screens.choice import ChoiceScreen
 from fieldrm.screens.pick_contact import PickContactScreen, PickedContact
 from fieldrm.screens.prompt import PromptScreen
-from fieldrm.screens.widgets import PagedTable, SafeLabel, SafeStatic
+from fieldrm.screens.virtual_list import VirtualList
+from fieldrm.screens.widgets import SafeLabel, SafeStatic
 
 
 @dataclass
@@ -115,12 +116,13 @@ class ContactTools(FieldrmScreen):
     # ------------------------------------------------------------ merge
 
     def action_merge_contact(self) -> None:
-        contact_id = self.query_one("#contact-table", PagedTable).current_key()
-        if contact_id is None:
+        table = self.query_one("#contact-table", VirtualList)
+        contact_id = table.current_key()
+        cells = table.row_cells(table.cursor_row)
+        if contact_id is None or cells is None:
             self.notify("No contact is highlighted.", severity="warning", markup=False)
             return
-        table = self.query_one("#contact-table", PagedTable)
-        self._pick_target(contact_id, str(table.get_row(contact_id)[0]))
+        self._pick_target(contact_id, str(cells[0]))
 
     def _pick_target(self, gone_id: str, name: str) -> None:
 

@@ -20,12 +20,15 @@ from fieldrm.display import ago
 from fieldrm.display import short_date as _date
 from fieldrm.models import Role, label
 from fieldrm.screens.contact_tools import ContactTools
-from fieldrm.screens.widgets import PagedTable, SafeStatic, SafeTable
+from fieldrm.screens.virtual_list import VirtualList
+from fieldrm.screens.widgets import SafeStatic, SafeTable
 from fieldrm.store.queries import (
     ContactDetail,
     ListFilter,
     contact_detail,
+    list_count,
     list_page,
+    list_position,
     names_for,
     sites_matching,
 )
@@ -151,7 +154,7 @@ class ContactsScreen(ContactTools):  # merge and import (SPEC §12): contact_too
             with Vertical(id="contact-list-pane"):
                 yield Input(placeholder="/ find by name", id="contact-filter")
                 yield SafeStatic(id="contact-scope")  # the site and role filters, when set
-                yield PagedTable((("Name", 22), ("Role", 26), ("Site", 18)), id="contact-table")
+                yield VirtualList((("Name", 22), ("Role", 26), ("Site", 18)), id="contact-table")
             with Vertical(id="contact-detail-pane"):
                 yield SafeStatic(id="contact-card")
                 yield SafeStatic(id="site-missing-roles")  # §11: roles the site has nobody in
@@ -166,7 +169,7 @@ class ContactsScreen(ContactTools):  # merge and import (SPEC §12): contact_too
         timeline.add_column("", width=60, key="label")
         self.query_one("#org-chart", Tree).show_root = False
         self.query_one("#contact-scope").display = False
-        self.query_one("#contact-table", PagedTable).focus()
+        self.query_one("#contact-table", VirtualList).focus()
 
     def palette_commands(self) -> list[tuple[str, str, Any]]:
         return [
@@ -193,7 +196,12 @@ class ContactsScreen(ContactTools):  # merge and import (SPEC §12): contact_too
                 for p in people
             ]
 
-        self.query_one("#contact-table", PagedTable).load(fetch, select=self._to_select)
+        self.query_one("#contact-table", VirtualList).load(
+            fetch,
+            lambda: list_count(store, flt),
+            select=self._to_select,
+            locate=lambda key: list_position(store, flt, key),
+        )
 
     @on(Input.Changed, "#contact-filter")
     def filter_typed(self) -> None:
@@ -207,20 +215,18 @@ class ContactsScreen(ContactTools):  # merge and import (SPEC §12): contact_too
         self.query_one("#contact-filter", Input).focus()
 
     def action_focus_list(self) -> None:
-        self.query_one("#contact-table", PagedTable).focus()
+        self.query_one("#contact-table", VirtualList).focus()
 
     def action_focus_chart(self) -> None:
         self.query_one("#org-chart", Tree).focus()
 
-    @on(DataTable.RowHighlighted, "#contact-table")
-    def contact_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        if not event.row_key.value:
-            return
+    @on(VirtualList.Highlighted, "#contact-table")
+    def contact_highlighted(self, event: VirtualList.Highlighted) -> None:
         # While the cursor is moving (held arrow, page down), only the row it stops on
         # is loaded: a timeline query per row passed would queue up behind the cursor.
         if self._detail_timer is not None:
             self._detail_timer.stop()
-        contact_id = event.row_key.value
+        contact_id = event.key
         self._detail_timer = self.set_timer(
             DETAIL_DELAY, lambda: self._load_contact(contact_id), name="contact-detail"
         )
@@ -238,7 +244,7 @@ class ContactsScreen(ContactTools):  # merge and import (SPEC §12): contact_too
     def action_edit_contact(self) -> None:
         from fieldrm.screens.contact_form import ContactFormScreen
 
-        contact_id = self.query_one("#contact-table", PagedTable).current_key()
+        contact_id = self.query_one("#contact-table", VirtualList).current_key()
         if contact_id is None:
             self.notify("No contact highlighted.", markup=False)
             return
@@ -264,12 +270,12 @@ class ContactsScreen(ContactTools):  # merge and import (SPEC §12): contact_too
         else:
             self.reload()
 
-    @on(PagedTable.Reloaded)
+    @on(VirtualList.Reloaded)
     def contact_list_reloaded(self) -> None:
         if self._to_select is not None:
             self._load_contact(self._to_select)
             self._to_select = None
-        if self.query_one("#contact-table", PagedTable).row_count == 0:
+        if self.query_one("#contact-table", VirtualList).row_count == 0:
             self._show_nobody()
         if self._chart_site_on_load:
             self._chart_site_on_load = False

@@ -4,7 +4,6 @@ paged table and a detail line for the highlighted record; subclasses add the act
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple
 
 from rich.text import Text
@@ -12,14 +11,20 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.message import Message
-from textual.widgets import DataTable, Input, Static
+from textual.widgets import Input, Static
 
 from fieldrm.models import Record
 from fieldrm.screens.base import FieldrmScreen
 from fieldrm.screens.messages import RecordSaved
-from fieldrm.screens.widgets import PagedTable, SafeStatic
-from fieldrm.store.queries import ListFilter, list_count, list_page, names_for
+from fieldrm.screens.virtual_list import VirtualList
+from fieldrm.screens.widgets import SafeStatic
+from fieldrm.store.queries import (
+    ListFilter,
+    list_count,
+    list_page,
+    list_position,
+    names_for,
+)
 
 
 class Names(dict[str, str]):
@@ -34,14 +39,6 @@ class Listed(NamedTuple):
 
     record: Record
     names: Names
-
-
-@dataclass
-class Counted(Message):
-    """How many records the filter matches, for the preset label."""
-
-    flt: ListFilter
-    total: int
 
 
 class RecordListScreen(FieldrmScreen):
@@ -82,16 +79,16 @@ class RecordListScreen(FieldrmScreen):
             with Horizontal(classes="filter-bar"):
                 yield SafeStatic(id="preset-label")
                 yield Input(placeholder="/ filter by text", id="list-filter")
-            yield PagedTable(self.COLUMNS, id="record-table")
+            yield VirtualList(self.COLUMNS, id="record-table")
             yield SafeStatic(id="record-detail")
         yield from self.compose_frame_bottom()
 
     def on_mount(self) -> None:
-        self.query_one("#record-table", PagedTable).focus()
+        self.query_one("#record-table", VirtualList).focus()
 
     @property
-    def table(self) -> PagedTable:
-        return self.query_one("#record-table", PagedTable)
+    def table(self) -> VirtualList:
+        return self.query_one("#record-table", VirtualList)
 
     @property
     def current_filter(self) -> ListFilter:
@@ -112,8 +109,12 @@ class RecordListScreen(FieldrmScreen):
                 (record.id, self.cells(record, names), Listed(record, names)) for record in records
             ]
 
-        self.table.load(fetch, select=self._to_select)
-        self._count(flt)
+        self.table.load(
+            fetch,
+            lambda: list_count(store, flt),
+            select=self._to_select,
+            locate=lambda key: list_position(store, flt, key),
+        )
 
     def show_record(self, record: Record) -> None:
         """Put the cursor on `record` (opened from Search or Today): the first status
@@ -135,17 +136,11 @@ class RecordListScreen(FieldrmScreen):
             self.reload()
         self.table.focus()
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="count")
-    def _count(self, flt: ListFilter) -> None:
-        self.post_message(Counted(flt, list_count(self.store, flt)))
-
-    @on(Counted)
-    def show_count(self, message: Counted) -> None:
-        if message.flt != self.current_filter:
-            return  # counted for a filter since changed; its successor is on the way
+    def show_count(self, total: int) -> None:
+        """The preset's label and how many records the list's filter matches."""
         label = self.PRESETS[self.preset_index][0]
         self.query_one("#preset-label", Static).update(
-            Text.assemble((f" {label} ", "bold reverse"), f" {message.total} ")
+            Text.assemble((f" {label} ", "bold reverse"), f" {total} ")
         )
 
     def cells(self, record: Record, names: Names) -> Sequence[Any]:
@@ -163,15 +158,16 @@ class RecordListScreen(FieldrmScreen):
         listed = self._listed(self.table.current_key())
         return listed.record if listed is not None else None
 
-    @on(DataTable.RowHighlighted, "#record-table")
-    def show_detail(self, event: DataTable.RowHighlighted) -> None:
-        listed = self._listed(event.row_key.value)
+    @on(VirtualList.Highlighted, "#record-table")
+    def show_detail(self, event: VirtualList.Highlighted) -> None:
+        listed = self._listed(event.key)
         detail = self.query_one("#record-detail", Static)
         detail.update(self.detail(*listed) if listed is not None else "")
         self._refresh_bindings_if_changed()
 
-    @on(PagedTable.Reloaded)
+    @on(VirtualList.Reloaded)
     def show_first_detail(self) -> None:
+        self.show_count(self.table.row_count)  # the count the list was loaded with
         if self._to_select is not None and self.table.current_key() == self._to_select:
             self._to_select = None
         listed = self._listed(self.table.current_key())

@@ -11,12 +11,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.message import Message
-from textual.widgets import DataTable, Input, Static
+from textual.widgets import Input, Static
 
 from fieldrm.display import readable_fields, reference_ids, short_date
 from fieldrm.models import Record, label
 from fieldrm.screens.base import FieldrmScreen
-from fieldrm.screens.widgets import SafeStatic, SafeTable
+from fieldrm.screens.virtual_list import Row, VirtualList
+from fieldrm.screens.widgets import SafeStatic
 from fieldrm.store.queries import names_for
 
 RESULT_LIMIT = 100
@@ -27,6 +28,7 @@ class SearchFinished(Message):
     query: str
     results: list[Record]
     names: dict[str, str] = field(default_factory=dict)  # what the results refer to
+    rows: list[Row] = field(default_factory=list)  # the results' rows, formatted
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, SearchFinished)
@@ -86,15 +88,9 @@ class SearchScreen(FieldrmScreen):
                 placeholder="Search everything: names, notes, observations…", id="search-input"
             )
             yield SafeStatic(id="search-count")
-            yield SafeTable(id="search-results", cursor_type="row", zebra_stripes=True)
+            yield VirtualList((("Kind", 12), ("Updated", 10), ("Text", None)), id="search-results")
             yield SafeStatic(id="search-detail")
         yield from self.compose_frame_bottom()
-
-    def on_mount(self) -> None:
-        table = self.query_one("#search-results", DataTable)
-        table.add_column("Kind", width=12, key="kind")
-        table.add_column("Updated", width=10, key="updated")
-        table.add_column("Text", width=90, key="text")
 
     def on_screen_resume(self) -> None:
         self.query_one("#search-input", Input).focus()
@@ -103,7 +99,7 @@ class SearchScreen(FieldrmScreen):
         return [("search: Focus the search box", "Type a new search", self.action_focus_query)]
 
     def action_focus_results(self) -> None:
-        self.query_one("#search-results", DataTable).focus()
+        self.query_one("#search-results", VirtualList).focus()
 
     def action_focus_query(self) -> None:
         self.query_one("#search-input", Input).focus()
@@ -123,7 +119,11 @@ class SearchScreen(FieldrmScreen):
     def _search(self, query: str) -> None:
         results = self.store.search(query, limit=RESULT_LIMIT) if query.strip() else []
         names = names_for(self.store, [ref for r in results for ref in reference_ids(r)])
-        self.post_message(SearchFinished(query, results, names))
+        rows: list[Row] = [
+            (r.id, (r.kind, short_date(r.updated_at), " ".join(r.label.split())), r)
+            for r in results
+        ]
+        self.post_message(SearchFinished(query, results, names, rows))
 
     @on(SearchFinished)
     def show_results(self, message: SearchFinished) -> None:
@@ -131,15 +131,7 @@ class SearchScreen(FieldrmScreen):
             return  # typed on since; a newer search is coming
         self.results = {record.id: record for record in message.results}
         self.names = message.names
-        table = self.query_one("#search-results", DataTable)
-        table.clear()
-        for record in message.results:
-            table.add_row(
-                record.kind,
-                short_date(record.updated_at),
-                " ".join(record.label.split()),
-                key=record.id,
-            )
+        self.query_one("#search-results", VirtualList).show(message.rows)
         count = len(message.results)
         more = "+" if count >= RESULT_LIMIT else ""
         label = f"{count}{more} results" if message.query.strip() else "Type to search."
@@ -147,26 +139,21 @@ class SearchScreen(FieldrmScreen):
         self.show_detail()
         self.shown_query = message.query
 
-    @on(DataTable.RowHighlighted, "#search-results")
+    @on(VirtualList.Highlighted, "#search-results")
     def show_detail(self) -> None:
-        table = self.query_one("#search-results", DataTable)
+        record = self.results.get(
+            self.query_one("#search-results", VirtualList).current_key() or ""
+        )
         detail = self.query_one("#search-detail", Static)
-        if table.row_count == 0:
-            detail.update("")
-            return
-        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        record = self.results.get(key or "")
         detail.update(_fields(record, self.names) if record is not None else "")
 
-    @on(DataTable.RowSelected, "#search-results")
+    @on(VirtualList.Selected, "#search-results")
     def result_chosen(self) -> None:
         self.action_open_result()
 
     def action_open_result(self) -> None:
-        table = self.query_one("#search-results", DataTable)
-        if table.row_count == 0:
-            return
-        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        record = self.results.get(key or "")
+        record = self.results.get(
+            self.query_one("#search-results", VirtualList).current_key() or ""
+        )
         if record is not None:
             self.fieldrm.open_record(record)

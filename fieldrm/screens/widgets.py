@@ -1,20 +1,16 @@
-"""Widgets every screen shares: the navigation bar, the status line, a paged table."""
+"""Widgets every screen shares: the navigation bar, the status line, safe text and tables
+(the long lists are `virtual_list.VirtualList`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
-from textual import work
-from textual.binding import Binding, BindingType
-from textual.message import Message
 from textual.widgets import DataTable, Label, Static
 
 from fieldrm.display import ago, visible
 from fieldrm.screens.navigation import NAVIGATION
 from fieldrm.screens.sync_scheduler import SyncStatus
-from fieldrm.store.queries import PAGE_SIZE
 
 if TYPE_CHECKING:
     from fieldrm.app import FieldrmApp
@@ -233,148 +229,3 @@ class StatusLine(SafeStatic):
         for state in ("online", "offline", "syncing", "no-server"):
             self.set_class(status.connection.replace(" ", "-") == state, f"-{state}")
         self.tooltip = status.error or f"server: {status.server or 'none configured'}"
-
-
-Fetch = Callable[[int, int], list[tuple[str, Sequence[Any], Any]]]
-"""A list's page: (offset, limit) -> [(row key, cells, item)]."""
-
-
-class PagedTable(SafeTable):
-    """A DataTable that fetches its rows a page at a time from SQL, in a thread worker.
-
-    `load(fetch)` replaces the rows; `fetch(offset, limit)` runs in a thread worker and
-    returns row tuples `(key, cells, item)`; `item` (what the row shows, for the screen)
-    is kept in `items` on the UI thread.  The next page is fetched when the cursor nears
-    the last row, so a 100,000-row list never becomes a 100,000-row widget.  A page that
-    fails is reported (App.report_error) and asked for again on the next cursor move.
-    """
-
-    class PageLoaded(Message):
-        def __init__(self, table: PagedTable, generation: int, offset: int, rows: list) -> None:
-            super().__init__()
-            self.table = table
-            self.generation = generation
-            self.offset = offset
-            self.rows = rows
-
-    class PageFailed(Message):
-        def __init__(self, table: PagedTable, generation: int, error: Exception) -> None:
-            super().__init__()
-            self.table = table
-            self.generation = generation
-            self.error = error
-
-    class Reloaded(Message):
-        """The first page of a new load is in the table."""
-
-        def __init__(self, table: PagedTable) -> None:
-            super().__init__()
-            self.table = table
-
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding(
-            "home",
-            "scroll_top",
-            "First",
-            tooltip="Go to the first row.",
-            show=False,
-            id="list-first-row",
-        ),
-        Binding(
-            "end",
-            "scroll_bottom",
-            "Last",
-            tooltip="Go to the last row loaded (more load as you go).",
-            show=False,
-            id="list-last-row",
-        ),
-    ]
-
-    def __init__(self, columns: Sequence[tuple[str, int | None]], **kwargs: Any) -> None:
-        super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
-        self._column_spec = columns
-        self._fetch: Fetch | None = None
-        self._generation = 0
-        self._exhausted = True
-        self._loading = False
-        self._keep_key: str | None = None
-        self._keep_row = 0
-        self.items: dict[str, Any] = {}
-        """Each loaded row's item, by row key (set on the UI thread)."""
-
-    def on_mount(self) -> None:
-        for label, width in self._column_spec:
-            self.add_column(label, width=width, key=label.lower())
-
-    def load(self, fetch: Fetch, keep: bool = True, select: str | None = None) -> None:
-        """Replace the rows with `fetch`'s first page (keeping the cursor's row if asked,
-        or putting it on the row `select` names)."""
-        self._fetch = fetch
-        self._generation += 1
-        self._exhausted = False
-        self._loading = True
-        self._keep_key = select or (self.current_key() if keep else None)
-        self._keep_row = self.cursor_row if keep else 0
-        self._fetch_page(self._generation, 0)
-
-    @work(thread=True, exit_on_error=False, group="page")
-    def _fetch_page(self, generation: int, offset: int) -> None:
-        fetch = self._fetch
-        if fetch is None:
-            return
-        try:
-            rows = fetch(offset, PAGE_SIZE)
-        except Exception as error:  # reported on the UI thread; the list stays usable
-            self.post_message(self.PageFailed(self, generation, error))
-            return
-        self.post_message(self.PageLoaded(self, generation, offset, rows))
-
-    def on_paged_table_page_failed(self, message: PageFailed) -> None:
-        message.stop()
-        if message.generation == self._generation:
-            self._loading = False  # the next cursor move asks for the page again
-        app: FieldrmApp = self.app  # type: ignore[assignment]
-        app.report_error(message.error)
-
-    def on_paged_table_page_loaded(self, message: PageLoaded) -> None:
-        message.stop()
-        if message.generation != self._generation:
-            return  # a newer load replaced this one
-        # Still "loading" while rows go in: moving the cursor must not fetch again.
-        if message.offset == 0:
-            self.clear()
-            self.items = {}
-        for key, cells, item in message.rows:
-            self.items[key] = item
-            if key not in self.rows:
-                self.add_row(*cells, key=key)
-        self._exhausted = len(message.rows) < PAGE_SIZE
-        self._loading = False
-        if message.offset == 0:
-            if self._keep_key is not None and self._keep_key in self.rows:
-                self.move_cursor(row=self.get_row_index(self._keep_key), animate=False)
-            elif self._keep_key is not None and self.row_count:
-                # The row left the list (closed, answered): the cursor takes the next one,
-                # never the top, so a second key press never hits an unrelated row.
-                self.move_cursor(row=min(self._keep_row, self.row_count - 1), animate=False)
-            self.post_message(self.Reloaded(self))
-
-    def current_key(self) -> str | None:
-        """The key of the row under the cursor, or None when the table is empty."""
-        if self.row_count == 0:
-            return None
-        try:
-            return self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
-        except Exception:  # the cursor is past the rows while a reload is in flight
-            return None
-
-    def watch_cursor_coordinate(self, old: Any, new: Any) -> None:
-        super().watch_cursor_coordinate(old, new)
-        self._maybe_fetch_more()
-
-    def _maybe_fetch_more(self) -> None:
-        if self._exhausted or self._loading or self._fetch is None or self.row_count == 0:
-            return
-        if self.cursor_row >= self.row_count - 20:
-            self._loading = True
-            self._fetch_page(self._generation, self.row_count)

@@ -109,6 +109,19 @@ def list_count(store: Store, flt: ListFilter) -> int:
     return _rows(store, f"SELECT count(*) FROM records WHERE {where}", params)[0][0]
 
 
+def list_position(store: Store, flt: ListFilter, record_id: str) -> int | None:
+    """Where `record_id` is in the filtered list (0 = first, in `list_page`'s order), or
+    None when the filter leaves it out: a screen opening a record far down a long list
+    fetches the window that holds it."""
+    where, params = _filter_sql(flt)
+    sql = (
+        f"SELECT n FROM (SELECT id, row_number() OVER (ORDER BY {_order(flt.kind)}) - 1 AS n "
+        f"FROM records WHERE {where}) WHERE id = ?"
+    )
+    rows = _rows(store, sql, [*params, record_id])
+    return rows[0][0] if rows else None
+
+
 # ---------------------------------------------------------------- names
 
 

@@ -10,8 +10,9 @@ from textual.widgets import DataTable, Input
 
 from fieldrm.app import FieldrmApp
 from fieldrm.screens.floor_walk import CaptureInput
+from fieldrm.screens.virtual_list import VirtualList
 from fieldrm.screens.widgets import StatusLine
-from fieldrm.store.queries import PAGE_SIZE
+from fieldrm.store.queries import PAGE_SIZE, list_count, list_page
 from tests.app.conftest import (
     add_conflict,
     contact_id,
@@ -155,7 +156,7 @@ async def test_a_line_that_cannot_be_saved_is_given_back_with_the_reason(store):
 async def test_answering_and_escalating_questions(store):
     app = FieldrmApp(store, start_mode="questions")
     async with app.run_test(size=SIZE) as pilot:
-        table = app.screen.query_one("#record-table", DataTable)
+        table = app.screen.query_one("#record-table", VirtualList)
         await wait_until(pilot, lambda: table.row_count > 1, "questions are listed")
         first, second = app.screen.selected, None
         await pilot.press("a")
@@ -169,7 +170,7 @@ async def test_answering_and_escalating_questions(store):
         assert answered.answer == "Yes, up to 2 months for hardship cases"
         assert answered.answered_at is not None
         # Answered questions leave the default (open & escalated) list.
-        await wait_until(pilot, lambda: first.id not in table.rows, "the list reloads")
+        await wait_until(pilot, lambda: first.id not in table.loaded_keys(), "the list reloads")
 
         second = app.screen.selected
         await pilot.press("e")
@@ -192,15 +193,17 @@ async def test_answering_and_escalating_questions(store):
 async def test_closing_an_action_in_one_key(store):
     app = FieldrmApp(store, start_mode="actions")
     async with app.run_test(size=SIZE) as pilot:
-        table = app.screen.query_one("#record-table", DataTable)
+        table = app.screen.query_one("#record-table", VirtualList)
         await wait_until(pilot, lambda: table.row_count > 0, "actions are listed")
         action = app.screen.selected
         assert action.status in ("open", "in_progress")
         await pilot.press("d")
         await wait_until(pilot, lambda: store.get(action.id).status == "done", "it is closed")
-        await wait_until(pilot, lambda: action.id not in table.rows, "it leaves the open list")
+        await wait_until(
+            pilot, lambda: action.id not in table.loaded_keys(), "it leaves the open list"
+        )
         await pilot.press("f")  # the next status filter: done
-        await wait_until(pilot, lambda: action.id in table.rows, "it is in the done list")
+        await wait_until(pilot, lambda: action.id in table.loaded_keys(), "it is in the done list")
 
 
 async def test_resolving_a_conflict_from_the_review_screen(store):
@@ -233,10 +236,10 @@ async def test_resolving_a_conflict_from_the_review_screen(store):
 async def test_search_results_as_you_type(store):
     app = FieldrmApp(store, start_mode="search")
     async with app.run_test(size=SIZE) as pilot:
-        table = app.screen.query_one("#search-results", DataTable)
+        table = app.screen.query_one("#search-results", VirtualList)
         await type_text(pilot, "cashb")
         await wait_until(pilot, lambda: table.row_count > 0, "results appear")
-        texts = [str(table.get_row_at(i)[2]) for i in range(table.row_count)]
+        texts = [str(table.row_cells(i)[2]) for i in range(table.row_count)]
         assert any("cashback" in text.lower() for text in texts)
         await type_text(pilot, "ack zzzunknownword")
         await wait_until(pilot, lambda: table.row_count == 0, "the results narrow to none")
@@ -336,23 +339,27 @@ async def test_f1_shows_the_screens_keys_and_the_palette_names_actions(store):
 
 async def test_long_lists_are_paged_not_loaded_whole(store):
     with store.transaction():
-        for number in range(PAGE_SIZE * 2 + 10):
+        for number in range(PAGE_SIZE * 3 + 10):
             store.create("action", {"text": f"bulk action {number:04d}"})
     app = FieldrmApp(store, start_mode="actions")
     async with app.run_test(size=SIZE) as pilot:
-        table = app.screen.query_one("#record-table", DataTable)
-        await wait_until(pilot, lambda: table.row_count > 0, "the first page is in")
-        assert table.row_count == PAGE_SIZE
+        table = app.screen.query_one("#record-table", VirtualList)
+        await wait_until(pilot, lambda: table.row_count > 0, "the first window is in")
+        # The list knows how many rows there are, but holds only the window it shows.
+        assert table.row_count == list_count(store, app.screen.current_filter) > PAGE_SIZE * 3
+        assert len(table.loaded_keys()) == PAGE_SIZE
         await pilot.press("end")
-        await wait_until(pilot, lambda: table.row_count == PAGE_SIZE * 2, "a second page")
-        await pilot.press("end")
-        await wait_until(pilot, lambda: table.row_count > PAGE_SIZE * 2, "the last page")
+        flt = app.screen.current_filter
+        last = list_page(store, flt, offset=table.row_count - 1, limit=1)[0]
+        await wait_until(pilot, lambda: table.current_key() == last.id, "the last row is in")
+        assert table.cursor_row == table.row_count - 1
+        assert len(table.loaded_keys()) < table.row_count  # the middle was never needed
 
 
 async def test_raising_an_action_from_a_question(store):
     app = FieldrmApp(store, start_mode="questions")
     async with app.run_test(size=SIZE) as pilot:
-        table = app.screen.query_one("#record-table", DataTable)
+        table = app.screen.query_one("#record-table", VirtualList)
         await wait_until(pilot, lambda: table.row_count > 0, "questions are listed")
         question = app.screen.selected
         actions_before = store.count("action")
@@ -402,7 +409,7 @@ async def test_editing_a_set_field_conflict_takes_a_comma_separated_list(store):
 async def test_contacts_search_org_chart_and_timeline(store):
     app = FieldrmApp(store, start_mode="contacts")
     async with app.run_test(size=SIZE) as pilot:
-        table = app.screen.query_one("#contact-table", DataTable)
+        table = app.screen.query_one("#contact-table", VirtualList)
         await wait_until(pilot, lambda: table.row_count > 10, "contacts are listed")
         await pilot.press("slash", *"priya")
         await wait_until(pilot, lambda: table.row_count == 1, "the list narrows as you type")
@@ -465,12 +472,12 @@ async def test_the_other_screens_are_built_unseen_after_the_first_frame(store, d
         await wait_until(pilot, built, "every screen is built")
         assert app.current_mode == "today"  # nothing was shown but Today
         questions = app.get_screen_stack("questions")[0]
-        table = questions.query_one("#record-table", DataTable)
+        table = questions.query_one("#record-table", VirtualList)
         waiting = [q for q in records(store, "question") if q.status in ("open", "escalated")]
         assert table.row_count == len(waiting) > 0  # its rows loaded while hidden
         assert gc.get_freeze_count() > 0  # the start-up heap is out of the collector's walk
         app.switch_mode("questions")
         await pilot.pause()
         assert app.screen is questions
-        assert questions.query_one("#record-table", DataTable).row_count == table.row_count
+        assert questions.query_one("#record-table", VirtualList).row_count == table.row_count
     assert gc.get_freeze_count() == 0  # given back when the app ends

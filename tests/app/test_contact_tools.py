@@ -4,10 +4,11 @@ on the store and on the preview's widgets."""
 from __future__ import annotations
 
 import pytest
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
 from fieldrm.app import FieldrmApp
 from fieldrm.screens.contact_tools import ImportPreviewScreen
+from fieldrm.screens.virtual_list import VirtualList
 from tests.app.conftest import contact_id, record_notifications, type_text, wait_until
 
 pytestmark = pytest.mark.anyio
@@ -15,7 +16,7 @@ SIZE = (120, 40)
 
 
 async def show_only(pilot, app, name: str) -> None:
-    table = app.screen.query_one("#contact-table", DataTable)
+    table = app.screen.query_one("#contact-table", VirtualList)
     await wait_until(pilot, lambda: table.row_count > 10, "contacts are listed")
     await pilot.press("slash", *name)
     await wait_until(pilot, lambda: table.row_count == 1, f"only {name} is listed")
@@ -52,7 +53,7 @@ async def test_import_previews_before_writing(store, tmp_path):
     before = store.count("contact")
     app = FieldrmApp(store, start_mode="contacts")
     async with app.run_test(size=SIZE) as pilot:
-        table = app.screen.query_one("#contact-table", DataTable)
+        table = app.screen.query_one("#contact-table", VirtualList)
         await wait_until(pilot, lambda: table.row_count > 10, "contacts are listed")
         for answer, expected in (("escape", before), ("enter", before + 1)):
             await pilot.press("i")

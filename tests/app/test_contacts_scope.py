@@ -15,7 +15,7 @@ SIZE = (120, 40)
 
 
 def shown_names(table) -> list[str]:
-    return [str(table.get_row_at(i)[0]) for i in range(table.row_count)]
+    return [str(table.row_cells(i)[0]) for i in range(table.row_count)]
 
 
 def people(store, site_id=None, role=None) -> list[str]:

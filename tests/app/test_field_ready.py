@@ -15,7 +15,8 @@ from textual.widgets import DataTable
 from fieldrm import notebook
 from fieldrm.app import FieldrmApp
 from fieldrm.screens.floor_walk import CaptureInput
-from fieldrm.screens.widgets import PagedTable, StatusLine
+from fieldrm.screens.virtual_list import VirtualList
+from fieldrm.screens.widgets import StatusLine
 from fieldrm.sync import client as sync_client
 from tests.app.conftest import record_notifications, type_text, wait_until
 from tests.support.servers import ServerProcess, add_user
@@ -136,14 +137,16 @@ def test_a_hung_server_is_reported_within_the_deadline(store, hung_server):
 async def test_done_keeps_the_cursor_on_the_next_row(store):
     app = FieldrmApp(store, start_mode="actions")
     async with app.run_test(size=SIZE) as pilot:
-        table = app.screen.query_one("#record-table", PagedTable)
+        table = app.screen.query_one("#record-table", VirtualList)
         await wait_until(pilot, lambda: table.row_count >= 4, "the actions are listed")
         await pilot.press("down", "down")
-        keys = [table.coordinate_to_cell_key((row, 0)).row_key.value for row in range(4)]
+        keys = table.loaded_keys()[:4]
         assert table.current_key() == keys[2]
         await pilot.press("d")
         await wait_until(pilot, lambda: store.get(keys[2]).status == "done", "the action is closed")
-        await wait_until(pilot, lambda: keys[2] not in table.rows, "it leaves the open list")
+        await wait_until(
+            pilot, lambda: keys[2] not in table.loaded_keys(), "it leaves the open list"
+        )
         assert table.cursor_row == 2
         assert table.current_key() == keys[3]
 
@@ -151,17 +154,19 @@ async def test_done_keeps_the_cursor_on_the_next_row(store):
 async def test_answer_keeps_the_cursor_on_the_next_row(store):
     app = FieldrmApp(store, start_mode="questions")
     async with app.run_test(size=SIZE) as pilot:
-        table = app.screen.query_one("#record-table", PagedTable)
+        table = app.screen.query_one("#record-table", VirtualList)
         await wait_until(pilot, lambda: table.row_count >= 3, "the questions are listed")
         await pilot.press("down")
-        keys = [table.coordinate_to_cell_key((row, 0)).row_key.value for row in range(3)]
+        keys = table.loaded_keys()[:3]
         await pilot.press("a")
         await type_text(pilot, "yes, for two months")
         await pilot.press("enter")
         await wait_until(
             pilot, lambda: store.get(keys[1]).status == "answered", "the question is answered"
         )
-        await wait_until(pilot, lambda: keys[1] not in table.rows, "it leaves the open list")
+        await wait_until(
+            pilot, lambda: keys[1] not in table.loaded_keys(), "it leaves the open list"
+        )
         assert table.current_key() == keys[2]
 
 
@@ -322,14 +327,14 @@ async def test_screens_follow_a_cli_write_on_the_same_device(store):
 
     app = FieldrmApp(store, start_mode="actions")
     async with app.run_test(size=SIZE) as pilot:
-        table = app.screen.query_one("#record-table", PagedTable)
+        table = app.screen.query_one("#record-table", VirtualList)
         await wait_until(pilot, lambda: table.row_count > 0, "the actions are listed")
         other = Store.open()  # what `fieldrm capture` opens: the same file, its own connection
         try:
             record, _ = notebook.capture(other, "> call the vendor about headsets ^tomorrow")
         finally:
             other.close()
-        await wait_seconds(pilot, lambda: record.id in table.rows, "the list shows it", 5)
+        await wait_seconds(pilot, lambda: record.id in table.loaded_keys(), "the list shows it", 5)
         await wait_seconds(
             pilot, lambda: app.sync_status.pending == store.pending_count(), "recounted", 5
         )
@@ -344,11 +349,11 @@ async def test_search_detail_reads_as_names_and_enter_opens_the_question(store):
     word = max(question.text.split(), key=len)
     app = FieldrmApp(store, start_mode="search")
     async with app.run_test(size=SIZE) as pilot:
-        table = app.screen.query_one("#search-results", DataTable)
+        table = app.screen.query_one("#search-results", VirtualList)
         await type_text(pilot, word)
-        await wait_until(pilot, lambda: question.id in table.rows, "the question is found")
+        await wait_until(pilot, lambda: question.id in table.loaded_keys(), "the question is found")
         await pilot.press("down")
-        table.move_cursor(row=table.get_row_index(question.id))
+        table.move_cursor(row=table.index_of(question.id))
         detail = app.screen.query_one("#search-detail")
         await wait_until(pilot, lambda: owner in str(detail.render()), "names, not ids")
         shown = str(detail.render())
@@ -356,7 +361,7 @@ async def test_search_detail_reads_as_names_and_enter_opens_the_question(store):
         assert "T09:" not in shown and "Z" not in shown.split()  # no raw ISO stamps
         await pilot.press("enter")
         await wait_until(pilot, lambda: app.current_mode == "questions", "it opens")
-        listed = app.screen.query_one("#record-table", PagedTable)
+        listed = app.screen.query_one("#record-table", VirtualList)
         await wait_until(pilot, lambda: listed.current_key() == question.id, "on the question")
 
 
@@ -531,7 +536,7 @@ async def test_edit_a_contact_in_the_app(store):
     app = FieldrmApp(store, start_mode="contacts")
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("slash", *"ravi", "enter")
-        table = app.screen.query_one("#contact-table", PagedTable)
+        table = app.screen.query_one("#contact-table", VirtualList)
         await wait_until(pilot, lambda: table.current_key() == ravi.id, "Ravi is highlighted")
         await pilot.press("e")
         await wait_until(pilot, lambda: app.screen.query("#contact-name"), "the form opens")

@@ -10,6 +10,7 @@ from textual.widgets import DataTable, Static
 
 from fieldrm.app import FieldrmApp
 from fieldrm.demo import demo_id
+from fieldrm.screens.virtual_list import VirtualList
 from fieldrm.store.relationships import kpi_statuses, kpis_off_target
 from tests.app.conftest import type_text, wait_until
 
@@ -78,9 +79,11 @@ async def test_escalating_a_question_moves_it_up_the_ladder(store):
     assert before.escalation_level == 1
     app = FieldrmApp(store, start_mode="questions")
     async with app.run_test(size=SIZE) as pilot:
-        table = app.screen.query_one("#record-table", DataTable)
-        await wait_until(pilot, lambda: question_id in table.rows, "the question is listed")
-        table.move_cursor(row=table.get_row_index(question_id))
+        table = app.screen.query_one("#record-table", VirtualList)
+        await wait_until(
+            pilot, lambda: question_id in table.loaded_keys(), "the question is listed"
+        )
+        table.move_cursor(row=table.index_of(question_id))
         await wait_until(pilot, lambda: app.screen.selected.id == question_id, "it is selected")
         await pilot.press("u")
         await wait_until(

@@ -6,10 +6,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
 from fieldrm.app import FieldrmApp
 from fieldrm.errors import InvalidInput
+from fieldrm.screens.virtual_list import VirtualList
 from tests.app.conftest import type_text, wait_until
 
 pytestmark = pytest.mark.anyio
@@ -30,7 +31,7 @@ async def test_a_record_with_terminal_escapes_is_shown_visibly(store):
     store.create("observation", {"text": ESCAPES})
     app = FieldrmApp(store, start_mode="search")
     async with app.run_test(size=SIZE, notifications=True) as pilot:
-        table = app.screen.query_one("#search-results", DataTable)
+        table = app.screen.query_one("#search-results", VirtualList)
         await type_text(pilot, "teamsafe")
         await wait_until(pilot, lambda: table.row_count > 0, "the record is found")
         await wait_until(pilot, lambda: "Teamsafe" in rendered(table), "the row is drawn")
@@ -70,7 +71,7 @@ async def test_a_poison_record_already_stored_shows_in_search_and_lists(store):
     action = _poison(store, "action", text="Poisonsafe action to chase")
     app = FieldrmApp(store, start_mode="search")
     async with app.run_test(size=SIZE, notifications=True) as pilot:
-        table = app.screen.query_one("#search-results", DataTable)
+        table = app.screen.query_one("#search-results", VirtualList)
         await type_text(pilot, "poisonsafe")
         await wait_until(pilot, lambda: table.row_count == 2, "both records are found")
         detail = app.screen.query_one("#search-detail", Static)
@@ -78,11 +79,11 @@ async def test_a_poison_record_already_stored_shows_in_search_and_lists(store):
         assert not app.screen.query("Toast"), "no error was reported"
 
         await app.run_action("app.switch_mode('actions')")
-        listed = app.screen.query_one("#record-table", DataTable)
+        listed = app.screen.query_one("#record-table", VirtualList)
         await wait_until(pilot, lambda: listed.row_count > 0, "actions are listed")
         await wait_until(
             pilot,
-            lambda: any(row.key.value == action for row in listed.ordered_rows),
+            lambda: action in listed.loaded_keys(),
             "the poisoned action is listed",
         )
         assert not app.screen.query("Toast"), "no error was reported"

@@ -8,6 +8,7 @@ from textual.widgets import DataTable
 
 from fieldrm.app import FieldrmApp
 from fieldrm.screens import record_list
+from fieldrm.screens.virtual_list import VirtualList
 from fieldrm.store.queries import PAGE_SIZE
 from tests.app.conftest import wait_until
 
@@ -39,17 +40,19 @@ async def test_a_failing_page_is_reported_once_and_the_next_attempt_loads_it(sto
 
     app.report_error = record_report  # type: ignore[method-assign]
     async with app.run_test(size=SIZE) as pilot:
-        table = app.screen.query_one("#record-table", DataTable)
-        await wait_until(pilot, lambda: table.row_count == PAGE_SIZE, "the first page is in")
+        table = app.screen.query_one("#record-table", VirtualList)
+        loaded = table.loaded_keys
+        await wait_until(pilot, lambda: len(loaded()) == PAGE_SIZE, "the first window is in")
+        first = loaded()
         await pilot.press("end")
         await wait_until(pilot, lambda: bool(reported), "the failure is reported")
         assert [str(error) for error in reported] == ["disk I/O error"]  # once, not twice
-        assert table.row_count == PAGE_SIZE  # what was loaded stays
-        # The list stays usable: moving again fetches the page that failed.
+        assert loaded()[:PAGE_SIZE] == first  # what was loaded stays
+        # The list stays usable: moving again fetches the window that failed.
         await pilot.press("up")
-        await wait_until(pilot, lambda: table.row_count == PAGE_SIZE * 2, "the second page")
-        await pilot.press("end")
-        await wait_until(pilot, lambda: table.row_count > PAGE_SIZE * 2, "the last page")
+        await wait_until(pilot, lambda: len(loaded()) == table.row_count, "every window is in")
+        assert table.row_count > PAGE_SIZE * 2
+        assert table.current_key() == loaded()[-2]
     assert len(reported) == 1
 
 

@@ -5,13 +5,14 @@ or the review meeting's agenda; the open-questions panel lists all of them."""
 from __future__ import annotations
 
 import pytest
-from textual.widgets import DataTable, OptionList
+from textual.widgets import OptionList
 
 from fieldrm import notebook
 from fieldrm.app import FieldrmApp
 from fieldrm.models import OPEN_QUESTION_STATUSES
 from fieldrm.screens.agenda import AgendaScreen
-from fieldrm.store.queries import today_summary
+from fieldrm.screens.virtual_list import VirtualList
+from fieldrm.store.queries import PAGE_SIZE, today_summary
 from tests.app.conftest import wait_until
 
 pytestmark = pytest.mark.anyio
@@ -32,10 +33,7 @@ async def open_row(pilot, app, name: str, record_id: str) -> None:
 
 
 def cursor_key(app) -> str | None:
-    table = app.screen.query_one("#record-table", DataTable)
-    if table.row_count == 0:
-        return None
-    return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+    return app.screen.query_one("#record-table", VirtualList).current_key()
 
 
 async def test_the_open_questions_panel_lists_all_of_them(store):
@@ -136,3 +134,29 @@ async def test_a_review_meeting_started_in_the_app_opens_its_agenda(store):
         assert app.current_mode == "floor"  # escape leaves the agenda for the floor walk
     visit = store.open_visit()
     assert visit.visit_type == VisitType.review_meeting and visit.vendor_id
+
+
+async def test_a_record_opened_far_down_a_long_list_gets_the_cursor(store):
+    """Search opens what it found even when it sorts past the first window of the list."""
+    with store.transaction():
+        for number in range(PAGE_SIZE + 50):
+            store.create("contact", {"name": f"Bulk person {number:04d}"})
+    last = store.create("contact", {"name": "Zz Last Person"})
+    far = store.create("action", {"text": "Zz the furthest action", "due": "2099-12-31"})
+    with store.transaction():
+        for number in range(PAGE_SIZE + 50):
+            store.create("action", {"text": f"bulk action {number:04d}", "due": "2030-01-01"})
+    app = FieldrmApp(store, start_mode="today")
+    async with app.run_test(size=SIZE) as pilot:
+        for record, mode, table in ((last, "contacts", "#contact-table"),
+                                    (far, "actions", "#record-table")):  # fmt: skip
+            app.open_record(record)
+            await wait_until(
+                pilot,
+                lambda record=record, mode=mode, table=table: (
+                    app.current_mode == mode
+                    and app.screen.query_one(table).current_key() == record.id
+                ),
+                f"the cursor is on {record.label}",
+            )
+            assert app.screen.query_one(table).cursor_row >= PAGE_SIZE
