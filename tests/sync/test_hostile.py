@@ -5,6 +5,8 @@ reason, and authorship comes from the token."""
 from __future__ import annotations
 
 import json
+import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -376,3 +378,23 @@ def test_an_operator_can_publish_the_api_documents(tmp_path):
         document = httpx.get(f"{running.url}/openapi.json", timeout=10)
         assert document.status_code == 200
         assert "/v1/push" in document.json()["paths"]
+
+
+def test_a_client_gone_mid_request_leaves_no_traceback_in_the_log(server, api):
+    """Found by a tester: a sync killed in the middle of its push left a full traceback
+    (ClientDisconnect) in the operator's log."""
+    running, _home = server
+    url = httpx.URL(running.url)
+    token = api.token
+    with socket.create_connection((url.host, url.port)) as conn:
+        head = (
+            f"POST /v1/push HTTP/1.1\r\nHost: {url.host}\r\nAuthorization: Bearer {token}\r\n"
+            f"{PROTOCOL_HEADER}: {PROTOCOL_VERSION}\r\nContent-Type: application/json\r\n"
+            "Content-Length: 100000\r\n\r\n"
+        )
+        conn.sendall(head.encode() + b'{"device": "gone", "ops": [')
+    assert api.get("/v1/health").status_code == 200  # the server goes on
+    deadline = time.monotonic() + 2
+    while "Traceback" not in running.log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.1)  # wait-ok: a deadline-bounded wait for the log to be written
+    assert "Traceback" not in running.log.read_text()
