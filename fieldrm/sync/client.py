@@ -128,6 +128,10 @@ class _Session:
         self.requests = 0
         self.progress: Progress | None = None  # sync_once's callback, if any
 
+    def report(self, phase: str, done: int, total: int | None = None) -> None:
+        if self.progress is not None:
+            self.progress(phase, done, total)
+
     def call(self, method: str, path: str, **kwargs: Any) -> Any:
         error: SyncError | None = None
         headers = {**self.headers, **kwargs.pop("headers", {})}
@@ -443,8 +447,7 @@ def _push_all(store: Store, session: _Session, result: SyncResult) -> None:
                 raise
             result.pushed += outcome.pushed
             done += len(sent)
-            if session.progress is not None:
-                session.progress("push", done, total)
+            session.report("push", done, total)
             result.rejected += len(outcome.rejections)
             result.rejections.extend(outcome.rejections)
 
@@ -478,8 +481,7 @@ def _pull_all(store: Store, session: _Session, result: SyncResult) -> None:
                 stats = replica.apply_changes(store, changes, state, session.check)
                 result.pulled += stats.records
                 result.conflicts += stats.new_conflicts
-                if session.progress is not None:
-                    session.progress("pull", result.pulled, None)
+                session.report("pull", result.pulled)
             cursor, mark = next_cursor, next_mark
 
 
@@ -515,8 +517,7 @@ def _snapshot(store: Store, session: _Session, result: SyncResult) -> None:
             stats = replica.apply_changes(store, records, state, session.check)
             result.pulled += stats.records
             result.conflicts += stats.new_conflicts
-            if session.progress is not None:
-                session.progress("pull", result.pulled, None)
+            session.report("pull", result.pulled)
 
 
 def sync_status(store: Store) -> dict[str, Any]:

@@ -237,13 +237,8 @@ def _acknowledge_creates(store: Store, creates: dict[str, list[Any]]) -> list[It
         if record_id in waiting or jsonio.loads(meta_text).get("seen"):
             general.append((record_id, None, op_registers(op, version), True))
             continue
-        meta: dict[str, Any] = {
-            "v": {name: version for name in op.get("set") or () if name not in FIRST_WINS},
-            "seen": version,
-        }
-        if op.get("add"):
-            meta["e"] = {name: dict.fromkeys(items, version) for name, items in op["add"].items()}
-        metas.append((rowid, meta))
+        # The metadata a record pulled with these registers would have.
+        metas.append((rowid, _fresh(record_id, op["kind"], op_registers(op, version))[2]))
     store.write_records(versions=metas)
     return general
 

@@ -457,21 +457,20 @@ class Storage:
                 reason = _precheck(op, state)
                 merged = None
                 whole = None  # a conflict re-sent whole, taken as its resolution alone
-                if reason is None and state is not None and state.kind == "conflict":
-                    if op.get("new"):
-                        # A conflict re-sent whole (after a server restore) that the server
-                        # holds.  Resolved here: it stays as it is (a re-send never reopens
-                        # or rewrites one), and the device is told.  Open here and resolved
-                        # in the re-send: taken as the resolution op it was.  Otherwise the
-                        # merge orders its sides by the lost history (`was`).
-                        status = state.vals.get("status")
-                        resolution = _resolution_of(op, state)
-                        if status is None or status[0] != "open":
-                            registers = _registers(state, _touched(op))
-                            results.append({"seq": device_seq, "status": "applied", "r": registers})
-                            continue
-                        if resolution is not None:
-                            whole, op = op, resolution
+                resent_conflict = state is not None and state.kind == "conflict" and op.get("new")
+                if reason is None and resent_conflict:
+                    # A conflict re-sent whole (after a server restore) that the server
+                    # holds.  Resolved here: it stays as it is (a re-send never reopens or
+                    # rewrites one), and the device is told.  Open here and resolved in the
+                    # re-send: taken as the resolution op it was.  Otherwise the merge
+                    # orders its sides by the lost history (`was`).
+                    if not _is_open(state):
+                        registers = _registers(state, _touched(op))
+                        results.append({"seq": device_seq, "status": "applied", "r": registers})
+                        continue
+                    resolution = _resolution_of(op)
+                    if resolution is not None:
+                        whole, op = op, resolution
                 elif reason is None and op["kind"] == "conflict" and state is None:
                     reason = self._lost_conflict_reason(tx, workspace, states, op)
                 if reason is None:
@@ -630,15 +629,21 @@ class Storage:
         record_id = values.get("record_id")
         if not isinstance(record_id, str):
             return None  # the op's own checks say what is wrong
-        if record_id not in states:
-            states.update(self._load(tx, workspace, {record_id}))
-        about = states.get(record_id)
+        about = self._held(tx, workspace, states, record_id)
         if about is None:
             return f"record {op['id']}: a conflict about no record ({record_id})"
         field = values.get("field")
         if field != DELETED and field not in KINDS[about.kind].model_fields:
             return f"record {op['id']}: a {about.kind} has no field {field!r}"
         return None
+
+    def _held(
+        self, tx: Tx, workspace: str, states: dict[str, RecordState], record_id: str
+    ) -> RecordState | None:
+        """A record's state: this push's, else the database's (kept in `states`)."""
+        if record_id not in states:
+            states.update(self._load(tx, workspace, {record_id}))
+        return states.get(record_id)
 
     def _load(self, tx: Tx, workspace: str, ids: set[str]) -> dict[str, RecordState]:
         states: dict[str, RecordState] = {}
@@ -660,13 +665,8 @@ class Storage:
         """The merge's view of conflict records: this push's states, else the database."""
 
         def find(conflict_id: str) -> dict[str, Any] | None:
-            if conflict_id not in states:
-                states.update(self._load(tx, workspace, {conflict_id}))
-            state = states.get(conflict_id)
-            if state is None or state.kind != "conflict":
-                return None
-            status = state.vals.get("status")
-            if status is None or status[0] != "open":
+            state = self._held(tx, workspace, states, conflict_id)
+            if state is None or state.kind != "conflict" or not _is_open(state):
                 return None
             return record_data(conflict_id, "conflict", state.vals)
 
@@ -1074,12 +1074,16 @@ def _registers(state: RecordState | None, names: Any) -> dict[str, list[Any]]:
     return {name: state.vals[name] for name in names if name in state.vals}
 
 
-def _resolution_of(op: dict[str, Any], state: RecordState) -> dict[str, Any] | None:
-    """The resolution a conflict re-sent whole carries, as a resolution op, when the
-    server's copy is still open (None: nothing to take from it)."""
-    values = op.get("set") or {}
+def _is_open(state: RecordState) -> bool:
     status = state.vals.get("status")
-    if values.get("status") != "resolved" or status is None or status[0] != "open":
+    return status is not None and status[0] == "open"
+
+
+def _resolution_of(op: dict[str, Any]) -> dict[str, Any] | None:
+    """The resolution a conflict re-sent whole carries, as a resolution op (None: it
+    carries none)."""
+    values = op.get("set") or {}
+    if values.get("status") != "resolved":
         return None
     resolution = {key: op[key] for key in ("id", "kind", "hlc", "by", "seen") if key in op}
     resolution["set"] = {name: value for name, value in values.items() if name in RESOLUTION_FIELDS}
